@@ -1,0 +1,116 @@
+package interactions
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Input formats.
+const (
+	FormatCSV   = "csv"
+	FormatTSV   = "tsv"
+	FormatJSONL = "jsonl"
+)
+
+// Spec says how to read one interaction from a record: the format and which
+// field holds the user, the item, the action (mapped through Weights) or the
+// score (used as is), and optionally the time. A field is a header name, a
+// 0-based column index, or a JSON key.
+type Spec struct {
+	Format      string
+	Header      bool
+	UserField   string
+	ItemField   string
+	ActionField string
+	ScoreField  string
+	TimeField   string
+	Weights     Weights
+}
+
+// Validate reports the first inconsistency of the spec, worded for a user
+// who set the flags.
+func (s Spec) Validate() error {
+	switch s.Format {
+	case FormatCSV, FormatTSV, FormatJSONL:
+	default:
+		return fmt.Errorf("--format=%q: want csv, tsv or jsonl", s.Format)
+	}
+	if s.UserField == "" || s.ItemField == "" {
+		return fmt.Errorf("--user_field and --item_field must both be set")
+	}
+	if (s.ActionField == "") == (s.ScoreField == "") {
+		return fmt.Errorf("set exactly one of --action_field (with --weights) and --score_field")
+	}
+	if s.ActionField != "" && len(s.Weights) == 0 {
+		return fmt.Errorf("--action_field=%s needs --weights, e.g. view:0.5,cart:2,purchase:6", s.ActionField)
+	}
+	return nil
+}
+
+// FormatFromPath infers the format from a file name's extension.
+func FormatFromPath(p string) (string, error) {
+	ext := strings.ToLower(path.Ext(strings.TrimSuffix(p, ".gz")))
+	switch ext {
+	case ".csv":
+		return FormatCSV, nil
+	case ".tsv", ".tab":
+		return FormatTSV, nil
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL, nil
+	}
+	return "", fmt.Errorf("cannot infer the format of %q from its extension %q: pass --format=csv|tsv|jsonl", p, ext)
+}
+
+// Weights maps an action value to its implicit score.
+type Weights map[string]float64
+
+// ParseWeights parses "view:0.5,cart:2,purchase:6" (or "1:0.5,2:2,3:6").
+func ParseWeights(s string) (Weights, error) {
+	w := Weights{}
+	if strings.TrimSpace(s) == "" {
+		return w, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(part, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--weights: %q is not action:weight", part)
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			return nil, fmt.Errorf("--weights: weight of %q is %q, want a finite number >= 0", k, v)
+		}
+		if _, dup := w[k]; dup {
+			return nil, fmt.Errorf("--weights: action %q is given twice", k)
+		}
+		w[k] = f
+	}
+	return w, nil
+}
+
+// String prints the weights sorted by action, in the form ParseWeights reads.
+func (w Weights) String() string {
+	keys := make([]string, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ":" + strconv.FormatFloat(w[k], 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Max is the largest weight, 0 for none.
+func (w Weights) Max() float64 {
+	m := 0.0
+	for _, v := range w {
+		m = math.Max(m, v)
+	}
+	return m
+}
