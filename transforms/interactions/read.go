@@ -20,6 +20,8 @@ func init() {
 	register.Emitter1[DeadLetter]()
 	register.Emitter1[Stats]()
 	register.Function2x1(MergeStats)
+	register.DoFn3x1[Stats, []int, func(int), error](&gateFn{})
+	register.Emitter1[int]()
 }
 
 // Stats counts a source's data rows (headers excluded) and the bad ones
@@ -158,4 +160,40 @@ func (f *parseFn) FinishBundle(ctx context.Context, _ func(Event), _ func(DeadLe
 		beam.NewCounter("interactions", "bad_"+reason).Inc(ctx, n)
 	}
 	emitStats(f.stats)
+}
+
+// Gate fails the pipeline when the bad rows' share of stats (Read's single
+// Stats) exceeds maxBad, with a message that points at the dead letter. It
+// runs after every PCollection<int> in after (e.g. the dead letter's write),
+// and returns a PCollection<int> to order the outputs after the check.
+func Gate(s beam.Scope, stats beam.PCollection, maxBad float64, deadLetter string, after ...beam.PCollection) beam.PCollection {
+	s = s.Scope("interactions.Gate")
+	deps := beam.CreateList(s, []int{})
+	if len(after) > 0 {
+		deps = beam.Flatten(s, append(after, deps)...)
+	}
+	return beam.ParDo(s, &gateFn{MaxBad: maxBad, DeadLetter: deadLetter}, stats, beam.SideInput{Input: deps})
+}
+
+type gateFn struct {
+	MaxBad     float64
+	DeadLetter string
+}
+
+func (f *gateFn) ProcessElement(st Stats, _ []int, emit func(int)) error {
+	if err := CheckBadFraction(st, f.MaxBad); err != nil {
+		return fmt.Errorf("%v; the bad rows and their reasons are in %s", err, f.DeadLetter)
+	}
+	emit(0)
+	return nil
+}
+
+// CheckBadFraction returns an error when more than maxBad of the rows are
+// bad.
+func CheckBadFraction(st Stats, maxBad float64) error {
+	if st.Rows > 0 && float64(st.Bad) > maxBad*float64(st.Rows) {
+		return fmt.Errorf("%d of %d rows (%.2f%%) are bad, above --max_bad_fraction=%g: fix the input or the field flags, or raise the limit",
+			st.Bad, st.Rows, 100*float64(st.Bad)/float64(st.Rows), maxBad)
+	}
+	return nil
 }

@@ -5,14 +5,14 @@ package topn
 
 // Neighbor is one similar item and its cosine similarity.
 type Neighbor struct {
-	Item  string
-	Score float64
+	Item  string  `json:"item"`
+	Score float64 `json:"score"`
 }
 
 // Neighbors is one item's neighbour list: score descending, ties broken by
 // item id ascending, never the item itself. It is the pipeline's product,
 // written as JSONL and to Datastore.
 type Neighbors struct {
-	Item      string
-	Neighbors []Neighbor
+	Item      string     `json:"item"`
+	Neighbors []Neighbor `json:"neighbors"`
 }

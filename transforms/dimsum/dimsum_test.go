@@ -1,0 +1,267 @@
+package dimsum
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/recsys/itemsim/transforms/scoring"
+)
+
+// bruteTable computes the item table the way the definition reads, with no
+// shared code: B is the largest score, norms are of the scaled columns.
+func bruteTable(rows []scoring.Row) ItemTable {
+	sq := map[string]float64{}
+	scale := 0.0
+	for _, r := range rows {
+		for _, s := range r.Scores {
+			scale = math.Max(scale, s)
+		}
+	}
+	for _, r := range rows {
+		for k, item := range r.Items {
+			sq[item] += (r.Scores[k] / scale) * (r.Scores[k] / scale)
+		}
+	}
+	t := ItemTable{Scale: scale}
+	for item := range sq {
+		t.Items = append(t.Items, item)
+	}
+	sort.Strings(t.Items)
+	for _, item := range t.Items {
+		t.Norms = append(t.Norms, math.Sqrt(sq[item]))
+	}
+	return t
+}
+
+// bruteCosines is the exact cosine of every co-occurring pair, by definition.
+func bruteCosines(rows []scoring.Row) map[[2]string]float64 {
+	cols := map[string]map[string]float64{}
+	for _, r := range rows {
+		for k, item := range r.Items {
+			if cols[item] == nil {
+				cols[item] = map[string]float64{}
+			}
+			cols[item][r.User] = r.Scores[k]
+		}
+	}
+	out := map[[2]string]float64{}
+	for a, ca := range cols {
+		for b, cb := range cols {
+			if a >= b {
+				continue
+			}
+			dot, na, nb := 0.0, 0.0, 0.0
+			for u, x := range ca {
+				na += x * x
+				dot += x * cb[u]
+			}
+			for _, y := range cb {
+				nb += y * y
+			}
+			if dot > 0 {
+				out[[2]string{a, b}] = dot / math.Sqrt(na*nb)
+			}
+		}
+	}
+	return out
+}
+
+// estimate runs the plain-Go path of Similarities: sample, accumulate with
+// a flush every chunk rows (0: once), merge per item.
+func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, chunk int) map[[2]string]float64 {
+	index := map[string]int32{}
+	for i, item := range t.Items {
+		index[item] = int32(i)
+	}
+	params := NewParams(t, threshold)
+	acc := NewAccumulator(len(t.Items))
+	parts := map[int32][]PartialRow{}
+	collect := func(i int32, p PartialRow) { parts[i] = append(parts[i], p) }
+	for n, r := range rows {
+		ids := make([]int32, len(r.Items))
+		for k, item := range r.Items {
+			ids[k] = index[item]
+		}
+		kept, vals := params.Sample(seed, r.User, r.Items, ids, r.Scores, nil, nil)
+		acc.Add(kept, vals)
+		if chunk > 0 && (n+1)%chunk == 0 {
+			acc.Flush(collect)
+		}
+	}
+	acc.Flush(collect)
+	out := map[[2]string]float64{}
+	var m Merger
+	for i, ps := range parts {
+		k := 0
+		row := m.Merge(func(p *PartialRow) bool {
+			if k == len(ps) {
+				return false
+			}
+			*p = ps[k]
+			k++
+			return true
+		})
+		for x, j := range row.J {
+			out[[2]string{t.Items[i], t.Items[j]}] = row.S[x]
+		}
+	}
+	return out
+}
+
+// randomRows is a random sparse score matrix; scores are in (0, 5].
+func randomRows(r *rand.Rand, users, items int, density float64) []scoring.Row {
+	var rows []scoring.Row
+	for u := 0; u < users; u++ {
+		row := scoring.Row{User: "u" + itoa(u)}
+		for i := 0; i < items; i++ {
+			if r.Float64() < density {
+				row.Items = append(row.Items, "i"+itoa(1000+i)) // fixed width: string order is numeric order
+				row.Scores = append(row.Scores, float64(1+r.IntN(10))/2)
+			}
+		}
+		if len(row.Items) > 0 {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+func itoa(n int) string { return fmt.Sprintf("%04d", n) }
+
+func TestExactEqualsBruteForce(t *testing.T) {
+	rows := randomRows(rand.New(rand.NewPCG(7, 7)), 120, 60, 0.15)
+	want := bruteCosines(rows)
+	got := estimate(rows, bruteTable(rows), 0, 1, 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d pairs, want %d", len(got), len(want))
+	}
+	for pair, w := range want {
+		if g, ok := got[pair]; !ok || math.Abs(g-w) > 1e-9 {
+			t.Errorf("pair %v: got %v (present %v), want %v", pair, g, ok, w)
+		}
+	}
+}
+
+// TestFlushingDoesNotChangeBits: however often a worker flushes (bundle
+// size, memory budget), the sums are the same bits.
+func TestFlushingDoesNotChangeBits(t *testing.T) {
+	rows := randomRows(rand.New(rand.NewPCG(3, 4)), 200, 40, 0.3)
+	table := bruteTable(rows)
+	for _, threshold := range []float64{0, 0.5} {
+		ref := estimate(rows, table, threshold, 9, 0)
+		for _, chunk := range []int{1, 7, 50} {
+			got := estimate(rows, table, threshold, 9, chunk)
+			if len(got) != len(ref) {
+				t.Fatalf("threshold %v chunk %d: %d pairs, want %d", threshold, chunk, len(got), len(ref))
+			}
+			for pair, v := range ref {
+				if got[pair] != v {
+					t.Fatalf("threshold %v chunk %d: pair %v = %v, unchunked %v", threshold, chunk, pair, got[pair], v)
+				}
+			}
+		}
+	}
+}
+
+// TestUnbiased: on a matrix whose norms exceed sg (so entries are dropped),
+// the mean estimate over 200 seeds is within 3 standard errors of the exact
+// cosine for every pair. The seeds are fixed, so the test is repeatable.
+func TestUnbiased(t *testing.T) {
+	const seeds, threshold = 200, 0.5
+	rows := randomRows(rand.New(rand.NewPCG(11, 12)), 300, 6, 0.6)
+	table := bruteTable(rows)
+	sg := Oversampling(threshold, len(table.Items))
+	for i, n := range table.Norms {
+		if n <= sg {
+			t.Fatalf("item %s has norm %.2f <= sg %.2f: nothing would be sampled", table.Items[i], n, sg)
+		}
+	}
+	exact := bruteCosines(rows)
+	sum, sumSq := map[[2]string]float64{}, map[[2]string]float64{}
+	for seed := uint64(1); seed <= seeds; seed++ {
+		est := estimate(rows, table, threshold, seed, 0)
+		for pair := range exact {
+			sum[pair] += est[pair]
+			sumSq[pair] += est[pair] * est[pair]
+		}
+	}
+	for pair, want := range exact {
+		mean := sum[pair] / seeds
+		sd := math.Sqrt((sumSq[pair] - seeds*mean*mean) / (seeds - 1))
+		se := sd / math.Sqrt(seeds)
+		if sd == 0 {
+			t.Errorf("pair %v: estimates never vary: not sampled", pair)
+		}
+		if math.Abs(mean-want) > 3*se {
+			t.Errorf("pair %v: mean %.5f, exact %.5f, |diff| %.5f > 3 SE (%.5f)", pair, mean, want, math.Abs(mean-want), 3*se)
+		}
+	}
+}
+
+func TestDrawIsUniformAndDeterministic(t *testing.T) {
+	const n, bins = 100000, 10
+	var count [bins]int
+	for k := 0; k < n; k++ {
+		d := Draw(42, "user"+itoa(k%5000), "item"+itoa(k/5000))
+		if d < 0 || d >= 1 {
+			t.Fatalf("Draw = %v outside [0,1)", d)
+		}
+		count[int(d*bins)]++
+	}
+	chi2 := 0.0
+	for _, c := range count {
+		e := float64(n) / bins
+		chi2 += (float64(c) - e) * (float64(c) - e) / e
+	}
+	// 9 degrees of freedom: P(chi2 > 27.88) = 0.001.
+	if chi2 > 27.88 {
+		t.Errorf("chi-square %.1f over %v: draws are not uniform", chi2, count)
+	}
+	if Draw(1, "ab", "c") == Draw(1, "a", "bc") {
+		t.Error("(ab, c) and (a, bc) draw alike: the separator is missing")
+	}
+	if Draw(1, "u", "i") != Draw(1, "u", "i") || Draw(1, "u", "i") == Draw(2, "u", "i") {
+		t.Error("Draw must depend on (seed, user, item) and nothing else")
+	}
+}
+
+func TestOversampling(t *testing.T) {
+	if !math.IsInf(Oversampling(0, 100), 1) {
+		t.Error("threshold 0 must mean sg = +Inf (exact)")
+	}
+	if got, want := Oversampling(0.1, 1000), math.Sqrt(10*math.Log(1000)/0.1); got != want {
+		t.Errorf("Oversampling(0.1, 1000) = %v, want %v", got, want)
+	}
+	p := NewParams(ItemTable{Items: []string{"a", "b"}, Norms: []float64{2, 100}, Scale: 4}, 0.5)
+	sg := Oversampling(0.5, 2)
+	if p.Keep[0] != 1 || p.Divisor[0] != 8 || p.Keep[1] != sg/100 || p.Divisor[1] != sg*4 {
+		t.Errorf("NewParams = %+v (sg %v)", p, sg)
+	}
+}
+
+func TestAccumulatorSkipsLoneEntries(t *testing.T) {
+	acc := NewAccumulator(3)
+	if n := acc.Add([]int32{1}, []float64{1}); n != 0 {
+		t.Errorf("a single entry adds %d pairs", n)
+	}
+	if n := acc.Add([]int32{0, 1, 2}, []float64{1, 0.5, 0.25}); n != 3 {
+		t.Errorf("three entries add %d pairs, want 3", n)
+	}
+	var got []int32
+	acc.Flush(func(i int32, p PartialRow) {
+		got = append(got, i)
+		if !slices.IsSorted(p.J) || p.J[0] <= i {
+			t.Errorf("row %d: J %v not ascending above i", i, p.J)
+		}
+	})
+	if !slices.Equal(got, []int32{0, 1}) {
+		t.Errorf("flushed rows %v, want [0 1]", got)
+	}
+	if acc.Pending() != 0 {
+		t.Error("Flush must empty the buffer")
+	}
+}

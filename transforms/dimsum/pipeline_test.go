@@ -1,0 +1,145 @@
+package dimsum_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/scoring"
+	"github.com/recsys/itemsim/transforms/topn"
+
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+func init() {
+	register.Function1x1(round12)
+	register.Function1x1(roundTable)
+	register.DoFn4x1[context.Context, int, func(*pairScore) bool, []dimsum.ItemTable, error](&matchFn{})
+	register.DoFn4x0[context.Context, int64, dimsum.Row, func(pairScore)](&pairsFn{})
+	register.Iter1[pairScore]()
+	register.Emitter1[pairScore]()
+}
+
+// The hand matrix: four users, four items, cosines worked out on paper.
+//
+//	    A  B  C  D
+//	u1  2  1  .  .      |A|² = 6, |B|² = 6, |C|² = 8, |D|² = 5
+//	u2  1  .  2  .      A·B = 3  -> 3/√36 = 0.5
+//	u3  .  2  2  1      A·C = 2  -> 2/√48 = 1/(2√3)
+//	u4  1  1  .  2      A·D = 2  -> 2/√30;  B·C = 4 -> 1/√3
+//	                    B·D = 4  -> 4/√30;  C·D = 2 -> 1/√10
+var handRows = []scoring.Row{
+	{User: "u1", Items: []string{"A", "B"}, Scores: []float64{2, 1}},
+	{User: "u2", Items: []string{"A", "C"}, Scores: []float64{1, 2}},
+	{User: "u3", Items: []string{"B", "C", "D"}, Scores: []float64{2, 2, 1}},
+	{User: "u4", Items: []string{"A", "B", "D"}, Scores: []float64{1, 1, 2}},
+}
+
+func round(x float64) float64 { return math.Round(x*1e12) / 1e12 }
+
+// round12 and roundTable round scores to 12 decimals, into new slices:
+// elements are not to be changed in place.
+func round12(n topn.Neighbors) topn.Neighbors {
+	out := topn.Neighbors{Item: n.Item}
+	for _, x := range n.Neighbors {
+		out.Neighbors = append(out.Neighbors, topn.Neighbor{Item: x.Item, Score: round(x.Score)})
+	}
+	return out
+}
+
+func roundTable(t dimsum.ItemTable) dimsum.ItemTable {
+	out := dimsum.ItemTable{Items: t.Items, Scale: t.Scale}
+	for _, x := range t.Norms {
+		out.Norms = append(out.Norms, round(x))
+	}
+	return out
+}
+
+func nb(item string, score float64) topn.Neighbor {
+	return topn.Neighbor{Item: item, Score: round(score)}
+}
+
+func TestHandMatrix(t *testing.T) {
+	p, s := beam.NewPipelineWithRoot()
+	rows := beam.CreateList(s, handRows)
+	table := dimsum.Table(s, rows)
+	passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
+		Items: []string{"A", "B", "C", "D"},
+		Norms: []float64{round(math.Sqrt(6) / 2), round(math.Sqrt(6) / 2), round(math.Sqrt(8) / 2), round(math.Sqrt(5) / 2)},
+		Scale: 2,
+	})
+	pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)
+	got := topn.Top(s, 2, 0, pairs, table)
+	passert.Equals(s, beam.ParDo(s, round12, got),
+		topn.Neighbors{Item: "A", Neighbors: []topn.Neighbor{nb("B", 0.5), nb("D", 2/math.Sqrt(30))}},
+		topn.Neighbors{Item: "B", Neighbors: []topn.Neighbor{nb("D", 4/math.Sqrt(30)), nb("C", 1/math.Sqrt(3))}},
+		topn.Neighbors{Item: "C", Neighbors: []topn.Neighbor{nb("B", 1/math.Sqrt(3)), nb("D", 1/math.Sqrt(10))}},
+		topn.Neighbors{Item: "D", Neighbors: []topn.Neighbor{nb("B", 4/math.Sqrt(30)), nb("A", 2/math.Sqrt(30))}},
+	)
+	ptest.RunAndValidate(t, p)
+}
+
+type pairScore struct {
+	I, J  int32
+	Score float64
+}
+
+type pairsFn struct{}
+
+func (pairsFn) ProcessElement(_ context.Context, i int64, r dimsum.Row, emit func(pairScore)) {
+	for k, j := range r.J {
+		emit(pairScore{I: int32(i), J: j, Score: r.S[k]})
+	}
+}
+
+// matchFn fails unless the pipeline's pairs are exactly the wanted pairs,
+// each within Tol.
+type matchFn struct {
+	Want map[string]float64
+	Tol  float64
+}
+
+func (f *matchFn) ProcessElement(_ context.Context, _ int, pairs func(*pairScore) bool, tables []dimsum.ItemTable) error {
+	items := tables[0].Items
+	seen := 0
+	var ps pairScore
+	for pairs(&ps) {
+		key := items[ps.I] + "|" + items[ps.J]
+		want, ok := f.Want[key]
+		if !ok || math.Abs(ps.Score-want) > f.Tol {
+			return fmt.Errorf("pair %s = %v; want %v (expected: %v)", key, ps.Score, want, ok)
+		}
+		seen++
+	}
+	if seen != len(f.Want) {
+		return fmt.Errorf("got %d pairs, want %d", seen, len(f.Want))
+	}
+	return nil
+}
+
+// TestPipelineExactEqualsBruteForce runs the Beam transforms on a random
+// sparse matrix, with a tiny flush budget so that partial rows really meet
+// in the shuffle, and compares every pair with the brute-force cosine.
+func TestPipelineExactEqualsBruteForce(t *testing.T) {
+	rows := dimsum.RandomRows(120, 60, 0.15)
+	want := map[string]float64{}
+	for pair, v := range dimsum.BruteCosines(rows) {
+		want[pair[0]+"|"+pair[1]] = v
+	}
+	p, s := beam.NewPipelineWithRoot()
+	in := beam.CreateList(s, rows)
+	table := dimsum.Table(s, in)
+	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50}, in, table)
+	flat := beam.ParDo(s, &pairsFn{}, pairs)
+	beam.ParDo0(s, &matchFn{Want: want, Tol: 1e-9}, beam.GroupByKey(s, beam.AddFixedKey(s, flat)), beam.SideInput{Input: table})
+	ptest.RunAndValidate(t, p)
+}

@@ -1,0 +1,154 @@
+// Package scoring turns a user's interaction events into one implicit score
+// per (user, item): weights are decayed by age, summed or maxed per item,
+// clipped, and the user's items capped to the best-scored ones.
+//
+// Aggregate is the plain-Go rule; PerUser is the Beam wrapper that groups
+// events by user.
+package scoring
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/recsys/itemsim/internal/exactsum"
+)
+
+// Aggregation modes.
+const (
+	AggregateSum = "sum" // the sum of the item's event weights (the seed's rule)
+	AggregateMax = "max" // the largest single weight (Tencent's real-time item-CF)
+)
+
+// Config holds the scoring rules. Times are unix seconds; 0 leaves a bound
+// open.
+type Config struct {
+	Aggregate string
+	// HalfLife in seconds: an event's weight halves every HalfLife before
+	// AsOf (0: no decay).
+	HalfLife float64
+	// AsOf is the reference time of the decay; 0 means the newest event.
+	AsOf int64
+	// Since and Until keep events with Since <= time < Until.
+	Since, Until int64
+	// Clip caps each (user, item) score; 0 disables it.
+	Clip float64
+	// MaxItemsPerUser keeps a user's highest-scored items only; 0 keeps all.
+	MaxItemsPerUser int
+}
+
+// NeedsTime reports whether the rules read event times.
+func (c Config) NeedsTime() bool { return c.HalfLife > 0 || c.Since != 0 || c.Until != 0 }
+
+// Validate reports an inconsistent configuration in terms of its flags.
+func (c Config) Validate() error {
+	switch {
+	case c.Aggregate != AggregateSum && c.Aggregate != AggregateMax:
+		return fmt.Errorf("--aggregate=%q: want sum or max", c.Aggregate)
+	case c.HalfLife < 0 || math.IsNaN(c.HalfLife) || math.IsInf(c.HalfLife, 0):
+		return fmt.Errorf("--half_life must be a positive duration or 0")
+	case c.Clip < 0 || math.IsNaN(c.Clip) || math.IsInf(c.Clip, 0):
+		return fmt.Errorf("--clip_score must be >= 0 (0 disables clipping)")
+	case c.MaxItemsPerUser < 0:
+		return fmt.Errorf("--max_items_per_user must be >= 0 (0 keeps every item)")
+	case c.Since != 0 && c.Until != 0 && c.Since >= c.Until:
+		return fmt.Errorf("--since must be before --until")
+	}
+	return nil
+}
+
+// InWindow reports whether an event time lies in [Since, Until).
+func (c Config) InWindow(t int64) bool {
+	return (c.Since == 0 || t >= c.Since) && (c.Until == 0 || t < c.Until)
+}
+
+// Decay scales a weight by its age relative to asOf: 2^(-age/HalfLife).
+// Events newer than asOf count in full.
+func (c Config) Decay(weight float64, t, asOf int64) float64 {
+	if c.HalfLife <= 0 {
+		return weight
+	}
+	age := float64(asOf - t)
+	if age <= 0 {
+		return weight
+	}
+	return weight * math.Exp2(-age/c.HalfLife)
+}
+
+// Weighted is one event's (decayed) weight for an item.
+type Weighted struct {
+	Item   string
+	Weight float64
+}
+
+// Row is one user's scores: items ascending, scores aligned, every score > 0.
+type Row struct {
+	User   string
+	Items  []string
+	Scores []float64
+}
+
+// Counts reports what Aggregate changed.
+type Counts struct {
+	Clipped int // scores lowered to Clip
+	Capped  int // items dropped by MaxItemsPerUser
+}
+
+// Aggregate builds a user's row from its weighted events (reordered in
+// place). Sums are exact fixed-point sums, so the result does not depend on
+// the order the events arrive in.
+func Aggregate(c Config, user string, events []Weighted) (Row, Counts) {
+	slices.SortFunc(events, func(a, b Weighted) int { return cmp.Compare(a.Item, b.Item) })
+	row := Row{User: user}
+	var counts Counts
+	for i := 0; i < len(events); {
+		j := i
+		var sum exactsum.Sum
+		best := 0.0
+		for ; j < len(events) && events[j].Item == events[i].Item; j++ {
+			sum.Add(events[j].Weight)
+			best = math.Max(best, events[j].Weight)
+		}
+		score := best
+		if c.Aggregate == AggregateSum {
+			score = sum.Float64()
+		}
+		if c.Clip > 0 && score > c.Clip {
+			score = c.Clip
+			counts.Clipped++
+		}
+		if score > 0 {
+			row.Items = append(row.Items, events[i].Item)
+			row.Scores = append(row.Scores, score)
+		}
+		i = j
+	}
+	if c.MaxItemsPerUser > 0 && len(row.Items) > c.MaxItemsPerUser {
+		counts.Capped = len(row.Items) - c.MaxItemsPerUser
+		row = capRow(row, c.MaxItemsPerUser)
+	}
+	return row, counts
+}
+
+// capRow keeps the n best-scored items (ties: smaller item id), items
+// ascending.
+func capRow(r Row, n int) Row {
+	idx := make([]int, len(r.Items))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(r.Scores[b], r.Scores[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(r.Items[a], r.Items[b])
+	})
+	idx = idx[:n]
+	slices.Sort(idx)
+	out := Row{User: r.User, Items: make([]string, n), Scores: make([]float64, n)}
+	for k, i := range idx {
+		out.Items[k], out.Scores[k] = r.Items[i], r.Scores[i]
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package scoring
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/transforms/interactions"
+
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+func TestAggregate(t *testing.T) {
+	sum := Config{Aggregate: AggregateSum}
+	events := []Weighted{{"b", 0.5}, {"a", 2}, {"b", 0.5}, {"b", 6}, {"c", 0.5}}
+	tests := []struct {
+		name   string
+		cfg    Config
+		want   Row
+		counts Counts
+	}{
+		{"sum", sum, Row{User: "u", Items: []string{"a", "b", "c"}, Scores: []float64{2, 7, 0.5}}, Counts{}},
+		{"max", Config{Aggregate: AggregateMax}, Row{User: "u", Items: []string{"a", "b", "c"}, Scores: []float64{2, 6, 0.5}}, Counts{}},
+		{"clip", Config{Aggregate: AggregateSum, Clip: 6}, Row{User: "u", Items: []string{"a", "b", "c"}, Scores: []float64{2, 6, 0.5}}, Counts{Clipped: 1}},
+		{"cap keeps the best", Config{Aggregate: AggregateSum, MaxItemsPerUser: 2}, Row{User: "u", Items: []string{"a", "b"}, Scores: []float64{2, 7}}, Counts{Capped: 1}},
+		{"cap breaks ties by item", Config{Aggregate: AggregateMax, MaxItemsPerUser: 1, Clip: 0.5}, Row{User: "u", Items: []string{"a"}, Scores: []float64{0.5}}, Counts{Clipped: 2, Capped: 2}},
+	}
+	for _, tc := range tests {
+		in := append([]Weighted(nil), events...)
+		got, counts := Aggregate(tc.cfg, "u", in)
+		if !reflect.DeepEqual(got, tc.want) || counts != tc.counts {
+			t.Errorf("%s: got %+v %+v, want %+v %+v", tc.name, got, counts, tc.want, tc.counts)
+		}
+	}
+}
+
+func TestAggregateDropsZeroScores(t *testing.T) {
+	got, _ := Aggregate(Config{Aggregate: AggregateSum}, "u", []Weighted{{"a", 0}, {"b", 1}})
+	if !reflect.DeepEqual(got.Items, []string{"b"}) {
+		t.Errorf("items %v: a zero score must not enter the matrix", got.Items)
+	}
+}
+
+func TestDecayAndWindow(t *testing.T) {
+	c := Config{HalfLife: 100, Since: 10, Until: 20}
+	tests := []struct {
+		w       float64
+		t, asOf int64
+		want    float64
+	}{
+		{8, 1000, 1000, 8},
+		{8, 900, 1000, 4},
+		{8, 800, 1000, 2},
+		{8, 1100, 1000, 8}, // newer than as_of: full weight
+	}
+	for _, tc := range tests {
+		if got := c.Decay(tc.w, tc.t, tc.asOf); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("Decay(%v, %d, %d) = %v, want %v", tc.w, tc.t, tc.asOf, got, tc.want)
+		}
+	}
+	for tm, want := range map[int64]bool{9: false, 10: true, 19: true, 20: false} {
+		if c.InWindow(tm) != want {
+			t.Errorf("InWindow(%d) = %v", tm, !want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []Config{
+		{Aggregate: "avg"},
+		{Aggregate: AggregateSum, Clip: -1},
+		{Aggregate: AggregateSum, MaxItemsPerUser: -1},
+		{Aggregate: AggregateSum, Since: 5, Until: 5},
+		{Aggregate: AggregateSum, HalfLife: math.NaN()},
+	}
+	for _, c := range bad {
+		if c.Validate() == nil {
+			t.Errorf("Validate(%+v) accepted", c)
+		}
+	}
+	if err := (Config{Aggregate: AggregateMax, HalfLife: 3600}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestPerUser runs the transform: window, decay against the newest event,
+// sum per item, clip.
+func TestPerUser(t *testing.T) {
+	ev := func(u, i string, w float64, tm int64) interactions.Event {
+		return interactions.Event{User: u, Item: i, Weight: w, Time: tm, HasTime: true}
+	}
+	events := []interactions.Event{
+		ev("u1", "a", 2, 1000), ev("u1", "a", 2, 900), ev("u1", "b", 6, 1000),
+		ev("u2", "a", 0.5, 1000), ev("u2", "c", 4, 100), // outside the window
+		ev("u3", "z", 8, 50), // outside: u3 has no row
+	}
+	p, s := beam.NewPipelineWithRoot()
+	rows := PerUser(s, beam.CreateList(s, events), Config{Aggregate: AggregateSum, HalfLife: 100, Since: 500, Clip: 5})
+	passert.Equals(s, rows,
+		Row{User: "u1", Items: []string{"a", "b"}, Scores: []float64{3, 5}},
+		Row{User: "u2", Items: []string{"a"}, Scores: []float64{0.5}},
+	)
+	ptest.RunAndValidate(t, p)
+}
