@@ -54,7 +54,7 @@ var (
 	topN     = flag.Int("top_n", 20, "Neighbours kept per item.")
 	minSim   = flag.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this.")
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
-	pending  = flag.Int("max_pending_pairs", 4_000_000, "Pairs a worker sums in memory before it shuffles them (memory against shuffle volume).")
+	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs.")
 )
 
 func init() {
@@ -84,7 +84,7 @@ func main() {
 		fail(err)
 	}
 	start := time.Now()
-	printOptions()
+	printOptions(c)
 	res, err := run(ctx, c)
 	if err != nil {
 		fail(err)
@@ -224,15 +224,18 @@ func deadLetterJSON(d interactions.DeadLetter) string {
 	return string(b)
 }
 
-// printOptions prints the effective value of every flag, one line.
-func printOptions() {
-	var parts []string
-	flag.VisitAll(func(f *flag.Flag) {
-		if v := f.Value.String(); v != "" {
-			parts = append(parts, "--"+f.Name+"="+v)
-		}
-	})
-	fmt.Println("similarity: starting with", strings.Join(parts, " "))
+// printOptions prints the effective configuration, defaults resolved, on
+// one line.
+func printOptions(c config) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		fail(err)
+	}
+	runner := flag.Lookup("runner").Value.String()
+	if runner == "" {
+		runner = "prism"
+	}
+	fmt.Printf("similarity: starting on %s with %s\n", runner, b)
 }
 
 // printCounters prints the run's counters summed over steps, sorted by

@@ -32,6 +32,12 @@ func init() {
 	register.Iter1[PartialRow]()
 }
 
+// DefaultMaxPendingPairs is the default flush budget. Only entries are
+// buffered (memory grows with them, not with pairs), and every flush ships
+// the pairs it summed, so flushing rarely means more pairs summed inside
+// the worker and fewer shuffled.
+const DefaultMaxPendingPairs = 64_000_000
+
 // Config holds DIMSUM's knobs.
 type Config struct {
 	// Threshold is the similarity above which estimates are guaranteed
@@ -40,7 +46,7 @@ type Config struct {
 	// Seed fixes the sampling.
 	Seed uint64
 	// MaxPendingPairs bounds the pairs a worker buffers before it sums and
-	// emits them (memory against shuffle volume); 0 means 4,000,000.
+	// emits them; 0 means DefaultMaxPendingPairs.
 	MaxPendingPairs int
 }
 
@@ -234,7 +240,7 @@ func (f *pairsFn) ProcessElement(_ context.Context, r scoring.Row, tables []Item
 	f.emitted += int64(f.acc.Add(f.ids, f.vals))
 	limit := f.MaxPendingPairs
 	if limit == 0 {
-		limit = 4_000_000
+		limit = DefaultMaxPendingPairs
 	}
 	if f.acc.Pending() >= limit {
 		f.flush(emit)

@@ -9,16 +9,16 @@ import (
 )
 
 func init() {
-	register.DoFn4x0[context.Context, interactions.Event, []int64, func(string, Weighted)](&weighFn{})
-	register.DoFn4x0[context.Context, string, func(*Weighted) bool, func(Row)](&aggregateFn{})
+	register.DoFn4x0[context.Context, interactions.Event, []int64, func(string, Partial)](&weighFn{})
+	register.DoFn4x0[context.Context, string, func(*Partial) bool, func(Row)](&aggregateFn{})
 	register.Function2x0(eventTime)
 	register.DoFn2x0[interactions.Event, func(interactions.Event)](&windowFn{})
 	register.Emitter1[interactions.Event]()
 	register.Function2x1(maxInt64)
-	register.Emitter2[string, Weighted]()
+	register.Emitter2[string, Partial]()
 	register.Emitter1[Row]()
 	register.Emitter1[int64]()
-	register.Iter1[Weighted]()
+	register.Iter1[Partial]()
 }
 
 // PerUser scores a PCollection<interactions.Event> into a PCollection<Row>,
@@ -50,18 +50,20 @@ func (f *windowFn) ProcessElement(e interactions.Event, emit func(interactions.E
 	}
 }
 
-// weighFn drops events outside the window, decays the rest and keys them by
-// user.
+// weighFn drops events outside the window, decays the rest, and reduces
+// them per user inside the bundle: one Partial per user per bundle crosses
+// the shuffle, not one element per event.
 type weighFn struct {
 	Config  Config
 	dropped int64
+	users   map[string][]Weighted
 }
 
-func (f *weighFn) StartBundle(_ context.Context, _ []int64, _ func(string, Weighted)) {
-	f.dropped = 0
+func (f *weighFn) StartBundle(_ context.Context, _ []int64, _ func(string, Partial)) {
+	f.dropped, f.users = 0, map[string][]Weighted{}
 }
 
-func (f *weighFn) ProcessElement(_ context.Context, e interactions.Event, asOf []int64, emit func(string, Weighted)) {
+func (f *weighFn) ProcessElement(_ context.Context, e interactions.Event, asOf []int64, _ func(string, Partial)) {
 	if e.HasTime && !f.Config.InWindow(e.Time) {
 		f.dropped++
 		return
@@ -70,18 +72,21 @@ func (f *weighFn) ProcessElement(_ context.Context, e interactions.Event, asOf [
 	if e.HasTime && len(asOf) > 0 {
 		w = f.Config.Decay(w, e.Time, asOf[0])
 	}
-	emit(e.User, Weighted{Item: e.Item, Weight: w})
+	f.users[e.User] = append(f.users[e.User], Weighted{Item: e.Item, Weight: w})
 }
 
-func (f *weighFn) FinishBundle(ctx context.Context, _ []int64, _ func(string, Weighted)) {
+func (f *weighFn) FinishBundle(ctx context.Context, _ []int64, emit func(string, Partial)) {
+	for user, events := range f.users {
+		emit(user, Reduce(events))
+	}
+	f.users = nil
 	beam.NewCounter("scoring", "outside_window").Inc(ctx, f.dropped)
 }
 
-// aggregateFn builds each user's row; the event buffer is reused across
-// users.
+// aggregateFn merges each user's partials into the user's row.
 type aggregateFn struct {
 	Config                          Config
-	buf                             []Weighted
+	buf                             []Partial
 	users, entries, clipped, capped int64
 }
 
@@ -89,11 +94,11 @@ func (f *aggregateFn) StartBundle(_ context.Context, _ func(Row)) {
 	f.users, f.entries, f.clipped, f.capped = 0, 0, 0, 0
 }
 
-func (f *aggregateFn) ProcessElement(_ context.Context, user string, events func(*Weighted) bool, emit func(Row)) {
+func (f *aggregateFn) ProcessElement(_ context.Context, user string, parts func(*Partial) bool, emit func(Row)) {
 	f.buf = f.buf[:0]
-	var w Weighted
-	for events(&w) {
-		f.buf = append(f.buf, w)
+	var p Partial
+	for parts(&p) {
+		f.buf = append(f.buf, p)
 	}
 	row, counts := Aggregate(f.Config, user, f.buf)
 	f.clipped += int64(counts.Clipped)

@@ -95,20 +95,58 @@ type Counts struct {
 	Capped  int // items dropped by MaxItemsPerUser
 }
 
-// Aggregate builds a user's row from its weighted events (reordered in
-// place). Sums are exact fixed-point sums, so the result does not depend on
-// the order the events arrive in.
-func Aggregate(c Config, user string, events []Weighted) (Row, Counts) {
+// Partial is some of a user's events reduced per item: items ascending,
+// the exact sum and the largest of each item's weights. Partials merge in
+// any order to the same result.
+type Partial struct {
+	Items []string
+	Sums  []exactsum.Sum
+	Maxes []float64
+}
+
+// Reduce reduces events (reordered in place) to a Partial.
+func Reduce(events []Weighted) Partial {
 	slices.SortFunc(events, func(a, b Weighted) int { return cmp.Compare(a.Item, b.Item) })
+	var p Partial
+	for _, e := range events {
+		n := len(p.Items)
+		if n == 0 || p.Items[n-1] != e.Item {
+			p.Items = append(p.Items, e.Item)
+			p.Sums = append(p.Sums, exactsum.Sum{})
+			p.Maxes = append(p.Maxes, 0)
+			n++
+		}
+		p.Sums[n-1].Add(e.Weight)
+		p.Maxes[n-1] = math.Max(p.Maxes[n-1], e.Weight)
+	}
+	return p
+}
+
+// Aggregate merges a user's partials into its row: one score per item (sum
+// or max), clipped, zero scores dropped, capped to MaxItemsPerUser. Sums are
+// exact fixed-point sums, so the row does not depend on how the events were
+// split into partials or ordered.
+func Aggregate(c Config, user string, parts []Partial) (Row, Counts) {
+	type entry struct {
+		item string
+		sum  exactsum.Sum
+		max  float64
+	}
+	var all []entry
+	for _, p := range parts {
+		for k, item := range p.Items {
+			all = append(all, entry{item, p.Sums[k], p.Maxes[k]})
+		}
+	}
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.item, b.item) })
 	row := Row{User: user}
 	var counts Counts
-	for i := 0; i < len(events); {
-		j := i
-		var sum exactsum.Sum
-		best := 0.0
-		for ; j < len(events) && events[j].Item == events[i].Item; j++ {
-			sum.Add(events[j].Weight)
-			best = math.Max(best, events[j].Weight)
+	for i := 0; i < len(all); {
+		sum, best := all[i].sum, all[i].max
+		j := i + 1
+		for ; j < len(all) && all[j].item == all[i].item; j++ {
+			sum.Merge(all[j].sum)
+			best = math.Max(best, all[j].max)
 		}
 		score := best
 		if c.Aggregate == AggregateSum {
@@ -119,7 +157,7 @@ func Aggregate(c Config, user string, events []Weighted) (Row, Counts) {
 			counts.Clipped++
 		}
 		if score > 0 {
-			row.Items = append(row.Items, events[i].Item)
+			row.Items = append(row.Items, all[i].item)
 			row.Scores = append(row.Scores, score)
 		}
 		i = j

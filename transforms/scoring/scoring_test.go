@@ -2,7 +2,9 @@ package scoring
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -33,7 +35,7 @@ func TestAggregate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		in := append([]Weighted(nil), events...)
-		got, counts := Aggregate(tc.cfg, "u", in)
+		got, counts := Aggregate(tc.cfg, "u", []Partial{Reduce(in)})
 		if !reflect.DeepEqual(got, tc.want) || counts != tc.counts {
 			t.Errorf("%s: got %+v %+v, want %+v %+v", tc.name, got, counts, tc.want, tc.counts)
 		}
@@ -41,9 +43,33 @@ func TestAggregate(t *testing.T) {
 }
 
 func TestAggregateDropsZeroScores(t *testing.T) {
-	got, _ := Aggregate(Config{Aggregate: AggregateSum}, "u", []Weighted{{"a", 0}, {"b", 1}})
+	got, _ := Aggregate(Config{Aggregate: AggregateSum}, "u", []Partial{Reduce([]Weighted{{"a", 0}, {"b", 1}})})
 	if !reflect.DeepEqual(got.Items, []string{"b"}) {
 		t.Errorf("items %v: a zero score must not enter the matrix", got.Items)
+	}
+}
+
+// TestAggregateIgnoresSplits: however a user's events are split over
+// bundles and ordered, the row is the same to the bit.
+func TestAggregateIgnoresSplits(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var events []Weighted
+	for k := 0; k < 300; k++ {
+		events = append(events, Weighted{Item: string(rune('a' + r.IntN(8))), Weight: r.Float64() * 3})
+	}
+	c := Config{Aggregate: AggregateSum}
+	want, _ := Aggregate(c, "u", []Partial{Reduce(slices.Clone(events))})
+	for trial := 0; trial < 20; trial++ {
+		r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+		var parts []Partial
+		for rest := slices.Clone(events); len(rest) > 0; {
+			n := 1 + r.IntN(len(rest))
+			parts = append(parts, Reduce(rest[:n]))
+			rest = rest[n:]
+		}
+		if got, _ := Aggregate(c, "u", parts); !reflect.DeepEqual(got, want) {
+			t.Fatalf("split into %d partials: %+v, want %+v", len(parts), got, want)
+		}
 	}
 }
 

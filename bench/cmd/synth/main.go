@@ -15,7 +15,6 @@ import (
 
 func main() {
 	n := flag.Int("interactions", 5000, "Rows to generate.")
-	users := flag.Int("users", 0, "User population (default interactions/10).")
 	items := flag.Int("items", 1000, "Catalogue size (at least 50).")
 	seed := flag.Uint64("seed", 1, "Generator seed.")
 	out := flag.String("out", "", "Output file (default stdout).")
@@ -30,7 +29,7 @@ func main() {
 		defer f.Close()
 		w = f
 	}
-	if err := synth.Write(w, synth.Config{Interactions: *n, Users: *users, Items: *items, Seed: *seed}); err != nil {
+	if err := synth.Write(w, synth.Config{Interactions: *n, Items: *items, Seed: *seed}); err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,38 @@
+# Item-item similarity pipeline. `make run` runs the job on the embedded
+# Prism runner over the committed fixture; `make test` runs every test.
+GO        ?= go
+BIN       := bin
+INPUT     ?= testdata/interactions.csv
+OUTPUT    ?= out/similarities.jsonl
+ARGS      ?=
+FUZZTIME  ?= 10s
+TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink
+
+.PHONY: all build run test test-direct vet fuzz
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/similarity ./pipelines/similarity
+
+## run: the similarity job on Prism over $(INPUT), writing $(OUTPUT).
+run: build
+	$(BIN)/similarity --input=$(INPUT) --output=$(OUTPUT) $(ARGS)
+
+## test: vet and every test, on Prism.
+test: vet
+	$(GO) test -timeout 30m ./...
+
+## test-direct: the transform tests on Beam's legacy direct runner.
+test-direct:
+	$(GO) test -count=1 $(TRANSFORMS) -args --runner=direct
+
+vet:
+	$(GO) vet ./...
+
+## fuzz: each parser fuzz target for $(FUZZTIME).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitCSV$$' -fuzztime $(FUZZTIME) ./transforms/interactions
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./transforms/interactions
+
+-include runners/runners.mk templates/dataflow/template.mk

@@ -1,0 +1,82 @@
+package interactions
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRead reads two files with a header (one with CRLF endings and a BOM)
+// and routes every kind of bad line to the dead letter with its file.
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.csv", "\ufeffuser,productSku,type\r\nu1,p1,3\r\nu1,p2,1\r\nu2,p1\r\n")
+	b := writeFile(t, dir, "b.csv", "user,productSku,type\nu2,p2,2\nu3,p9,7\n,p1,1\nu\xff,p1,1")
+	p, s := beam.NewPipelineWithRoot()
+	res, err := Read(s, filepath.Join(dir, "*.csv"), seedSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Equals(s, res.Events,
+		Event{User: "u1", Item: "p1", Weight: 6}, Event{User: "u1", Item: "p2", Weight: 0.5}, Event{User: "u2", Item: "p2", Weight: 2})
+	passert.Equals(s, res.Dead,
+		DeadLetter{Reason: ReasonFieldCount, File: a, Line: "u2,p1\r"},
+		DeadLetter{Reason: ReasonUnknownAction, File: b, Line: "u3,p9,7"},
+		DeadLetter{Reason: ReasonEmptyUser, File: b, Line: ",p1,1"},
+		DeadLetter{Reason: ReasonInvalidUTF8, File: b, Line: "u\xff,p1,1"})
+	passert.Equals(s, res.Stats, Stats{Rows: 7, Bad: 4})
+	ptest.RunAndValidate(t, p)
+}
+
+func TestReadFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "user,productSku,type\nu1,p1,3\n")
+	writeFile(t, dir, "b.csv", "user,type,productSku\nu1,3,p1\n")
+	tests := []struct {
+		glob string
+		spec Spec
+		want string
+	}{
+		{filepath.Join(dir, "none*.csv"), seedSpec, "matches no file"},
+		{filepath.Join(dir, "*.csv"), seedSpec, "must share their header"},
+		{filepath.Join(dir, "a.csv"), func() Spec { s := seedSpec; s.UserField = "customer"; return s }(), `--user_field="customer"`},
+	}
+	for _, tc := range tests {
+		_, s := beam.NewPipelineWithRoot()
+		if _, err := Read(s, tc.glob, tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Read(%s): err = %v, want %q", tc.glob, err, tc.want)
+		}
+	}
+}
+
+func TestGate(t *testing.T) {
+	for _, tc := range []struct {
+		st   Stats
+		max  float64
+		fail bool
+	}{{Stats{100, 1}, 0.01, false}, {Stats{100, 2}, 0.01, true}, {Stats{0, 0}, 0, false}, {Stats{10, 10}, 1, false}} {
+		if err := CheckBadFraction(tc.st, tc.max); (err != nil) != tc.fail {
+			t.Errorf("CheckBadFraction(%+v, %v) = %v", tc.st, tc.max, err)
+		}
+	}
+}
