@@ -54,12 +54,15 @@ var (
 	topN     = flag.Int("top_n", 20, "Neighbours kept per item.")
 	minSim   = flag.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this.")
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
+	runID    = flag.String("run_id", "", "Version id of this run in the Datastore versioned layout (default: the UTC start time, 20060102T150405Z).")
 	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs.")
 )
 
 func init() {
 	register.Function1x1(neighborsJSON)
 	register.Function1x1(deadLetterJSON)
+	register.Function3x0(afterGate)
+	register.Emitter1[topn.Neighbors]()
 }
 
 // config is the validated run configuration.
@@ -73,6 +76,7 @@ type config struct {
 	MaxBad        float64
 	Output        string
 	DeadLetter    string
+	RunID         string
 }
 
 func main() {
@@ -110,6 +114,9 @@ func configFromFlags() (config, error) {
 	}
 	if c.Output == "" {
 		return c, fmt.Errorf("--output is required")
+	}
+	if c.RunID = *runID; c.RunID == "" {
+		c.RunID = time.Now().UTC().Format("20060102T150405Z")
 	}
 	if c.DeadLetter == "" {
 		c.DeadLetter = strings.TrimSuffix(c.Output, ".jsonl") + ".dead_letter.jsonl"
@@ -172,6 +179,9 @@ func configFromFlags() (config, error) {
 	case math.IsNaN(c.MinSimilarity):
 		return c, fmt.Errorf("--min_similarity must be a number")
 	}
+	if err := validateDatastoreFlags(c.TopN); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -203,8 +213,16 @@ func build(s beam.Scope, c config) error {
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)
+	if datastoreEnabled() {
+		// Nothing reaches Datastore unless the bad-row check passed.
+		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
+		writeDatastore(s.Scope("Datastore"), gated, c.RunID)
+	}
 	return nil
 }
+
+// afterGate passes neighbours on once the gate (a side input) is complete.
+func afterGate(n topn.Neighbors, _ []int, emit func(topn.Neighbors)) { emit(n) }
 
 // neighborsJSON renders one output line. encoding/json prints a float64 in
 // its shortest form that reads back to the same value.

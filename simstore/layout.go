@@ -1,0 +1,112 @@
+// Package simstore defines the Datastore layout of the item-similarity model
+// and reads it: it resolves the version pointer and looks up the neighbour
+// lists of one or many items, always from one complete version.
+//
+// Versioned layout (the default), with K the configured kind (default
+// "ItemSimilarity") and all keys in the configured namespace:
+//
+//	K+"Version"/"current"          pointer: {version, updated_at}
+//	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error}
+//	K+"Version"/V / K/item         one item of version V: {items, scores, version, updated_at}
+//
+// Items are children of their version's marker key, so a version is one key
+// range: it can be written beside the live one and deleted by an ancestor
+// query. The pointer names the live version and only ever moves to a version
+// whose every item is written. The in-place layout has no versions and no
+// pointer: items are K/item at the root.
+package simstore
+
+import (
+	"time"
+
+	"cloud.google.com/go/datastore"
+)
+
+// Layout names.
+const (
+	// LayoutVersioned writes each run as a new version under a pointer.
+	LayoutVersioned = "versioned"
+	// LayoutInPlace overwrites K/item at the root (the seed system's layout).
+	LayoutInPlace = "inplace"
+)
+
+// DefaultKind is the kind of item entities when none is configured.
+const DefaultKind = "ItemSimilarity"
+
+// CurrentName is the key name of the pointer entity; it cannot be a version.
+const CurrentName = "current"
+
+// Version marker states.
+const (
+	// StateWriting marks a version whose items are being written.
+	StateWriting = "writing"
+	// StateComplete marks a version whose every item is written.
+	StateComplete = "complete"
+)
+
+// Keys builds the keys of the layout for one namespace and kind.
+type Keys struct {
+	Namespace string
+	Kind      string
+}
+
+// VersionKind is the kind of the pointer and the version markers.
+func (k Keys) VersionKind() string { return k.Kind + "Version" }
+
+// Pointer is the key of the entity naming the live version.
+func (k Keys) Pointer() *datastore.Key {
+	return k.root(k.VersionKind(), CurrentName)
+}
+
+// Version is the key of version v's marker, the parent of its items.
+func (k Keys) Version(v string) *datastore.Key {
+	return k.root(k.VersionKind(), v)
+}
+
+// Item is the key of item in version v, or of the in-place item when v is "".
+func (k Keys) Item(v, item string) *datastore.Key {
+	if v == "" {
+		return k.root(k.Kind, item)
+	}
+	key := datastore.NameKey(k.Kind, item, k.Version(v))
+	key.Namespace = k.Namespace
+	return key
+}
+
+func (k Keys) root(kind, name string) *datastore.Key {
+	key := datastore.NameKey(kind, name, nil)
+	key.Namespace = k.Namespace
+	return key
+}
+
+// Entity is one item's stored neighbour list. Items and Scores are aligned and
+// sorted by score descending (ties by item ascending). No property is indexed:
+// readers use key lookups only, and unindexed lists keep an entity at a fixed
+// number of index entries whatever its length.
+type Entity struct {
+	Items     []string  `datastore:"items,noindex"`
+	Scores    []float64 `datastore:"scores,noindex"`
+	Version   string    `datastore:"version,noindex"`
+	UpdatedAt time.Time `datastore:"updated_at,noindex"`
+}
+
+// Pointer is the entity naming the live version.
+type Pointer struct {
+	Version   string    `datastore:"version,noindex"`
+	UpdatedAt time.Time `datastore:"updated_at,noindex"`
+}
+
+// VersionInfo is a version marker. It is written before any item of the
+// version, so every stored version can be found and deleted, including those
+// of failed runs.
+type VersionInfo struct {
+	State       string    `datastore:"state,noindex"`
+	CreatedAt   time.Time `datastore:"created_at,noindex"`
+	CompletedAt time.Time `datastore:"completed_at,noindex"`
+	// Expected is the number of items the run set out to write.
+	Expected int64 `datastore:"expected,noindex"`
+	// Items is the number of items written, set on completion.
+	Items int64 `datastore:"items,noindex"`
+	// Error is the first permanent write error of the run, if any.
+	Error string `datastore:"error,noindex"`
+}

@@ -1,0 +1,198 @@
+// Package datastoreio writes the pipeline's neighbour lists to Cloud
+// Datastore (Firestore in Datastore mode), one entity per item, modelled on
+// the Java SDK's DatastoreV1.Write: upserts in non-transactional commits of
+// at most 500 mutations and 9 MB, a batch size adapted to commit latency,
+// retries with exponential backoff for transient errors, client-side
+// adaptive throttling and an optional ramp-up budget for fresh databases.
+//
+// In the versioned layout (see package simstore for the keys) a run writes a
+// new version beside the live one and, only once every item is written,
+// flips the pointer to it in one transaction and deletes versions beyond
+// Config.KeepVersions, so readers never see a half-written model.
+//
+// The logic lives in plain Go types tested without Beam; the DoFns in
+// write.go only wire it to bundles.
+package datastoreio
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/recsys/itemsim/simstore"
+)
+
+// Datastore limits and the Java writer's batching constants.
+const (
+	// maxBatchMutations is Datastore's limit of mutations per Commit.
+	maxBatchMutations = 500
+	// maxBatchBytes is the request size a batch stays under (Datastore's
+	// limit is 10 MiB; the margin absorbs request framing).
+	maxBatchBytes = 9_000_000
+	// maxEntityBytes is Datastore's entity size limit.
+	maxEntityBytes = 1 << 20
+	// maxKeyNameBytes is Datastore's key name limit, hence the longest
+	// item id and the size CheckTopN assumes for every neighbour id.
+	maxKeyNameBytes = 1500
+)
+
+// Config configures Write. Zero fields take the documented defaults.
+type Config struct {
+	// Project is the Google Cloud project; required.
+	Project string
+	// Database is the named database; "" is the default database.
+	Database string
+	// Namespace is the Datastore namespace; "" is the default namespace.
+	Namespace string
+	// Kind is the item kind; default simstore.DefaultKind. The pointer and
+	// version markers use Kind+"Version".
+	Kind string
+	// Layout is simstore.LayoutVersioned (default) or simstore.LayoutInPlace.
+	Layout string
+	// Version is the run id naming the version written. The pipeline passes
+	// one (e.g. a UTC timestamp); if empty, Write uses the construction
+	// time as 20060102T150405Z. Unused by the in-place layout.
+	Version string
+	// KeepVersions is how many complete versions survive a run, the new one
+	// included; default 2, so readers holding the previous pointer still
+	// find their version.
+	KeepVersions int
+	// RampUp limits writes to 500 entities/s shared by Workers, growing 1.5x
+	// every 5 minutes, so a fresh database can split its key ranges.
+	RampUp bool
+	// Workers is the number of workers sharing the ramp-up budget; default 1.
+	Workers int
+	// Endpoint, if set, is the host:port of an unauthenticated plaintext
+	// Datastore server (a test server or an emulator). Otherwise the client
+	// honours DATASTORE_EMULATOR_HOST, then production.
+	Endpoint string
+	// Retry tunes retries and throttling.
+	Retry Retry
+}
+
+// Retry tunes retries of transient errors and throttling delays.
+type Retry struct {
+	// MaxAttempts bounds attempts per commit; default 8.
+	MaxAttempts int
+	// InitialBackoff is the delay before the first retry, doubling up to
+	// MaxBackoff; defaults 1s and 60s. Each delay is jittered down to half.
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// ThrottleDelay is the wait when the adaptive throttler rejects a commit;
+	// default 6s, the target batch latency, as in the Java writer.
+	ThrottleDelay time.Duration
+}
+
+// withDefaults returns c with zero fields defaulted.
+func (c Config) withDefaults() Config {
+	if c.Kind == "" {
+		c.Kind = simstore.DefaultKind
+	}
+	if c.Layout == "" {
+		c.Layout = simstore.LayoutVersioned
+	}
+	if c.KeepVersions == 0 {
+		c.KeepVersions = 2
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = 8
+	}
+	if c.Retry.InitialBackoff == 0 {
+		c.Retry.InitialBackoff = time.Second
+	}
+	if c.Retry.MaxBackoff == 0 {
+		c.Retry.MaxBackoff = time.Minute
+	}
+	if c.Retry.ThrottleDelay == 0 {
+		c.Retry.ThrottleDelay = targetBatchLatency
+	}
+	return c
+}
+
+// Validate reports configuration errors, after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Project == "" {
+		errs = append(errs, errors.New("project is required"))
+	}
+	if c.Layout != simstore.LayoutVersioned && c.Layout != simstore.LayoutInPlace {
+		errs = append(errs, fmt.Errorf("layout %q is neither %q nor %q", c.Layout, simstore.LayoutVersioned, simstore.LayoutInPlace))
+	}
+	if c.Layout == simstore.LayoutVersioned && c.Version != "" {
+		if err := validKeyName(c.Version); err != nil || c.Version == simstore.CurrentName {
+			errs = append(errs, fmt.Errorf("version %q cannot be a key name (empty, %q, __reserved__ or over %d bytes)", c.Version, simstore.CurrentName, maxKeyNameBytes))
+		}
+	}
+	if strings.HasPrefix(c.Kind, "__") {
+		errs = append(errs, fmt.Errorf("kind %q is reserved", c.Kind))
+	}
+	if c.KeepVersions < 1 {
+		errs = append(errs, fmt.Errorf("keep versions is %d, want at least 1", c.KeepVersions))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("workers is %d, want at least 1", c.Workers))
+	}
+	r := c.Retry
+	if r.MaxAttempts < 1 || r.InitialBackoff < 0 || r.MaxBackoff < r.InitialBackoff || r.ThrottleDelay < 0 {
+		errs = append(errs, fmt.Errorf("invalid retry settings %+v", r))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("datastoreio: %w", err)
+	}
+	return nil
+}
+
+// validKeyName checks what Datastore requires of a key name.
+func validKeyName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty key name")
+	case len(name) > maxKeyNameBytes:
+		return fmt.Errorf("key name of %d bytes exceeds %d", len(name), maxKeyNameBytes)
+	case strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__"):
+		return errors.New("key names matching __.*__ are reserved")
+	}
+	return nil
+}
+
+// CheckTopN reports whether entities of topN neighbours stay under
+// Datastore's limits whatever the item ids, assuming every id, the item's
+// own and its neighbours', is as long as a key name may be (1,500 bytes).
+// The size bound is about 680 neighbours; index entries do not grow with
+// topN because no property is indexed.
+func CheckTopN(topN int) error {
+	if topN < 1 {
+		return fmt.Errorf("datastoreio: top_n is %d, want at least 1", topN)
+	}
+	if n := worstEntityBytes(topN); n > maxEntityBytes {
+		return fmt.Errorf("datastoreio: top_n %d gives entities up to %d bytes with %d-byte item ids, over Datastore's %d-byte limit; the most that fits is %d",
+			topN, n, maxKeyNameBytes, maxEntityBytes, maxTopN())
+	}
+	return nil
+}
+
+// maxTopN is the largest top_n CheckTopN accepts.
+func maxTopN() int {
+	n := 1
+	for worstEntityBytes(n+1) <= maxEntityBytes {
+		n++
+	}
+	return n
+}
+
+func worstEntityBytes(topN int) int {
+	id := strings.Repeat("x", maxKeyNameBytes)
+	items := make([]string, topN)
+	for i := range items {
+		items[i] = id
+	}
+	// The kind, namespace and version are bounded by key name length too.
+	keys := simstore.Keys{Namespace: id, Kind: id}
+	e := &simstore.Entity{Items: items, Scores: make([]float64, topN), Version: id}
+	return entityBytes(keys.Item(id, id), e)
+}

@@ -1,0 +1,218 @@
+package datastoreio
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pb "cloud.google.com/go/datastore/apiv1/datastorepb"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+// fakeClock advances only when slept on.
+type fakeClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	slept time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
+	c.advance(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slept += d
+	return nil
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// countMetrics records metric increments.
+type countMetrics struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *countMetrics) Inc(_ context.Context, name string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[name] += n
+}
+
+func (c *countMetrics) get(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
+}
+
+const testProject = "test-project"
+
+func newServer(t testing.TB) *datastoretest.Server {
+	t.Helper()
+	srv, err := datastoretest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// testConfig writes to srv with millisecond retries.
+func testConfig(srv *datastoretest.Server, version string) Config {
+	return Config{
+		Project:  testProject,
+		Endpoint: srv.Addr,
+		Version:  version,
+		Retry:    Retry{MaxAttempts: 10, InitialBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, ThrottleDelay: 10 * time.Millisecond},
+	}
+}
+
+// neighbors makes one Neighbors per item id, with n neighbours each whose
+// scores depend on tag, so versions differ.
+func neighbors(items []string, n int, tag float64) []topn.Neighbors {
+	out := make([]topn.Neighbors, len(items))
+	for i, it := range items {
+		ns := make([]topn.Neighbor, n)
+		for j := range ns {
+			ns[j] = topn.Neighbor{Item: items[(i+j+1)%len(items)], Score: math.Round((1-float64(j)/float64(n+1))*1000)/1000 + tag}
+		}
+		out[i] = topn.Neighbors{Item: it, Neighbors: ns}
+	}
+	return out
+}
+
+func itemIDs(prefix string, lo, hi int) []string {
+	var ids []string
+	for i := lo; i < hi; i++ {
+		ids = append(ids, fmt.Sprintf("%s%05d", prefix, i))
+	}
+	return ids
+}
+
+// runWrite runs a pipeline writing ns with cfg and returns its error; the
+// pipeline also asserts that Write reports len(ns) entities.
+func runWrite(cfg Config, ns []topn.Neighbors) error {
+	p, s := beam.NewPipelineWithRoot()
+	passert.Equals(s, Write(s, cfg, beam.CreateList(s, ns)), len(ns))
+	return ptest.Run(p)
+}
+
+// stored is the state of the in-process server as the layout sees it.
+type stored struct {
+	pointer  string
+	markers  map[string]string                     // version -> state
+	items    map[string]map[string]simstore.Entity // version ("" in place) -> item -> entity
+	unknowns []string                              // keys outside the layout
+}
+
+func snapshot(t *testing.T, srv *datastoretest.Server, kind string) stored {
+	t.Helper()
+	st := stored{markers: map[string]string{}, items: map[string]map[string]simstore.Entity{}}
+	for k, e := range srv.Snapshot() {
+		p := strings.Split(k.Path, "/")
+		switch {
+		case len(p) == 2 && p[0] == kind+"Version" && p[1] == simstore.CurrentName:
+			st.pointer = e.GetProperties()["version"].GetStringValue()
+		case len(p) == 2 && p[0] == kind+"Version":
+			st.markers[p[1]] = e.GetProperties()["state"].GetStringValue()
+		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind:
+			st.add(t, p[1], p[3], e)
+		case len(p) == 2 && p[0] == kind:
+			st.add(t, "", p[1], e)
+		default:
+			st.unknowns = append(st.unknowns, k.Path)
+		}
+	}
+	return st
+}
+
+func (st stored) add(t *testing.T, version, item string, e *pb.Entity) {
+	t.Helper()
+	var ent simstore.Entity
+	props := e.GetProperties()
+	for _, v := range props["items"].GetArrayValue().GetValues() {
+		ent.Items = append(ent.Items, v.GetStringValue())
+	}
+	for _, v := range props["scores"].GetArrayValue().GetValues() {
+		ent.Scores = append(ent.Scores, v.GetDoubleValue())
+	}
+	ent.Version = props["version"].GetStringValue()
+	ent.UpdatedAt = props["updated_at"].GetTimestampValue().AsTime()
+	for name, v := range props {
+		if !v.GetExcludeFromIndexes() && v.GetArrayValue() == nil {
+			t.Errorf("%s/%s: property %q is indexed", version, item, name)
+		}
+		for _, el := range v.GetArrayValue().GetValues() {
+			if !el.GetExcludeFromIndexes() {
+				t.Errorf("%s/%s: property %q is indexed", version, item, name)
+				break
+			}
+		}
+	}
+	if st.items[version] == nil {
+		st.items[version] = map[string]simstore.Entity{}
+	}
+	st.items[version][item] = ent
+}
+
+// checkItems compares the stored items of version v with want, exactly.
+func checkItems(t *testing.T, st stored, v string, want []topn.Neighbors) {
+	t.Helper()
+	got := st.items[v]
+	if len(got) != len(want) {
+		t.Errorf("version %q: %d items stored, want %d", v, len(got), len(want))
+	}
+	for _, n := range want {
+		e, ok := got[n.Item]
+		if !ok {
+			t.Errorf("version %q: item %q missing", v, n.Item)
+			continue
+		}
+		if e.Version != v {
+			t.Errorf("version %q: item %q has version %q", v, n.Item, e.Version)
+		}
+		if len(e.Items) != len(n.Neighbors) || len(e.Scores) != len(n.Neighbors) {
+			t.Errorf("version %q: item %q has %d items and %d scores, want %d", v, n.Item, len(e.Items), len(e.Scores), len(n.Neighbors))
+			continue
+		}
+		for i, nb := range n.Neighbors {
+			if e.Items[i] != nb.Item || e.Scores[i] != nb.Score {
+				t.Errorf("version %q: item %q neighbour %d = (%q, %v), want (%q, %v)", v, n.Item, i, e.Items[i], e.Scores[i], nb.Item, nb.Score)
+				break
+			}
+		}
+	}
+}
+
+func checkNoViolations(t *testing.T, srv *datastoretest.Server) {
+	t.Helper()
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("server saw %d limit violations, first: %s", len(v), v[0])
+	}
+}

@@ -1,0 +1,224 @@
+package datastoreio
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/simstore"
+	"google.golang.org/api/iterator"
+)
+
+// versions runs the steps around a versioned write: record the version
+// before its items, publish it after them, delete what is no longer kept.
+// It assumes one run at a time per namespace and kind.
+type versions struct {
+	client  *datastore.Client
+	keys    simstore.Keys
+	clk     clock
+	retry   Retry
+	jitter  func() float64
+	metrics metrics
+}
+
+// withRetry runs f again on transient errors, with backoff.
+func (s *versions) withRetry(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !retryable(err) || attempt >= s.retry.MaxAttempts {
+			return err
+		}
+		s.metrics.Inc(ctx, metricRetries, 1)
+		if err := s.clk.Sleep(ctx, backoff(s.retry, attempt, s.jitter())); err != nil {
+			return err
+		}
+	}
+}
+
+// begin writes version v's marker in state writing, expecting n items. It
+// runs before any item of v is written, so every version a failed run leaves
+// is found later. It refuses to rewrite the live version in place.
+func (s *versions) begin(ctx context.Context, v string, n int, start time.Time) error {
+	return s.withRetry(ctx, func() error {
+		var p simstore.Pointer
+		err := s.client.Get(ctx, s.keys.Pointer(), &p)
+		switch {
+		case err == nil && p.Version == v:
+			return fmt.Errorf("datastoreio: version %q is live; each run must write a new version", v)
+		case err != nil && !errors.Is(err, datastore.ErrNoSuchEntity):
+			return fmt.Errorf("datastoreio: reading pointer: %w", err)
+		}
+		info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n)}
+		if _, err := s.client.Put(ctx, s.keys.Version(v), &info); err != nil {
+			return fmt.Errorf("datastoreio: recording version %q: %w", v, err)
+		}
+		return nil
+	})
+}
+
+// fail records the first permanent write error on v's marker, so that the
+// publish step can report it. Best effort: the caller fails anyway.
+func (s *versions) fail(ctx context.Context, v string, cause error) {
+	_, _ = s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		var info simstore.VersionInfo
+		if err := tx.Get(s.keys.Version(v), &info); err != nil || info.Error != "" {
+			return err
+		}
+		info.Error = cause.Error()
+		_, err := tx.Put(s.keys.Version(v), &info)
+		return err
+	})
+}
+
+// publish marks v complete with n items and points readers at it, in one
+// transaction, if n is the number of items expected. It returns the version
+// that was live before.
+func (s *versions) publish(ctx context.Context, v string, n int, now time.Time) (previous string, err error) {
+	err = s.withRetry(ctx, func() error {
+		_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+			var info simstore.VersionInfo
+			if err := tx.Get(s.keys.Version(v), &info); err != nil {
+				return fmt.Errorf("datastoreio: reading marker of version %q: %w", v, err)
+			}
+			if int64(n) != info.Expected || n == 0 {
+				return incompleteError(v, n, info)
+			}
+			var p simstore.Pointer
+			if err := tx.Get(s.keys.Pointer(), &p); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+				return fmt.Errorf("datastoreio: reading pointer: %w", err)
+			}
+			previous = p.Version
+			info.State, info.CompletedAt, info.Items = simstore.StateComplete, now, int64(n)
+			keys := []*datastore.Key{s.keys.Version(v), s.keys.Pointer()}
+			_, err := tx.PutMulti(keys, []any{&info, &simstore.Pointer{Version: v, UpdatedAt: now}})
+			return err
+		})
+		return err
+	})
+	return previous, err
+}
+
+type marker struct {
+	name string
+	info simstore.VersionInfo
+}
+
+// doomed lists the versions to delete once current is live: those created
+// before it, except the newest complete ones that with current make keep.
+// Versions created after current (a later run) are left alone.
+func doomed(markers []marker, current string, keep int) ([]string, error) {
+	i := slices.IndexFunc(markers, func(m marker) bool { return m.name == current })
+	if i < 0 {
+		return nil, fmt.Errorf("datastoreio: version %q has no marker", current)
+	}
+	newer := func(a, b marker) int { // newest first
+		return cmp.Or(b.info.CreatedAt.Compare(a.info.CreatedAt), cmp.Compare(b.name, a.name))
+	}
+	var out []string
+	kept := 1
+	for _, m := range slices.SortedFunc(slices.Values(markers), newer) {
+		if newer(m, markers[i]) <= 0 {
+			continue // current itself, or newer
+		}
+		if m.info.State == simstore.StateComplete && kept < keep {
+			kept++
+			continue
+		}
+		out = append(out, m.name)
+	}
+	return out, nil
+}
+
+// collect deletes the versions doomed once current is live, each item first
+// and its marker last, so an interrupted deletion is finished by a later run.
+func (s *versions) collect(ctx context.Context, w *writer, current string, keep int) ([]string, error) {
+	var markers []marker
+	err := s.withRetry(ctx, func() error {
+		q := datastore.NewQuery(s.keys.VersionKind()).Namespace(s.keys.Namespace).KeysOnly()
+		keys, err := s.client.GetAll(ctx, q, nil)
+		if err != nil {
+			return fmt.Errorf("datastoreio: listing versions: %w", err)
+		}
+		// The pointer shares the markers' kind.
+		keys = slices.DeleteFunc(keys, func(k *datastore.Key) bool { return k.Name == simstore.CurrentName })
+		markers = markers[:0]
+		for chunk := range slices.Chunk(keys, maxLookupKeys) {
+			infos := make([]simstore.VersionInfo, len(chunk))
+			if err := s.client.GetMulti(ctx, chunk, infos); err != nil {
+				return fmt.Errorf("datastoreio: reading version markers: %w", err)
+			}
+			for i, k := range chunk {
+				markers = append(markers, marker{name: k.Name, info: infos[i]})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	names, err := doomed(markers, current, keep)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range names {
+		if err := s.deleteVersion(ctx, w, v); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// maxLookupKeys is Datastore's limit on keys per Lookup.
+const maxLookupKeys = 1000
+
+// deleteVersion deletes every item of v, whatever the items of other
+// versions, then v's marker.
+func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error {
+	parent := s.keys.Version(v)
+	err := s.withRetry(ctx, func() error {
+		q := datastore.NewQuery(s.keys.Kind).Namespace(s.keys.Namespace).Ancestor(parent).KeysOnly()
+		it := s.client.Run(ctx, q)
+		for {
+			k, err := it.Next(nil)
+			if errors.Is(err, iterator.Done) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("datastoreio: listing items of version %q: %w", v, err)
+			}
+			if err := w.add(ctx, deleteOp(k)); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	if err := w.add(ctx, deleteOp(parent)); err != nil {
+		return err
+	}
+	return w.flush(ctx)
+}
+
+// incompleteError explains why version v cannot be published.
+func incompleteError(v string, n int, info simstore.VersionInfo) error {
+	if info.Expected == 0 {
+		return fmt.Errorf("datastoreio: version %q has no items; refusing to publish an empty model", v)
+	}
+	err := fmt.Errorf("datastoreio: version %q: %d of %d items written, so a write bundle failed; the pointer stays on the previous version", v, n, info.Expected)
+	if info.Error != "" {
+		err = fmt.Errorf("%w; first write error: %s", err, info.Error)
+	}
+	return err
+}
+
+func deleteOp(k *datastore.Key) op {
+	return op{mut: datastore.NewDelete(k), key: k.String(), what: "key " + k.String(), bytes: keyBytes(k) + stringOverhead, delete: true}
+}

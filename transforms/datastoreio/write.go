@@ -1,0 +1,312 @@
+package datastoreio
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/topn"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func init() {
+	register.DoFn2x0[topn.Neighbors, func(int)](&countFn{})
+	register.DoFn4x1[context.Context, []byte, func(*int) bool, func(int64), error](&beginFn{})
+	register.DoFn4x1[context.Context, topn.Neighbors, int64, func(int), error](&writeFn{})
+	register.DoFn5x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(int), error](&publishFn{})
+	register.Emitter1[int64]()
+	register.Emitter1[int]()
+	register.Iter1[int]()
+}
+
+// Write writes neighbors, a PCollection<topn.Neighbors> with unique items,
+// to Datastore as configured by cfg, and returns a PCollection<int> holding
+// one element, the number of entities written. That element exists only
+// once the write is complete and, in the versioned layout, the pointer is on
+// the new version and versions beyond cfg.KeepVersions are deleted; a failed
+// write fails the pipeline and leaves the pointer where it was.
+//
+// Steps, ordered by side inputs: the input is counted; the version's marker
+// is written with that count; the write (whose side input is the marker
+// step's output, the run's start time) emits a count per bundle; the publish
+// step, whose side inputs are both counts, runs after every bundle and flips
+// the pointer only if every input element was written. Comparing with the
+// separately counted input guards against runners that drop a failed
+// bundle's output and still run later stages (Prism does).
+//
+// Write panics on an invalid cfg; call cfg.Validate first to report it.
+func Write(s beam.Scope, cfg Config, neighbors beam.PCollection) beam.PCollection {
+	s = s.Scope("datastoreio.Write")
+	cfg = cfg.withDefaults()
+	if cfg.Layout == simstore.LayoutVersioned && cfg.Version == "" {
+		cfg.Version = time.Now().UTC().Format("20060102T150405Z")
+	}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	inputs := beam.ParDo(s, &countFn{}, neighbors)
+	start := beam.ParDo(s, &beginFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs})
+	written := beam.ParDo(s, &writeFn{Cfg: cfg}, neighbors, beam.SideInput{Input: start})
+	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written})
+}
+
+// counters are the Beam counters of the metric names.
+var counters = map[string]beam.Counter{}
+
+func init() {
+	for _, name := range []string{metricWritten, metricDeleted, metricCommits, metricRetries, metricThrottledMs} {
+		counters[name] = beam.NewCounter("datastoreio", name)
+	}
+}
+
+type beamMetrics struct{}
+
+func (beamMetrics) Inc(ctx context.Context, name string, n int64) { counters[name].Inc(ctx, n) }
+
+// newClient opens a client for cfg: on cfg.Endpoint without credentials if
+// set, else as the library decides (DATASTORE_EMULATOR_HOST, then
+// production with default credentials).
+func newClient(ctx context.Context, cfg Config) (*datastore.Client, error) {
+	var opts []option.ClientOption
+	if cfg.Endpoint != "" {
+		opts = append(opts,
+			option.WithEndpoint("passthrough:///"+cfg.Endpoint),
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	c, err := datastore.NewClientWithDatabase(ctx, cfg.Project, cfg.Database, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("datastoreio: opening client: %w", err)
+	}
+	return c, nil
+}
+
+func (c Config) keys() simstore.Keys { return simstore.Keys{Namespace: c.Namespace, Kind: c.Kind} }
+
+func (c Config) versioned() bool { return c.Layout == simstore.LayoutVersioned }
+
+// itemVersion is the version items are written under; "" in place.
+func (c Config) itemVersion() string {
+	if c.versioned() {
+		return c.Version
+	}
+	return ""
+}
+
+func (c Config) versions(client *datastore.Client) *versions {
+	return &versions{client: client, keys: c.keys(), clk: realClock{}, retry: c.Retry, jitter: rand.Float64, metrics: beamMetrics{}}
+}
+
+// countFn counts elements per bundle.
+type countFn struct {
+	n int
+}
+
+func (f *countFn) StartBundle(func(int)) { f.n = 0 }
+
+func (f *countFn) ProcessElement(topn.Neighbors, func(int)) { f.n++ }
+
+func (f *countFn) FinishBundle(emit func(int)) {
+	if f.n > 0 {
+		emit(f.n)
+	}
+}
+
+func sum(counts func(*int) bool) int {
+	total := 0
+	for n := 0; counts(&n); {
+		total += n
+	}
+	return total
+}
+
+// beginFn records the version about to be written with its expected item
+// count and emits the run's start time in Unix microseconds (Datastore's
+// time precision): the updated_at of every entity and the start of the
+// ramp-up budget.
+type beginFn struct {
+	Cfg    Config
+	client *datastore.Client
+}
+
+func (f *beginFn) Setup(ctx context.Context) (err error) {
+	if f.Cfg.versioned() {
+		f.client, err = newClient(ctx, f.Cfg)
+	}
+	return err
+}
+
+func (f *beginFn) Teardown() error {
+	if f.client == nil {
+		return nil
+	}
+	return f.client.Close()
+}
+
+func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*int) bool, emit func(int64)) error {
+	start := time.Now().Truncate(time.Microsecond)
+	if f.Cfg.versioned() {
+		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start); err != nil {
+			return err
+		}
+	}
+	emit(start.UnixMicro())
+	return nil
+}
+
+// writeFn upserts one entity per element in adaptive batches, flushes the
+// rest at the end of the bundle and emits the bundle's count of entities.
+type writeFn struct {
+	Cfg Config
+
+	client *datastore.Client
+	clk    clock
+	w      *writer
+	ramp   *rampUp
+	// bundleStart is w.written when the bundle started.
+	bundleStart int
+}
+
+func (f *writeFn) Setup(ctx context.Context) (err error) {
+	f.client, err = newClient(ctx, f.Cfg)
+	if err != nil {
+		return err
+	}
+	f.clk = realClock{}
+	f.w = newWriter(f.client, f.clk, f.Cfg.Retry, rand.Float64, beamMetrics{})
+	return nil
+}
+
+func (f *writeFn) Teardown() error { return f.client.Close() }
+
+// StartBundle drops what a failed bundle may have left pending.
+func (f *writeFn) StartBundle(_ context.Context, start int64, _ func(int)) {
+	f.w.reset()
+	f.bundleStart = f.w.written
+	if f.Cfg.RampUp && f.ramp == nil {
+		f.ramp = &rampUp{start: time.UnixMicro(start), workers: f.Cfg.Workers}
+	}
+}
+
+func (f *writeFn) ProcessElement(ctx context.Context, n topn.Neighbors, start int64, _ func(int)) error {
+	return f.recordFailure(ctx, f.process(ctx, n, start))
+}
+
+func (f *writeFn) process(ctx context.Context, n topn.Neighbors, start int64) error {
+	if f.ramp != nil {
+		waited, err := f.ramp.acquire(ctx, f.clk)
+		if waited > 0 {
+			beamMetrics{}.Inc(ctx, metricThrottledMs, waited.Milliseconds())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	o, err := upsertOp(f.Cfg.keys(), f.Cfg.itemVersion(), n, time.UnixMicro(start))
+	if err != nil {
+		return err
+	}
+	return f.w.add(ctx, o)
+}
+
+func (f *writeFn) FinishBundle(ctx context.Context, _ int64, emit func(int)) error {
+	if err := f.w.flush(ctx); err != nil {
+		return f.recordFailure(ctx, err)
+	}
+	if n := f.w.written - f.bundleStart; n > 0 {
+		emit(n)
+	}
+	return nil
+}
+
+// recordFailure notes a permanent error on the version marker, where the
+// publish step finds it whichever step's failure the runner reports.
+func (f *writeFn) recordFailure(ctx context.Context, err error) error {
+	if err != nil && !retryable(err) && f.Cfg.versioned() {
+		f.Cfg.versions(f.client).fail(ctx, f.Cfg.Version, err)
+	}
+	return err
+}
+
+// upsertOp builds the upsert of n's entity in version v ("" in place).
+func upsertOp(keys simstore.Keys, v string, n topn.Neighbors, updated time.Time) (op, error) {
+	if err := validKeyName(n.Item); err != nil {
+		return op{}, fmt.Errorf("datastoreio: item %.100q cannot be a key name: %w", n.Item, err)
+	}
+	// Sort a copy: inputs must not be mutated, and readers rely on the order.
+	ns := slices.Clone(n.Neighbors)
+	slices.SortStableFunc(ns, func(a, b topn.Neighbor) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Item, b.Item))
+	})
+	e := &simstore.Entity{Items: make([]string, len(ns)), Scores: make([]float64, len(ns)), Version: v, UpdatedAt: updated}
+	for i, nb := range ns {
+		e.Items[i], e.Scores[i] = nb.Item, nb.Score
+	}
+	key := keys.Item(v, n.Item)
+	size := entityBytes(key, e)
+	if size > maxEntityBytes {
+		return op{}, fmt.Errorf("datastoreio: item %.100q: entity of %d neighbours is about %d bytes, over Datastore's %d-byte limit; lower --top_n",
+			n.Item, len(ns), size, maxEntityBytes)
+	}
+	return op{mut: datastore.NewUpsert(key, e), key: key.String(), what: fmt.Sprintf("item %q", n.Item), bytes: size}, nil
+}
+
+// publishFn publishes the version once every bundle's count is in and
+// they add up to the input's, deletes versions no longer kept, and emits
+// the total.
+type publishFn struct {
+	Cfg    Config
+	client *datastore.Client
+}
+
+func (f *publishFn) Setup(ctx context.Context) (err error) {
+	if f.Cfg.versioned() {
+		f.client, err = newClient(ctx, f.Cfg)
+	}
+	return err
+}
+
+func (f *publishFn) Teardown() error {
+	if f.client == nil {
+		return nil
+	}
+	return f.client.Close()
+}
+
+func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, emit func(int)) error {
+	want, total := sum(inputs), sum(written)
+	if !f.Cfg.versioned() {
+		if total != want {
+			return fmt.Errorf("datastoreio: %d of %d items written, so a write bundle failed", total, want)
+		}
+		emit(total)
+		return nil
+	}
+	vs := f.Cfg.versions(f.client)
+	prev, err := vs.publish(ctx, f.Cfg.Version, total, time.Now())
+	if err != nil {
+		return err
+	}
+	log.Infof(ctx, "datastoreio: published version %q (%d items), replacing %q", f.Cfg.Version, total, prev)
+	w := newWriter(f.client, vs.clk, f.Cfg.Retry, rand.Float64, beamMetrics{})
+	deleted, err := vs.collect(ctx, w, f.Cfg.Version, f.Cfg.KeepVersions)
+	if err != nil {
+		return fmt.Errorf("datastoreio: version %q is live but deleting old versions failed: %w", f.Cfg.Version, err)
+	}
+	if len(deleted) > 0 {
+		log.Infof(ctx, "datastoreio: deleted versions %q", deleted)
+	}
+	emit(total)
+	return nil
+}
