@@ -25,6 +25,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/popularity"
 	"github.com/recsys/itemsim/transforms/scoring"
 	"github.com/recsys/itemsim/transforms/textsink"
 	"github.com/recsys/itemsim/transforms/topn"
@@ -54,6 +55,8 @@ var (
 	topN     = flag.Int("top_n", 20, "Neighbours kept per item.")
 	minSim   = flag.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this.")
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
+	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
+	popularN = flag.Int("popular_n", 100, "Items in --popular_output.")
 	runID    = flag.String("run_id", "", "Version id of this run in the Datastore versioned layout (default: the UTC start time, 20060102T150405Z).")
 	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs.")
 )
@@ -62,6 +65,7 @@ func init() {
 	register.Function1x1(neighborsJSON)
 	register.Function1x1(deadLetterJSON)
 	register.Function3x0(afterGate)
+	register.Function1x1(popularJSON)
 	register.Emitter1[topn.Neighbors]()
 }
 
@@ -77,6 +81,8 @@ type config struct {
 	Output        string
 	DeadLetter    string
 	RunID         string
+	Popular       string
+	PopularN      int
 }
 
 func main() {
@@ -108,7 +114,8 @@ func fail(err error) {
 // configFromFlags validates the flags into a config. It fails fast, before
 // anything runs, on whatever would make the run fail later.
 func configFromFlags() (config, error) {
-	c := config{Input: *input, Output: *output, DeadLetter: *dead, TopN: *topN, MinSimilarity: *minSim, MaxBad: *maxBad}
+	c := config{Input: *input, Output: *output, DeadLetter: *dead, TopN: *topN, MinSimilarity: *minSim, MaxBad: *maxBad,
+		Popular: *popular, PopularN: *popularN}
 	if c.Input == "" {
 		return c, fmt.Errorf("--input is required")
 	}
@@ -174,6 +181,8 @@ func configFromFlags() (config, error) {
 	switch {
 	case c.TopN < 1:
 		return c, fmt.Errorf("--top_n must be at least 1")
+	case c.PopularN < 1:
+		return c, fmt.Errorf("--popular_n must be at least 1")
 	case !(c.MaxBad >= 0 && c.MaxBad <= 1):
 		return c, fmt.Errorf("--max_bad_fraction must be in [0, 1]")
 	case math.IsNaN(c.MinSimilarity):
@@ -213,6 +222,9 @@ func build(s beam.Scope, c config) error {
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)
+	if c.Popular != "" {
+		textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
+	}
 	if datastoreEnabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
 		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
@@ -230,6 +242,17 @@ func neighborsJSON(n topn.Neighbors) string {
 	b, err := json.Marshal(n)
 	if err != nil {
 		panic(err) // strings and finite floats always marshal
+	}
+	return string(b)
+}
+
+// popularJSON renders the ranked list as one JSON document on one line.
+func popularJSON(items []popularity.Item) string {
+	b, err := json.Marshal(struct {
+		Items []popularity.Item `json:"items"`
+	}{items})
+	if err != nil {
+		panic(err)
 	}
 	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -92,7 +93,8 @@ func skipWithout(t *testing.T, path string) {
 // committed fixture and checks every list against the brute-force job.
 func TestFixtureMatchesReference(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "sim.jsonl")
-	res := mustRun(t, "--input="+fixture, "--output="+out)
+	popular := filepath.Join(t.TempDir(), "popular.json")
+	res := mustRun(t, "--input="+fixture, "--output="+out, "--popular_output="+popular, "--popular_n=3")
 	scores := refScores(t, fixture, refOptions{sep: ',', header: true, user: 0, item: 1, value: 2,
 		weights: map[string]float64{"1": 0.5, "2": 2, "3": 6}, clip: 6})
 	items, cos := refCosines(scores)
@@ -107,6 +109,25 @@ func TestFixtureMatchesReference(t *testing.T) {
 	}
 	if n := counter(res, "topn/items"); n != int64(len(want)) {
 		t.Errorf("topn/items = %d, want %d", n, len(want))
+	}
+	users := map[string]int{}
+	for _, items := range scores {
+		for item := range items {
+			users[item]++
+		}
+	}
+	ranked := make([]string, 0, len(users))
+	for item := range users {
+		ranked = append(ranked, item)
+	}
+	sort.Slice(ranked, func(a, b int) bool {
+		x, y := ranked[a], ranked[b]
+		return users[x] > users[y] || (users[x] == users[y] && x < y)
+	})
+	wantPopular := fmt.Sprintf(`{"items":[{"item":%q,"users":%d},{"item":%q,"users":%d},{"item":%q,"users":%d}]}`+"\n",
+		ranked[0], users[ranked[0]], ranked[1], users[ranked[1]], ranked[2], users[ranked[2]])
+	if got := readFile(t, popular); got != wantPopular {
+		t.Errorf("popular output = %s, want %s", got, wantPopular)
 	}
 	if dead := readFile(t, strings.TrimSuffix(out, ".jsonl")+".dead_letter.jsonl"); dead != "" {
 		t.Errorf("dead letter not empty: %q", dead)

@@ -1,0 +1,71 @@
+// Package popularity ranks items by how many users interacted with them: the
+// fallback a recommender serves when a customer's items have no neighbours.
+package popularity
+
+import (
+	"context"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/top"
+	"github.com/recsys/itemsim/transforms/scoring"
+)
+
+func init() {
+	register.DoFn3x0[context.Context, scoring.Row, func(string, int64)](&countFn{})
+	register.Function2x1(add)
+	register.Function3x0(toItem)
+	register.Function2x1(Less)
+	register.Emitter2[string, int64]()
+	register.Emitter1[Item]()
+}
+
+// Item is an item and the number of users with a score for it.
+type Item struct {
+	Item  string `json:"item"`
+	Users int64  `json:"users"`
+}
+
+// Less orders items by users, then by item id descending, so that the
+// largest come first with ties broken by the smaller id.
+func Less(a, b Item) bool {
+	if a.Users != b.Users {
+		return a.Users < b.Users
+	}
+	return strings.Compare(a.Item, b.Item) > 0
+}
+
+// Top returns a PCollection holding one []Item: the n items with the most
+// users in rows (a PCollection<scoring.Row>), most popular first.
+func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
+	s = s.Scope("popularity.Top")
+	counts := beam.CombinePerKey(s, add, beam.ParDo(s, &countFn{}, rows))
+	return top.Largest(s, beam.ParDo(s, toItem, counts), n, Less)
+}
+
+func add(a, b int64) int64 { return a + b }
+
+func toItem(item string, users int64, emit func(Item)) { emit(Item{Item: item, Users: users}) }
+
+// countFn counts users per item inside the bundle and emits one count per
+// item per bundle.
+type countFn struct {
+	counts map[string]int64
+}
+
+func (f *countFn) StartBundle(_ context.Context, _ func(string, int64)) {
+	f.counts = map[string]int64{}
+}
+
+func (f *countFn) ProcessElement(_ context.Context, r scoring.Row, _ func(string, int64)) {
+	for _, item := range r.Items {
+		f.counts[item]++
+	}
+}
+
+func (f *countFn) FinishBundle(_ context.Context, emit func(string, int64)) {
+	for item, n := range f.counts {
+		emit(item, n)
+	}
+}
