@@ -6,7 +6,7 @@ INPUT     ?= testdata/interactions.csv
 OUTPUT    ?= out/similarities.jsonl
 ARGS      ?=
 FUZZTIME  ?= 10s
-TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink
+TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
 .PHONY: all build run test test-direct vet fuzz
 

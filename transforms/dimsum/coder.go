@@ -3,6 +3,7 @@ package dimsum
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -31,6 +32,23 @@ func encodePartialRow(p PartialRow) []byte {
 	}
 	return b
 }
+
+// EncodedSize is the size of a PartialRow's encoding, counted without
+// encoding it (for the dimsum/partial_bytes counter).
+func EncodedSize(p PartialRow) int {
+	n := uvarintLen(uint64(len(p.J)))
+	prev := int32(-1)
+	for _, j := range p.J {
+		n += uvarintLen(uint64(j - prev))
+		prev = j
+	}
+	for _, s := range p.Sums {
+		n += uvarintLen(s.Hi) + 8
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 func decodePartialRow(b []byte) (PartialRow, error) {
 	n, k := binary.Uvarint(b)

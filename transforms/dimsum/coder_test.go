@@ -13,6 +13,9 @@ func TestPartialRowCoderRoundTrip(t *testing.T) {
 		{J: []int32{0}, Sums: []exactsum.Sum{{Hi: 0, Lo: 1}}},
 		{J: []int32{3, 4, 1 << 30}, Sums: []exactsum.Sum{{Hi: 1, Lo: 1 << 63}, {Hi: 0, Lo: ^uint64(0)}, {Hi: 1 << 40, Lo: 0}}},
 	} {
+		if n, want := EncodedSize(p), len(encodePartialRow(p)); n != want {
+			t.Errorf("EncodedSize(%+v) = %d, encoding is %d bytes", p, n, want)
+		}
 		got, err := decodePartialRow(encodePartialRow(p))
 		if err != nil || !reflect.DeepEqual(got, p) {
 			t.Errorf("round trip of %+v = %+v, %v", p, got, err)

@@ -78,7 +78,8 @@ func Table(s beam.Scope, rows beam.PCollection) beam.PCollection {
 // user's row. rows is a PCollection<scoring.Row>, table the output of
 // Table. It returns a PCollection<KV<int64, Row>>: per item id i, the pairs
 // (i, j > i) with their estimates. Counters: dimsum/pairs_emitted,
-// dimsum/entries_kept, dimsum/entries_dropped, dimsum/distinct_pairs.
+// dimsum/entries_kept, dimsum/entries_dropped, dimsum/partial_rows and
+// dimsum/partial_bytes (what crosses the shuffle), dimsum/distinct_pairs.
 func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCollection {
 	s = s.Scope("dimsum.Similarities")
 	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs},
@@ -197,7 +198,7 @@ type pairsFn struct {
 	ids    []int32
 	vals   []float64
 
-	emitted, kept, dropped int64
+	emitted, kept, dropped, rows, bytes int64
 }
 
 // prepare builds the lookups once per DoFn instance: the table is the same
@@ -221,7 +222,7 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 
 func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialRow)) {
 	f.prepare(tables)
-	f.emitted, f.kept, f.dropped = 0, 0, 0
+	f.emitted, f.kept, f.dropped, f.rows, f.bytes = 0, 0, 0, 0, 0
 }
 
 func (f *pairsFn) ProcessElement(_ context.Context, r scoring.Row, tables []ItemTable, emit func(int64, PartialRow)) {
@@ -248,7 +249,11 @@ func (f *pairsFn) ProcessElement(_ context.Context, r scoring.Row, tables []Item
 }
 
 func (f *pairsFn) flush(emit func(int64, PartialRow)) {
-	f.acc.Flush(func(i int32, row PartialRow) { emit(int64(i), row) })
+	f.acc.Flush(func(i int32, row PartialRow) {
+		f.rows++
+		f.bytes += int64(EncodedSize(row))
+		emit(int64(i), row)
+	})
 }
 
 func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int64, PartialRow)) {
@@ -258,6 +263,8 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 	beam.NewCounter("dimsum", "pairs_emitted").Inc(ctx, f.emitted)
 	beam.NewCounter("dimsum", "entries_kept").Inc(ctx, f.kept)
 	beam.NewCounter("dimsum", "entries_dropped").Inc(ctx, f.dropped)
+	beam.NewCounter("dimsum", "partial_rows").Inc(ctx, f.rows)
+	beam.NewCounter("dimsum", "partial_bytes").Inc(ctx, f.bytes)
 }
 
 // mergeFn sums an item's partial rows into its final row.
