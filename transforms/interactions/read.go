@@ -2,6 +2,7 @@ package interactions
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -73,7 +74,16 @@ func firstLine(ctx context.Context, file string) (string, error) {
 		return "", fmt.Errorf("opening %s: %v", file, err)
 	}
 	defer r.Close()
-	line, err := bufio.NewReader(r).ReadString('\n')
+	var rd io.Reader = r
+	if strings.HasSuffix(file, ".gz") { // textio decompresses by extension too
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return "", fmt.Errorf("reading the header of %s: %v", file, err)
+		}
+		defer gz.Close()
+		rd = gz
+	}
+	line, err := bufio.NewReader(rd).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return "", fmt.Errorf("reading the header of %s: %v", file, err)
 	}

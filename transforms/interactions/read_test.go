@@ -1,6 +1,8 @@
 package interactions
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +47,24 @@ func TestRead(t *testing.T) {
 		DeadLetter{Reason: ReasonEmptyUser, File: b, Line: ",p1,1"},
 		DeadLetter{Reason: ReasonInvalidUTF8, File: b, Line: "u\xff,p1,1"})
 	passert.Equals(s, res.Stats, Stats{Rows: 7, Bad: 4})
+	ptest.RunAndValidate(t, p)
+}
+
+// TestReadGzip: a .gz file is decompressed for its header and its lines.
+func TestReadGzip(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("user,productSku,type\nu1,p1,3\nu2,p1,9\n"))
+	zw.Close()
+	writeFile(t, dir, "a.csv.gz", buf.String())
+	p, s := beam.NewPipelineWithRoot()
+	res, err := Read(s, filepath.Join(dir, "*.csv.gz"), seedSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Equals(s, res.Events, Event{User: "u1", Item: "p1", Weight: 6})
+	passert.Equals(s, res.Stats, Stats{Rows: 2, Bad: 1})
 	ptest.RunAndValidate(t, p)
 }
 
