@@ -116,8 +116,9 @@ func fail(err error) {
 func configFromFlags() (config, error) {
 	c := config{Input: *input, Output: *output, DeadLetter: *dead, TopN: *topN, MinSimilarity: *minSim, MaxBad: *maxBad,
 		Popular: *popular, PopularN: *popularN}
-	if c.Input == "" {
-		return c, fmt.Errorf("--input is required")
+	bq := bigQueryInput(c.Input)
+	if c.Input == "" && !bq {
+		return c, fmt.Errorf("--input (or --input_query) is required")
 	}
 	if c.Output == "" {
 		return c, fmt.Errorf("--output is required")
@@ -133,7 +134,9 @@ func configFromFlags() (config, error) {
 	if c.Spec.ActionField == "" && c.Spec.ScoreField == "" {
 		c.Spec.ActionField = "type" // the seed export's column
 	}
-	if c.Spec.Format == "" {
+	if bq {
+		c.Spec.Format = interactions.FormatJSONL // typed columns: the format is not read
+	} else if c.Spec.Format == "" {
 		f, err := interactions.FormatFromPath(c.Input)
 		if err != nil {
 			return c, err
@@ -210,7 +213,13 @@ func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 
 // build adds the whole job to the pipeline.
 func build(s beam.Scope, c config) error {
-	src, err := interactions.Read(s, c.Input, c.Spec)
+	var src interactions.Result
+	var err error
+	if bigQueryInput(c.Input) {
+		src, err = readBigQuery(s, c.Input, c.Spec, c.Scoring.Since, c.Scoring.Until)
+	} else {
+		src, err = interactions.Read(s, c.Input, c.Spec)
+	}
 	if err != nil {
 		return err
 	}
