@@ -23,6 +23,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/recsys/itemsim/runners"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/popularity"
@@ -88,6 +89,9 @@ type config struct {
 func main() {
 	flag.Parse()
 	beam.Init()
+	if err := runners.Prepare(); err != nil {
+		fail(err)
+	}
 	ctx := context.Background()
 	c, err := configFromFlags()
 	if err != nil {
