@@ -4,11 +4,11 @@ package popularity
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/top"
 	"github.com/recsys/itemsim/transforms/scoring"
 )
 
@@ -16,7 +16,7 @@ func init() {
 	register.DoFn3x0[context.Context, scoring.Row, func(string, int64)](&countFn{})
 	register.Function2x1(add)
 	register.Function3x0(toItem)
-	register.Function2x1(Less)
+	register.Combiner3[Ranking, Item, []Item](&rankFn{})
 	register.Emitter2[string, int64]()
 	register.Emitter1[Item]()
 }
@@ -27,21 +27,48 @@ type Item struct {
 	Users int64  `json:"users"`
 }
 
-// Less orders items by users, then by item id descending, so that the
-// largest come first with ties broken by the smaller id.
-func Less(a, b Item) bool {
+// compare orders the more popular item first, ties by smaller id.
+func compare(a, b Item) int {
 	if a.Users != b.Users {
-		return a.Users < b.Users
+		if a.Users > b.Users {
+			return -1
+		}
+		return 1
 	}
-	return strings.Compare(a.Item, b.Item) > 0
+	return strings.Compare(a.Item, b.Item)
 }
+
+// Ranking is a bounded list of the most popular items seen, best first.
+type Ranking struct {
+	Items []Item
+}
+
+// rankFn is a typed combiner keeping the N most popular items. (Beam's
+// transforms/top is reflective and fails --beam_strict.)
+type rankFn struct {
+	N int
+}
+
+func (f *rankFn) CreateAccumulator() Ranking { return Ranking{} }
+
+func (f *rankFn) AddInput(r Ranking, it Item) Ranking {
+	return f.MergeAccumulators(r, Ranking{Items: []Item{it}})
+}
+
+func (f *rankFn) MergeAccumulators(a, b Ranking) Ranking {
+	all := append(slices.Clone(a.Items), b.Items...)
+	slices.SortFunc(all, compare)
+	return Ranking{Items: all[:min(f.N, len(all))]}
+}
+
+func (f *rankFn) ExtractOutput(r Ranking) []Item { return r.Items }
 
 // Top returns a PCollection holding one []Item: the n items with the most
 // users in rows (a PCollection<scoring.Row>), most popular first.
 func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
 	s = s.Scope("popularity.Top")
 	counts := beam.CombinePerKey(s, add, beam.ParDo(s, &countFn{}, rows))
-	return top.Largest(s, beam.ParDo(s, toItem, counts), n, Less)
+	return beam.Combine(s, &rankFn{N: n}, beam.ParDo(s, toItem, counts))
 }
 
 func add(a, b int64) int64 { return a + b }
