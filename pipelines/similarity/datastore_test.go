@@ -24,7 +24,10 @@ func TestDatastoreSink(t *testing.T) {
 	t.Setenv("DATASTORE_EMULATOR_HOST", srv.Addr)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sim.jsonl")
-	mustRun(t, "--input="+fixture, "--output="+out, "--datastore_project=p", "--datastore_namespace=ns", "--run_id=v1")
+	// --beam_strict also proves every DoFn, function and coder of the full
+	// job (popular output and Datastore sink included) is registered.
+	mustRun(t, "--input="+fixture, "--output="+out, "--datastore_project=p", "--datastore_namespace=ns", "--run_id=v1",
+		"--popular_output="+filepath.Join(dir, "popular.json"), "--beam_strict=true")
 	want := readOutput(t, out)
 
 	ctx := context.Background()
