@@ -4,11 +4,14 @@ GO        ?= go
 BIN       := bin
 INPUT     ?= testdata/interactions.csv
 OUTPUT    ?= out/similarities.jsonl
+POPULAR   ?= out/popular.json
+ADDR      ?= 127.0.0.1:8080
+ML100K    ?= ../shared/datasets/ml-100k/u.data
 ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
-.PHONY: all build run test test-direct vet fuzz
+.PHONY: all build run serve evaluate test test-direct vet fuzz
 
 all: build
 
@@ -17,7 +20,16 @@ build:
 
 ## run: the similarity job on Prism over $(INPUT), writing $(OUTPUT).
 run: build
-	$(BIN)/similarity --input=$(INPUT) --output=$(OUTPUT) $(ARGS)
+	$(BIN)/similarity --input=$(INPUT) --output=$(OUTPUT) --popular_output=$(POPULAR) $(ARGS)
+
+## serve: the recommendation server on 127.0.0.1:8080 over `make run`'s output.
+serve: run
+	$(GO) run ./serving --similarities=$(OUTPUT) --popular=$(POPULAR) --addr=$(ADDR)
+
+## evaluate: offline quality (precision, recall, nDCG, MAP@10) on MovieLens 100K.
+evaluate:
+	$(GO) run ./pipelines/evaluate --input=$(ML100K) --format=tsv --header=false \
+		--user_field=0 --item_field=1 --score_field=2 --top_n=10 --report=out/evaluation.json
 
 ## test: vet and every test, on Prism.
 test: vet

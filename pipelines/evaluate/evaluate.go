@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/recsys/itemsim/recommend"
+	"github.com/recsys/itemsim/transforms/scoring"
+)
+
+// Report is the outcome of an evaluation.
+type Report struct {
+	Config Config `json:"config"`
+	// Users is the number of users; TestUsers of them have a test item.
+	Users     int `json:"users"`
+	TestUsers int `json:"test_users"`
+	// TrainPairs and TestPairs count distinct (user, item) pairs.
+	TrainPairs int `json:"train_pairs"`
+	TestPairs  int `json:"test_pairs"`
+	// CatalogueItems are the distinct items in training; ModelItems of
+	// them have a neighbour list.
+	CatalogueItems int `json:"catalogue_items"`
+	ModelItems     int `json:"model_items"`
+	K              int `json:"k"`
+	// Model is the item-similarity recommender; Popular the most-popular
+	// baseline (the fallback alone), on the same split.
+	Model   Metrics `json:"model"`
+	Popular Metrics `json:"popular"`
+}
+
+// evaluate scores every user with a test item from the pipeline's outputs,
+// in user order, so the sums and the report are the same on every run.
+func evaluate(c Config) (Report, error) {
+	f := c.files()
+	model, err := recommend.LoadFiles(f.Similarities, f.Popular, "train")
+	if err != nil {
+		return Report{}, err
+	}
+	pop, err := recommend.ReadPopularFile(f.Popular)
+	if err != nil {
+		return Report{}, err
+	}
+	baseline, err := recommend.Build(nil, pop, "popular")
+	if err != nil {
+		return Report{}, err
+	}
+	rowList, err := readJSONL[scoring.Row](f.Train)
+	if err != nil {
+		return Report{}, err
+	}
+	rows := make(map[string]scoring.Row, len(rowList))
+	for _, r := range rowList {
+		rows[r.User] = r
+	}
+	splits, err := readJSONL[Split](f.Splits)
+	if err != nil {
+		return Report{}, err
+	}
+	slices.SortFunc(splits, func(a, b Split) int { return cmp.Compare(a.User, b.User) })
+
+	rep := Report{Config: c, Users: len(splits), K: c.K, ModelItems: model.Items()}
+	catalogue := map[string]bool{}
+	for _, sp := range splits {
+		rep.TrainPairs += len(sp.Train)
+		rep.TestPairs += len(sp.Test)
+		for _, it := range sp.Train {
+			catalogue[it] = true
+		}
+	}
+	rep.CatalogueItems = len(catalogue)
+	var mAcc, pAcc accumulator
+	for _, sp := range splits {
+		if len(sp.Test) == 0 {
+			continue
+		}
+		rep.TestUsers++
+		rel := make(map[string]bool, len(sp.Test))
+		for _, it := range sp.Test {
+			rel[it] = true
+		}
+		row := rows[sp.User]
+		// Training items the row lacks (capped, or scored 0) are seen too.
+		var extra []string
+		for _, it := range sp.Train {
+			if _, found := slices.BinarySearch(row.Items, it); !found {
+				extra = append(extra, it)
+			}
+		}
+		o := recommend.Options{N: c.K + len(extra), Normalize: c.Normalize}
+		mAcc.add(model.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
+		pAcc.add(baseline.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
+	}
+	rep.Model, rep.Popular = mAcc.metrics(rep.CatalogueItems), pAcc.metrics(rep.CatalogueItems)
+	return rep, nil
+}
+
+// accumulator sums per-user metrics in a fixed (user) order.
+type accumulator struct {
+	p, r, ndcg, ap  float64
+	users, fallback int
+	recommended     map[string]bool
+}
+
+// add scores one user's list, less the seen items in extra.
+func (a *accumulator) add(res recommend.Result, extra []string, rel map[string]bool, k int) {
+	recs := make([]string, 0, k)
+	for _, s := range res.Items {
+		if len(recs) == k {
+			break
+		}
+		if !slices.Contains(extra, s.Item) {
+			recs = append(recs, s.Item)
+		}
+	}
+	p, r, n, ap := UserMetrics(recs, rel, k)
+	a.p, a.r, a.ndcg, a.ap = a.p+p, a.r+r, a.ndcg+n, a.ap+ap
+	a.users++
+	if res.Fallback {
+		a.fallback++
+	}
+	if a.recommended == nil {
+		a.recommended = map[string]bool{}
+	}
+	for _, it := range recs {
+		a.recommended[it] = true
+	}
+}
+
+func (a *accumulator) metrics(catalogue int) Metrics {
+	if a.users == 0 {
+		return Metrics{}
+	}
+	n := float64(a.users)
+	m := Metrics{Precision: a.p / n, Recall: a.r / n, NDCG: a.ndcg / n, MAP: a.ap / n, Users: a.users, FallbackUsers: a.fallback}
+	if catalogue > 0 {
+		m.Coverage = float64(len(a.recommended)) / float64(catalogue)
+	}
+	return m
+}
+
+// readJSONL reads one JSON value per non-empty line.
+func readJSONL[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
+	var out []T
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("%s line %d: %v", path, line, err)
+		}
+		out = append(out, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return out, nil
+}
+
+// printReport prints the metrics side by side.
+func printReport(w io.Writer, r Report) {
+	fmt.Fprintf(w, "users %d (with a test item: %d), train pairs %d, test pairs %d, catalogue %d items (%d with neighbours)\n",
+		r.Users, r.TestUsers, r.TrainPairs, r.TestPairs, r.CatalogueItems, r.ModelItems)
+	fmt.Fprintf(w, "%-14s %10s %10s\n", "metric", "model", "popular")
+	for _, row := range []struct {
+		name string
+		m, p float64
+	}{
+		{fmt.Sprintf("precision@%d", r.K), r.Model.Precision, r.Popular.Precision},
+		{fmt.Sprintf("recall@%d", r.K), r.Model.Recall, r.Popular.Recall},
+		{fmt.Sprintf("ndcg@%d", r.K), r.Model.NDCG, r.Popular.NDCG},
+		{fmt.Sprintf("map@%d", r.K), r.Model.MAP, r.Popular.MAP},
+		{"coverage", r.Model.Coverage, r.Popular.Coverage},
+	} {
+		fmt.Fprintf(w, "%-14s %10.4f %10.4f\n", row.name, row.m, row.p)
+	}
+	fmt.Fprintf(w, "%-14s %10d %10d\n", "fallback users", r.Model.FallbackUsers, r.Popular.FallbackUsers)
+}

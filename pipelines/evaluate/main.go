@@ -1,0 +1,301 @@
+// Command evaluate measures offline how good the recommendations are: it
+// holds out part of each user's items (--split=random with --seed, or
+// --split=time), computes the similarity model on the rest with the
+// similarity pipeline's transforms (on Prism by default), scores every user
+// with the serving code (package recommend), and reports precision, recall,
+// nDCG and MAP at --k, catalogue coverage, and the same for a most-popular
+// baseline on the same split, as a table and as JSON (--report).
+//
+//	go run ./pipelines/evaluate --input=../shared/datasets/ml-100k/u.data --format=tsv --header=false \
+//	  --user_field=0 --item_field=1 --score_field=2 --report=/tmp/eval.json
+//
+// Field, scoring and similarity flags mean what they mean to
+// ./pipelines/similarity; its --seed (DIMSUM's) is --dimsum_seed here.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/popularity"
+	"github.com/recsys/itemsim/transforms/scoring"
+	"github.com/recsys/itemsim/transforms/textsink"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+var (
+	input    = flag.String("input", "", "Interactions: a local path or glob, or gs://bucket/glob (required).")
+	format   = flag.String("format", "", "Input format: csv, tsv or jsonl (default: from the file extension).")
+	header   = flag.Bool("header", true, "Delimited files start with a header row.")
+	userF    = flag.String("user_field", "user", "User field: header name, 0-based index, or JSON key.")
+	itemF    = flag.String("item_field", "productSku", "Item field: header name, 0-based index, or JSON key.")
+	actionF  = flag.String("action_field", "", "Action field, mapped through --weights (default: type, unless --score_field is set).")
+	scoreF   = flag.String("score_field", "", "Numeric score field used as is, instead of --action_field.")
+	timeF    = flag.String("time_field", "", "Event time field (unix seconds or RFC 3339); needed by --split=time and --half_life.")
+	weights  = flag.String("weights", "1:0.5,2:2,3:6", "Action weights, action:weight comma-separated.")
+	agg      = flag.String("aggregate", "sum", "One score per (user, item): sum or max of its event weights.")
+	halfLife = flag.Duration("half_life", 0, "Time decay half-life before --as_of (0 disables).")
+	asOf     = flag.String("as_of", "", "Reference time of the decay (default: the newest training event).")
+	maxItems = flag.Int("max_items_per_user", 0, "Keep each user's highest-scored training items only (0: no cap).")
+	clip     = flag.Float64("clip_score", -1, "Cap each (user, item) score (-1: the largest action weight with --action_field, none with --score_field; 0 disables).")
+	maxBad   = flag.Float64("max_bad_fraction", 0.01, "Fail when more than this fraction of rows is bad.")
+	thresh   = flag.Float64("threshold", 0, "DIMSUM similarity threshold in [0, 1]; 0 is exact cosine.")
+	dsSeed   = flag.Uint64("dimsum_seed", 42, "Seed of DIMSUM's sampling (the similarity pipeline's --seed).")
+	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before shipping partial sums.")
+	topN     = flag.Int("top_n", 20, "Neighbours kept per item.")
+	minSim   = flag.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this.")
+	popularN = flag.Int("popular_n", 10000, "Items ranked by popularity for the baseline and the fallback; more than any user's training items plus --k.")
+
+	split     = flag.String("split", SplitRandom, "How test items are chosen per user: random (seeded hash) or time (latest first-seen items; needs --time_field).")
+	testFrac  = flag.Float64("test_fraction", 0.25, "Share of each user's distinct items held out.")
+	splitSeed = flag.Uint64("seed", 42, "Seed of the random split: the same seed gives the same split.")
+	k         = flag.Int("k", 10, "Cut-off of the ranking metrics.")
+	normalize = flag.Bool("normalize", false, "Score with normalisation by the sum of similarities (recommend.Options.Normalize).")
+	report    = flag.String("report", "", "Write the report as JSON to this path (optional).")
+	workDir   = flag.String("work_dir", "", "Directory for the model and split files (default: a temporary directory, removed at the end).")
+)
+
+func init() {
+	register.Function2x0(keyByUser)
+	register.DoFn5x1[context.Context, string, func(*interactions.Event) bool, func(interactions.Event), func(Split), error](&splitFn{})
+	register.Emitter2[string, interactions.Event]()
+	register.Emitter1[interactions.Event]()
+	register.Emitter1[Split]()
+	register.Iter1[interactions.Event]()
+	register.Function1x1(neighborsJSON)
+	register.Function1x1(rowJSON)
+	register.Function1x1(splitJSON)
+	register.Function1x1(deadLetterJSON)
+	register.Function1x1(popularJSON)
+}
+
+// Config is a validated evaluation run.
+type Config struct {
+	Input         string            `json:"input"`
+	Spec          interactions.Spec `json:"spec"`
+	Scoring       scoring.Config    `json:"scoring"`
+	DIMSUM        dimsum.Config     `json:"dimsum"`
+	TopN          int               `json:"top_n"`
+	MinSimilarity float64           `json:"min_similarity"`
+	MaxBad        float64           `json:"max_bad_fraction"`
+	PopularN      int               `json:"popular_n"`
+	Split         SplitConfig       `json:"split"`
+	K             int               `json:"k"`
+	Normalize     bool              `json:"normalize"`
+	// WorkDir holds the pipeline's outputs (see files).
+	WorkDir string `json:"-"`
+}
+
+func main() {
+	flag.Parse()
+	beam.Init()
+	c, err := configFromFlags()
+	if err != nil {
+		fail(err)
+	}
+	if c.WorkDir == "" {
+		if c.WorkDir, err = os.MkdirTemp("", "evaluate-"); err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(c.WorkDir)
+	}
+	start := time.Now()
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		fail(err)
+	}
+	printReport(os.Stdout, rep)
+	if *report != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*report, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println("report:", *report)
+	}
+	fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "evaluate:", err)
+	os.Exit(1)
+}
+
+// configFromFlags validates the flags, with the similarity pipeline's
+// defaults and rules.
+func configFromFlags() (Config, error) {
+	c := Config{Input: *input, TopN: *topN, MinSimilarity: *minSim, MaxBad: *maxBad, PopularN: *popularN,
+		Split: SplitConfig{Mode: *split, TestFraction: *testFrac, Seed: *splitSeed}, K: *k, Normalize: *normalize, WorkDir: *workDir}
+	if c.Input == "" {
+		return c, fmt.Errorf("--input is required")
+	}
+	c.Spec = interactions.Spec{Format: *format, Header: *header, UserField: *userF, ItemField: *itemF,
+		ActionField: *actionF, ScoreField: *scoreF, TimeField: *timeF}
+	if c.Spec.ActionField == "" && c.Spec.ScoreField == "" {
+		c.Spec.ActionField = "type"
+	}
+	if c.Spec.Format == "" {
+		f, err := interactions.FormatFromPath(c.Input)
+		if err != nil {
+			return c, err
+		}
+		c.Spec.Format = f
+	}
+	if c.Spec.ActionField != "" {
+		w, err := interactions.ParseWeights(*weights)
+		if err != nil {
+			return c, err
+		}
+		c.Spec.Weights = w
+	}
+	if err := c.Spec.Validate(); err != nil {
+		return c, err
+	}
+	c.Scoring = scoring.Config{Aggregate: *agg, HalfLife: halfLife.Seconds(), MaxItemsPerUser: *maxItems, Clip: *clip}
+	if c.Scoring.Clip < 0 {
+		c.Scoring.Clip = c.Spec.Weights.Max()
+	}
+	if *asOf != "" {
+		t, err := interactions.ParseTime(*asOf)
+		if err != nil {
+			return c, fmt.Errorf("--as_of: %v", err)
+		}
+		c.Scoring.AsOf = t
+	}
+	if err := c.Scoring.Validate(); err != nil {
+		return c, err
+	}
+	if (c.Scoring.NeedsTime() || c.Split.Mode == SplitTime) && c.Spec.TimeField == "" {
+		return c, fmt.Errorf("--half_life and --split=time need --time_field")
+	}
+	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *dsSeed, MaxPendingPairs: *pending}
+	if err := c.DIMSUM.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.Split.Validate(); err != nil {
+		return c, err
+	}
+	switch {
+	case c.TopN < 1:
+		return c, fmt.Errorf("--top_n must be at least 1")
+	case c.K < 1:
+		return c, fmt.Errorf("--k must be at least 1")
+	case c.PopularN < c.K:
+		return c, fmt.Errorf("--popular_n must be at least --k")
+	case !(c.MaxBad >= 0 && c.MaxBad <= 1):
+		return c, fmt.Errorf("--max_bad_fraction must be in [0, 1]")
+	case math.IsNaN(c.MinSimilarity):
+		return c, fmt.Errorf("--min_similarity must be a number")
+	}
+	return c, nil
+}
+
+// files are the pipeline's outputs in the work directory.
+type files struct {
+	Similarities, Popular, Train, Splits, DeadLetter string
+}
+
+func (c Config) files() files {
+	p := func(name string) string { return filepath.Join(c.WorkDir, name) }
+	return files{p("similarities.jsonl"), p("popular.json"), p("train.jsonl"), p("splits.jsonl"), p("dead_letter.jsonl")}
+}
+
+// Run splits, builds the model on the training side in a Beam pipeline,
+// then scores and measures in plain Go.
+func Run(ctx context.Context, c Config) (Report, error) {
+	p, s := beam.NewPipelineWithRoot()
+	if err := build(s, c); err != nil {
+		return Report{}, err
+	}
+	if _, err := beamx.RunWithMetrics(ctx, p); err != nil {
+		return Report{}, fmt.Errorf("pipeline failed: %v", err)
+	}
+	return evaluate(c)
+}
+
+// build adds the split and the similarity job on the training side.
+func build(s beam.Scope, c Config) error {
+	f := c.files()
+	src, err := interactions.Read(s, c.Input, c.Spec)
+	if err != nil {
+		return err
+	}
+	deadDone := textsink.Write(s.Scope("DeadLetter"), f.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
+	gate := interactions.Gate(s, src.Stats, c.MaxBad, f.DeadLetter, deadDone)
+
+	byUser := beam.GroupByKey(s, beam.ParDo(s, keyByUser, src.Events))
+	train, splits := beam.ParDo2(s, &splitFn{Config: c.Split}, byUser)
+
+	rows := scoring.PerUser(s, train, c.Scoring)
+	table := dimsum.Table(s, rows)
+	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
+	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
+	textsink.Write(s.Scope("Similarities"), f.Similarities, beam.ParDo(s, neighborsJSON, neighbors), gate)
+	textsink.Write(s.Scope("Popular"), f.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
+	textsink.Write(s.Scope("Train"), f.Train, beam.ParDo(s, rowJSON, rows), gate)
+	textsink.Write(s.Scope("Splits"), f.Splits, beam.ParDo(s, splitJSON, splits), gate)
+	return nil
+}
+
+func keyByUser(e interactions.Event, emit func(string, interactions.Event)) { emit(e.User, e) }
+
+// splitFn splits each user's events: training events go on to scoring,
+// and one Split per user records both sides.
+type splitFn struct {
+	Config SplitConfig
+	buf    []interactions.Event
+}
+
+func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*interactions.Event) bool, train func(interactions.Event), splits func(Split)) error {
+	f.buf = f.buf[:0]
+	var e interactions.Event
+	for events(&e) {
+		f.buf = append(f.buf, e)
+	}
+	sp, kept, err := f.Config.SplitUser(user, f.buf)
+	if err != nil {
+		return err
+	}
+	for _, e := range kept {
+		train(e)
+	}
+	splits(sp)
+	return nil
+}
+
+// The output lines. Beam registers functions by name, so each element type
+// gets a named function rather than an instance of a generic one.
+func neighborsJSON(n topn.Neighbors) string           { return toJSON(n) }
+func rowJSON(r scoring.Row) string                    { return toJSON(r) }
+func splitJSON(s Split) string                        { return toJSON(s) }
+func deadLetterJSON(d interactions.DeadLetter) string { return toJSON(d) }
+
+// toJSON renders one output line.
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // strings and finite floats always marshal
+	}
+	return string(b)
+}
+
+// popularJSON renders the ranked list as the similarity pipeline's
+// --popular_output does, so the serving loader reads it.
+func popularJSON(items []popularity.Item) string {
+	return toJSON(struct {
+		Items []popularity.Item `json:"items"`
+	}{items})
+}

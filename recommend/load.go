@@ -1,0 +1,88 @@
+package recommend
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/recsys/itemsim/transforms/popularity"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+// maxLine bounds one JSONL line: a neighbour list of thousands of long ids.
+const maxLine = 64 << 20
+
+// ReadNeighbors reads the pipeline's JSONL output, one topn.Neighbors per
+// line ({"item":"242","neighbors":[{"item":"286","score":0.39},...]}).
+// Blank lines are skipped; a malformed line is an error naming its number.
+func ReadNeighbors(r io.Reader) ([]topn.Neighbors, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
+	var out []topn.Neighbors
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var n topn.Neighbors
+		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
+			return nil, fmt.Errorf("line %d: %v", line, err)
+		}
+		if n.Item == "" {
+			return nil, fmt.Errorf("line %d: no item", line)
+		}
+		out = append(out, n)
+	}
+	return out, sc.Err()
+}
+
+// ReadPopular reads the pipeline's --popular_output document,
+// {"items":[{"item":"p100","users":40},...]}, most popular first.
+func ReadPopular(r io.Reader) ([]popularity.Item, error) {
+	var doc struct {
+		Items []popularity.Item `json:"items"`
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return doc.Items, nil
+}
+
+// LoadFiles builds a model from a similarities JSONL file and an optional
+// popular file ("" for none).
+func LoadFiles(similarities, popular, version string) (*Model, error) {
+	lists, err := readFile(similarities, ReadNeighbors)
+	if err != nil {
+		return nil, err
+	}
+	pop, err := ReadPopularFile(popular)
+	if err != nil {
+		return nil, err
+	}
+	return Build(lists, pop, version)
+}
+
+// ReadPopularFile reads a popular file with ReadPopular; "" reads none.
+func ReadPopularFile(path string) ([]popularity.Item, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return readFile(path, ReadPopular)
+}
+
+func readFile[T any](path string, read func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	v, err := read(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return v, fmt.Errorf("%s: %v", path, err)
+	}
+	return v, nil
+}

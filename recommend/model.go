@@ -1,0 +1,344 @@
+// Package recommend scores a customer's items against the item-similarity
+// model the pipeline produces: r̂(i) = Σ_j w_j·s_ji over the neighbour lists
+// of the customer's items j, the top n returned, the customer's own items
+// excluded, and the most popular items as the fallback when nothing scores.
+// The server (./serving) and the offline evaluation (./pipelines/evaluate)
+// share it, so what is measured offline is what is served.
+//
+// A Model is immutable once built and safe for concurrent use. It holds
+// items as compact int32 ids assigned in item-id order (so comparing ids
+// compares item ids), every neighbour list in two flat slices, and a map
+// from item id to compact id used only at request entry. Scoring
+// accumulates into a dense per-model scratch taken from a sync.Pool and
+// resets only the entries it touched, so a request allocates its result
+// and nothing proportional to the catalogue.
+package recommend
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/recsys/itemsim/transforms/popularity"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+// Model is an in-memory similarity table with its popularity fallback.
+type Model struct {
+	version string
+	items   []string         // compact id -> item id, ascending
+	ids     map[string]int32 // item id -> compact id
+	// The neighbours of item i are nbr[off[i]:off[i+1]] with scores
+	// sim[off[i]:off[i+1]], score descending, ties by id ascending.
+	off []int32
+	nbr []int32
+	sim []float64
+	// popular lists the fallback items, most popular first, and users their
+	// user counts.
+	popular []int32
+	users   []int64
+	lists   int // items with a neighbour list
+
+	scratch sync.Pool // *accumulator sized for this model
+}
+
+// Build makes a Model from neighbour lists (the pipeline's output) and the
+// most popular items (most popular first; may be empty). version labels the
+// model, e.g. a Datastore version or a file's modification time. Lists are
+// sorted by score descending, ties by item ascending; an item listed twice,
+// a neighbour that is its item, or a score that is not finite is an error.
+func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*Model, error) {
+	var names []string
+	for _, l := range lists {
+		names = append(names, l.Item)
+		for _, n := range l.Neighbors {
+			names = append(names, n.Item)
+		}
+	}
+	for _, p := range popular {
+		names = append(names, p.Item)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	m := &Model{version: version, items: names, ids: make(map[string]int32, len(names)), lists: len(lists)}
+	for i, it := range names {
+		m.ids[it] = int32(i)
+	}
+
+	// Count each item's neighbours, then fill the flat slices in id order.
+	count := make([]int32, len(names))
+	byID := make([]*topn.Neighbors, len(names))
+	for k := range lists {
+		id := m.ids[lists[k].Item]
+		if byID[id] != nil {
+			return nil, fmt.Errorf("recommend: item %q has two neighbour lists", lists[k].Item)
+		}
+		byID[id] = &lists[k]
+		count[id] = int32(len(lists[k].Neighbors))
+	}
+	m.off = make([]int32, len(names)+1)
+	for i, c := range count {
+		m.off[i+1] = m.off[i] + c
+	}
+	total := m.off[len(names)]
+	m.nbr, m.sim = make([]int32, total), make([]float64, total)
+	for id, l := range byID {
+		if l == nil {
+			continue
+		}
+		lo := m.off[id]
+		for k, n := range l.Neighbors {
+			if n.Item == l.Item {
+				return nil, fmt.Errorf("recommend: item %q lists itself as a neighbour", l.Item)
+			}
+			if math.IsNaN(n.Score) || math.IsInf(n.Score, 0) {
+				return nil, fmt.Errorf("recommend: item %q: neighbour %q has score %v", l.Item, n.Item, n.Score)
+			}
+			m.nbr[lo+int32(k)], m.sim[lo+int32(k)] = m.ids[n.Item], n.Score
+		}
+		sortList(m.nbr[lo:m.off[id+1]], m.sim[lo:m.off[id+1]])
+	}
+
+	seen := make(map[int32]bool, len(popular))
+	for _, p := range popular {
+		id := m.ids[p.Item]
+		if seen[id] {
+			return nil, fmt.Errorf("recommend: popular item %q is listed twice", p.Item)
+		}
+		seen[id] = true
+		m.popular, m.users = append(m.popular, id), append(m.users, p.Users)
+	}
+	m.scratch.New = func() any { return newAccumulator(len(names)) }
+	return m, nil
+}
+
+// sortList orders one neighbour list by score descending, ties by id.
+func sortList(ids []int32, scores []float64) {
+	type pair struct {
+		id    int32
+		score float64
+	}
+	ps := make([]pair, len(ids))
+	for k := range ids {
+		ps[k] = pair{ids[k], scores[k]}
+	}
+	slices.SortFunc(ps, func(a, b pair) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for k, p := range ps {
+		ids[k], scores[k] = p.id, p.score
+	}
+}
+
+// Version is the label the model was built with.
+func (m *Model) Version() string { return m.version }
+
+// Items is the number of items with a neighbour list.
+func (m *Model) Items() int { return m.lists }
+
+// Popular is the number of fallback items.
+func (m *Model) Popular() int { return len(m.popular) }
+
+// Scored is one recommended item and its score.
+type Scored struct {
+	Item  string  `json:"item"`
+	Score float64 `json:"score"`
+}
+
+// Similar returns up to n neighbours of item, best first; found is false
+// when the model has no neighbour list for item.
+func (m *Model) Similar(item string, n int) (out []Scored, found bool) {
+	id, ok := m.ids[item]
+	if !ok || m.off[id] == m.off[id+1] {
+		return nil, false
+	}
+	lo, hi := m.off[id], m.off[id+1]
+	hi = min(hi, lo+int32(max(n, 0)))
+	out = make([]Scored, 0, hi-lo)
+	for k := lo; k < hi; k++ {
+		out = append(out, Scored{m.items[m.nbr[k]], m.sim[k]})
+	}
+	return out, true
+}
+
+// Options tunes Recommend.
+type Options struct {
+	// N is the number of items returned at most.
+	N int
+	// IncludeSeen lets the customer's own items be recommended.
+	IncludeSeen bool
+	// Normalize divides each score by Σ_j |s_ji| over the customer's items
+	// j that list i, turning it into a similarity-weighted mean of the
+	// customer's weights.
+	Normalize bool
+}
+
+// Result is a recommendation list.
+type Result struct {
+	// Items are score descending, ties by item ascending.
+	Items []Scored
+	// Fallback is true when nothing scored and Items are the most popular
+	// items, scored by their number of users.
+	Fallback bool
+}
+
+// Recommend scores every item against a customer's items and weights
+// (aligned; a weight is the customer's score for the item, as
+// scoring.Aggregate computes it) and returns the top o.N. Items the model
+// does not know are ignored; an item listed twice counts twice.
+func (m *Model) Recommend(items []string, weights []float64, o Options) Result {
+	if o.N <= 0 {
+		return Result{}
+	}
+	a := m.scratch.Get().(*accumulator)
+	defer m.scratch.Put(a)
+	for k, it := range items {
+		if id, ok := m.ids[it]; ok {
+			a.seen = append(a.seen, id)
+			a.flag[id] |= flagSeen
+			m.accumulate(a, id, weights[k])
+		}
+	}
+	res := Result{Items: a.top(m, o)}
+	if len(res.Items) == 0 {
+		res = Result{Items: m.fallback(a, o), Fallback: true}
+	}
+	a.reset()
+	return res
+}
+
+// accumulate adds weight·s_ji for every neighbour i of item j.
+func (m *Model) accumulate(a *accumulator, j int32, weight float64) {
+	lo, hi := m.off[j], m.off[j+1]
+	for k := lo; k < hi; k++ {
+		i := m.nbr[k]
+		if a.flag[i]&flagTouched == 0 {
+			a.flag[i] |= flagTouched
+			a.touched = append(a.touched, i)
+		}
+		a.score[i] += weight * m.sim[k]
+		a.norm[i] += math.Abs(m.sim[k])
+	}
+}
+
+// fallback returns the first o.N popular items, skipping the customer's
+// items unless o.IncludeSeen.
+func (m *Model) fallback(a *accumulator, o Options) []Scored {
+	var out []Scored
+	for k, id := range m.popular {
+		if len(out) == o.N {
+			break
+		}
+		if !o.IncludeSeen && a.flag[id]&flagSeen != 0 {
+			continue
+		}
+		out = append(out, Scored{m.items[id], float64(m.users[k])})
+	}
+	return out
+}
+
+const (
+	flagTouched uint8 = 1 << iota // has an accumulated score
+	flagSeen                      // is one of the customer's items
+)
+
+// accumulator is dense per-item scratch. Only the entries listed in
+// touched and seen are ever non-zero, and reset clears just those.
+type accumulator struct {
+	score, norm []float64
+	flag        []uint8
+	touched     []int32
+	seen        []int32
+	heap        []candidate
+}
+
+func newAccumulator(n int) *accumulator {
+	return &accumulator{score: make([]float64, n), norm: make([]float64, n), flag: make([]uint8, n)}
+}
+
+func (a *accumulator) reset() {
+	for _, i := range a.touched {
+		a.score[i], a.norm[i], a.flag[i] = 0, 0, 0
+	}
+	for _, i := range a.seen {
+		a.flag[i] = 0
+	}
+	a.touched, a.seen, a.heap = a.touched[:0], a.seen[:0], a.heap[:0]
+}
+
+type candidate struct {
+	id    int32
+	score float64
+}
+
+// better orders candidates: higher score first, then smaller id (ids
+// follow item order).
+func better(x, y candidate) bool {
+	return x.score > y.score || (x.score == y.score && x.id < y.id)
+}
+
+// top selects the best o.N touched items with a bounded heap whose root is
+// the worst kept candidate: O(touched · log N).
+func (a *accumulator) top(m *Model, o Options) []Scored {
+	h := a.heap[:0]
+	for _, i := range a.touched {
+		if !o.IncludeSeen && a.flag[i]&flagSeen != 0 {
+			continue
+		}
+		c := candidate{i, a.score[i]}
+		if o.Normalize && a.norm[i] > 0 {
+			c.score /= a.norm[i]
+		}
+		if len(h) < o.N {
+			h = append(h, c)
+			up(h, len(h)-1)
+		} else if better(c, h[0]) {
+			h[0] = c
+			down(h, 0)
+		}
+	}
+	a.heap = h
+	// Pop the worst first into the back of the result.
+	out := make([]Scored, len(h))
+	for k := len(h) - 1; k >= 0; k-- {
+		out[k] = Scored{m.items[h[0].id], h[0].score}
+		h[0] = h[len(h)-1]
+		h = h[:len(h)-1]
+		down(h, 0)
+	}
+	return out
+}
+
+// up and down maintain a heap whose root is the worst candidate.
+func up(h []candidate, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !better(h[p], h[i]) {
+			return
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func down(h []candidate, i int) {
+	for {
+		w := i
+		if l := 2*i + 1; l < len(h) && better(h[w], h[l]) {
+			w = l
+		}
+		if r := 2*i + 2; r < len(h) && better(h[w], h[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		h[w], h[i] = h[i], h[w]
+		i = w
+	}
+}

@@ -1,0 +1,331 @@
+package recommend
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/recsys/itemsim/transforms/popularity"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+// fixture is a small model with dyadic scores, so sums are exact:
+//
+//	a: b .5, c .25, d .125
+//	b: a .5, c .5
+//	c: e .75, b .5, a .25 (given unsorted)
+//	popular: e 10, a 8, d 5, f 3 (f and d have no list)
+func fixture(t *testing.T) *Model {
+	t.Helper()
+	lists := []topn.Neighbors{
+		nbs("a", nb("b", .5), nb("c", .25), nb("d", .125)),
+		nbs("b", nb("a", .5), nb("c", .5)),
+		nbs("c", nb("a", .25), nb("b", .5), nb("e", .75)),
+	}
+	pop := []popularity.Item{{Item: "e", Users: 10}, {Item: "a", Users: 8}, {Item: "d", Users: 5}, {Item: "f", Users: 3}}
+	m, err := Build(lists, pop, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func nb(item string, score float64) topn.Neighbor { return topn.Neighbor{Item: item, Score: score} }
+
+func nbs(item string, ns ...topn.Neighbor) topn.Neighbors {
+	return topn.Neighbors{Item: item, Neighbors: ns}
+}
+
+func TestRecommend(t *testing.T) {
+	m := fixture(t)
+	type s = Scored
+	tests := []struct {
+		name     string
+		items    []string
+		weights  []float64
+		opts     Options
+		want     []Scored
+		fallback bool
+	}{
+		{"one item", []string{"a"}, []float64{1}, Options{N: 10},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}}, false},
+		{"n truncates", []string{"a"}, []float64{1}, Options{N: 2},
+			[]s{{"b", .5}, {"c", .25}}, false},
+		// a·2 gives b 1, c .5, d .25; b·1 gives a .5, c .5.
+		{"weighted sum excludes own items", []string{"a", "b"}, []float64{2, 1}, Options{N: 10},
+			[]s{{"c", 1}, {"d", .25}}, false},
+		{"include seen, ties by item id", []string{"a", "b"}, []float64{2, 1}, Options{N: 10, IncludeSeen: true},
+			[]s{{"b", 1}, {"c", 1}, {"a", .5}, {"d", .25}}, false},
+		// c: 1 / (.25 + .5); d: .25 / .125.
+		{"normalised", []string{"a", "b"}, []float64{2, 1}, Options{N: 10, Normalize: true},
+			[]s{{"d", 2}, {"c", 1 / .75}}, false},
+		{"unknown items ignored", []string{"x", "a"}, []float64{5, 1}, Options{N: 10},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}}, false},
+		{"fallback excludes own items", []string{"f"}, []float64{1}, Options{N: 10},
+			[]s{{"e", 10}, {"a", 8}, {"d", 5}}, true},
+		{"fallback for unknown items only", []string{"x"}, []float64{1}, Options{N: 2},
+			[]s{{"e", 10}, {"a", 8}}, true},
+		{"fallback for an empty profile", nil, nil, Options{N: 10},
+			[]s{{"e", 10}, {"a", 8}, {"d", 5}, {"f", 3}}, true},
+		{"fallback when every neighbour is seen", []string{"a", "b", "c", "d", "e"}, []float64{1, 1, 1, 1, 1}, Options{N: 10},
+			[]s{{"f", 3}}, true},
+		{"n of 0", []string{"a"}, []float64{1}, Options{}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Twice: the pooled scratch must come back clean.
+			for range 2 {
+				got := m.Recommend(tc.items, tc.weights, tc.opts)
+				if !reflect.DeepEqual(got.Items, tc.want) || got.Fallback != tc.fallback {
+					t.Fatalf("got %v fallback=%v, want %v fallback=%v", got.Items, got.Fallback, tc.want, tc.fallback)
+				}
+			}
+		})
+	}
+}
+
+func TestSimilar(t *testing.T) {
+	m := fixture(t)
+	tests := []struct {
+		item  string
+		n     int
+		want  []Scored
+		found bool
+	}{
+		{"c", 10, []Scored{{"e", .75}, {"b", .5}, {"a", .25}}, true}, // sorted on load
+		{"b", 1, []Scored{{"a", .5}}, true},                          // tie a/c: smaller id
+		{"f", 10, nil, false},                                        // popular only, no list
+		{"x", 10, nil, false},
+	}
+	for _, tc := range tests {
+		got, found := m.Similar(tc.item, tc.n)
+		if !reflect.DeepEqual(got, tc.want) || found != tc.found {
+			t.Errorf("Similar(%q, %d) = %v, %v; want %v, %v", tc.item, tc.n, got, found, tc.want, tc.found)
+		}
+	}
+	if m.Items() != 3 || m.Popular() != 4 || m.Version() != "v1" {
+		t.Errorf("Items, Popular, Version = %d, %d, %q; want 3, 4, v1", m.Items(), m.Popular(), m.Version())
+	}
+}
+
+func TestBuildRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		lists []topn.Neighbors
+		pop   []popularity.Item
+		want  string
+	}{
+		{"list twice", []topn.Neighbors{nbs("a", nb("b", 1)), nbs("a")}, nil, "two neighbour lists"},
+		{"itself", []topn.Neighbors{nbs("a", nb("a", 1))}, nil, "itself"},
+		{"not finite", []topn.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, "score"},
+		{"popular twice", nil, []popularity.Item{{Item: "a", Users: 2}, {Item: "a", Users: 1}}, "listed twice"},
+	}
+	for _, tc := range tests {
+		if _, err := Build(tc.lists, tc.pop, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestRecommendMatchesReference compares Recommend with a direct map-and-sort
+// implementation on random models and profiles.
+func TestRecommendMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for trial := range 200 {
+		nItems := 2 + r.IntN(40)
+		name := func(i int) string { return fmt.Sprintf("i%02d", i) }
+		var lists []topn.Neighbors
+		for i := range nItems {
+			l := topn.Neighbors{Item: name(i)}
+			for _, j := range r.Perm(nItems)[:r.IntN(nItems)] {
+				if j != i {
+					// Coarse scores make ties common.
+					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
+				}
+			}
+			lists = append(lists, l)
+		}
+		m, err := Build(lists, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var items []string
+		var weights []float64
+		for range 1 + r.IntN(6) {
+			items = append(items, name(r.IntN(nItems+3))) // some unknown
+			weights = append(weights, float64(1+r.IntN(4))/2)
+		}
+		o := Options{N: 1 + r.IntN(12), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0}
+		got := m.Recommend(items, weights, o)
+		want := reference(lists, items, weights, o)
+		if len(want) == 0 {
+			if !got.Fallback || len(got.Items) != 0 {
+				t.Fatalf("trial %d: got %v, want an empty fallback (no popular items)", trial, got)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got.Items, want) || got.Fallback {
+			t.Fatalf("trial %d (%v %v %+v):\n got %v\nwant %v", trial, items, weights, o, got.Items, want)
+		}
+	}
+}
+
+func reference(lists []topn.Neighbors, items []string, weights []float64, o Options) []Scored {
+	byItem := map[string][]topn.Neighbor{}
+	for _, l := range lists {
+		byItem[l.Item] = l.Neighbors
+	}
+	seen := map[string]bool{}
+	score, norm := map[string]float64{}, map[string]float64{}
+	for k, it := range items {
+		seen[it] = true
+		for _, n := range byItem[it] {
+			score[n.Item] += weights[k] * n.Score
+			norm[n.Item] += n.Score
+		}
+	}
+	var out []Scored
+	for it, sc := range score {
+		if seen[it] && !o.IncludeSeen {
+			continue
+		}
+		if o.Normalize {
+			sc /= norm[it]
+		}
+		out = append(out, Scored{it, sc})
+	}
+	slices.SortFunc(out, func(a, b Scored) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Item, b.Item)
+	})
+	return out[:min(len(out), o.N)]
+}
+
+func TestProfile(t *testing.T) {
+	events := []Event{
+		{Item: "b", Action: "purchased"}, {Item: "a", Action: "browsed"}, {Item: "a", Action: "basket"},
+		{Item: "b", Action: "purchased"}, {Item: "c", Weight: 1.5},
+	}
+	tests := []struct {
+		agg     string
+		clip    float64
+		events  []Event
+		items   []string
+		weights []float64
+		err     string
+	}{
+		{"sum", -1, events, []string{"a", "b", "c"}, []float64{2.5, 6, 1.5}, ""}, // b: 12 clipped to 6
+		{"sum", 0, events, []string{"a", "b", "c"}, []float64{2.5, 12, 1.5}, ""},
+		{"max", -1, events, []string{"a", "b", "c"}, []float64{2, 6, 1.5}, ""},
+		{"sum", -1, []Event{{Item: "a", Action: "viewed"}}, nil, nil, `unknown action "viewed"`},
+		{"sum", -1, []Event{{Item: "a", Weight: -1}}, nil, nil, "must be in [0, 2^53)"},
+	}
+	for _, tc := range tests {
+		p, err := NewProfiler("browsed:0.5,basket:2,purchased:6", tc.agg, tc.clip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, weights, err := p.Profile(tc.events)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: error %v, want %q", tc.events, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(items, tc.items) || !reflect.DeepEqual(weights, tc.weights) {
+			t.Errorf("%s clip %v: got %v %v %v, want %v %v", tc.agg, tc.clip, items, weights, err, tc.items, tc.weights)
+		}
+	}
+	if _, err := NewProfiler("browsed:x", "sum", -1); err == nil {
+		t.Error("NewProfiler accepted bad weights")
+	}
+	if _, err := NewProfiler("browsed:1", "avg", -1); err == nil {
+		t.Error("NewProfiler accepted --aggregate=avg")
+	}
+}
+
+func TestLoadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sims := write("s.jsonl", `{"item":"242","neighbors":[{"item":"286","score":0.39},{"item":"7","score":0.5}]}`+"\n\n"+
+		`{"item":"286","neighbors":[{"item":"242","score":0.39}]}`+"\n")
+	pop := write("p.json", `{"items":[{"item":"9","users":40},{"item":"242","users":7}]}`+"\n")
+	m, err := LoadFiles(sims, pop, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.Similar("242", 10)
+	if want := []Scored{{"7", .5}, {"286", .39}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Similar(242) = %v, want %v", got, want)
+	}
+	if res := m.Recommend([]string{"7"}, []float64{1}, Options{N: 5}); !reflect.DeepEqual(res.Items, []Scored{{"9", 40}, {"242", 7}}) {
+		t.Errorf("fallback = %v", res.Items)
+	}
+
+	tests := []struct{ name, sims, pop, want string }{
+		{"bad line", write("bad.jsonl", "{\"item\":\"a\",\"neighbors\":[]}\n{oops\n"), "", "line 2"},
+		{"no item", write("noitem.jsonl", `{"neighbors":[]}`+"\n"), "", "line 1: no item"},
+		{"bad popular", sims, write("bad.json", `{"items":[{"item":"a","count":1}]}`), "unknown field"},
+		{"missing", filepath.Join(dir, "none.jsonl"), "", "no such file"},
+	}
+	for _, tc := range tests {
+		if _, err := LoadFiles(tc.sims, tc.pop, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// ml100kModel is where the ML-100k model is read from: $ML100K_MODEL, else
+// the path the README's pipeline command writes.
+func ml100kModel() (sims, popular string) {
+	if p := os.Getenv("ML100K_MODEL"); p != "" {
+		return p, strings.TrimSuffix(p, ".jsonl") + "-popular.json"
+	}
+	return "/tmp/ml100k.jsonl", "/tmp/ml100k-popular.json"
+}
+
+// ml100k loads the ML-100k model or skips, saying how to build it.
+func ml100k(b *testing.B) *Model {
+	sims, pop := ml100kModel()
+	if _, err := os.Stat(sims); err != nil {
+		b.Skipf("no ML-100k model at %s (%v); build it from /work/main with: go run ./pipelines/similarity --input=../shared/datasets/ml-100k/u.data --format=tsv --header=false --user_field=0 --item_field=1 --score_field=2 --output=%s --popular_output=%s", sims, err, sims, pop)
+	}
+	m, err := LoadFiles(sims, pop, "ml100k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkRecommend measures scoring alone on the ML-100k model.
+func BenchmarkRecommend(b *testing.B) {
+	m := ml100k(b)
+	for _, size := range []int{1, 10} {
+		b.Run(fmt.Sprintf("items=%d", size), func(b *testing.B) {
+			items := make([]string, size)
+			weights := make([]float64, size)
+			for k := range items {
+				items[k], weights[k] = m.items[(k*37)%len(m.items)], 1+float64(k%5)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Recommend(items, weights, Options{N: 10})
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/recommend"
+	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/datastoreio"
+	"github.com/recsys/itemsim/transforms/topn"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+const (
+	testProject   = "test-project"
+	testNamespace = "ns"
+	testKind      = "Sim"
+)
+
+// writeVersion writes lists as version v with the pipeline's Datastore
+// sink, which lays them out and flips the pointer as in production.
+func writeVersion(t *testing.T, srv *datastoretest.Server, v string, lists []topn.Neighbors) {
+	t.Helper()
+	cfg := datastoreio.Config{Project: testProject, Endpoint: srv.Addr, Namespace: testNamespace, Kind: testKind, Version: v,
+		Retry: datastoreio.Retry{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ThrottleDelay: time.Millisecond}}
+	p, s := beam.NewPipelineWithRoot()
+	datastoreio.Write(s, cfg, beam.CreateList(s, lists))
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("writing version %s: %v", v, err)
+	}
+}
+
+// TestDatastoreSource loads the live version through the real client from
+// the in-process server, follows the pointer to a new version, and is not
+// ready while nothing is published.
+func TestDatastoreSource(t *testing.T) {
+	srv, err := datastoretest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	client, err := datastore.NewClient(ctx, testProject,
+		option.WithEndpoint("passthrough:///"+srv.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	src, err := newDatastoreSource(client, testNamespace, testKind, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, nil)
+	r := &reloader{src: src, srv: s}
+
+	if err := r.check(ctx); !errors.Is(err, simstore.ErrNoVersion) {
+		t.Fatalf("nothing published: error %v, want ErrNoVersion", err)
+	}
+	if w := do(s, "GET", "/readyz", ""); w.Code != 503 {
+		t.Fatalf("/readyz with nothing published: %d", w.Code)
+	}
+
+	v1 := []topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5)), nbs("c", nb("a", .25))}
+	writeVersion(t, srv, "v1", v1)
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := s.model.Load()
+	if m.Version() != "v1" || m.Items() != 3 {
+		t.Fatalf("loaded version %q with %d items, want v1 with 3", m.Version(), m.Items())
+	}
+	for _, l := range v1 {
+		got, _ := m.Similar(l.Item, 10)
+		var want []recommend.Scored
+		for _, n := range l.Neighbors {
+			want = append(want, recommend.Scored{Item: n.Item, Score: n.Score})
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("v1 %s: %v, want %v", l.Item, got, want)
+		}
+	}
+
+	writeVersion(t, srv, "v2", []topn.Neighbors{nbs("a", nb("d", .9)), nbs("d", nb("a", .9))})
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m = s.model.Load()
+	if got, _ := m.Similar("a", 10); m.Version() != "v2" || !reflect.DeepEqual(got, []recommend.Scored{{Item: "d", Score: .9}}) {
+		t.Errorf("after v2 was published: version %q, a's neighbours %v", m.Version(), got)
+	}
+	if _, found := m.Similar("b", 10); found {
+		t.Error("v2 serves v1's item b: the versions are mixed")
+	}
+}

@@ -1,0 +1,108 @@
+// Command serving answers recommendation requests in microseconds from an
+// in-memory copy of the item-similarity model: the pipeline's JSONL output
+// (--similarities) or the live version in Datastore (--datastore_project),
+// reloaded atomically when it changes, with the pipeline's popular items
+// (--popular) as the fallback.
+//
+//	go run ./serving --similarities=out/similarities.jsonl --popular=out/popular.json
+//
+// Routes:
+//
+//	GET  /make_recommendation?browsed=A,B&basket=C&purchased=D&n=10
+//	     the seed API: one parameter per action of --weights, items
+//	     comma-separated; n in 1..100 (default 10); include_seen=true
+//	     returns the customer's own items too.
+//	POST /v1/recommendations
+//	     {"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],"n":10,"include_seen":false}
+//	     each item with an action of --weights or a weight used as is.
+//	GET  /v1/similar/{item}?n=10
+//	     the item's stored neighbours; 404 when it has none.
+//	GET  /healthz, /readyz (503 until a model is loaded), /metrics (Prometheus).
+//
+// Recommendations answer {"result":[{"item":"X","score":1.23},...],
+// "version":"..."} with "fallback":true when nothing scored and the items
+// are the most popular ones (scored by their number of users). Requests
+// with more than 200 items, an n outside 1..100, an unknown parameter or
+// action, or a malformed body get 400 and {"error":"..."}; unknown items
+// are ignored.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/recommend"
+	"github.com/recsys/itemsim/simstore"
+)
+
+var (
+	addr         = flag.String("addr", "127.0.0.1:8080", "Listen address.")
+	similarities = flag.String("similarities", "", "The pipeline's JSONL output (--output); or set --datastore_project.")
+	popular      = flag.String("popular", "", "The pipeline's --popular_output file: the fallback when nothing scores (optional).")
+	dsProject    = flag.String("datastore_project", "", "Read the live version of the Datastore versioned layout in this project instead of --similarities (honours DATASTORE_EMULATOR_HOST).")
+	dsDatabase   = flag.String("datastore_database", "", "Datastore named database; empty is the default database.")
+	dsNamespace  = flag.String("datastore_namespace", "", "Datastore namespace; empty is the default namespace.")
+	dsKind       = flag.String("datastore_kind", simstore.DefaultKind, "Datastore kind of item entities, as the pipeline wrote them.")
+	weights      = flag.String("weights", "browsed:0.5,basket:2,purchased:6", "Action weights, action:weight comma-separated: the actions requests may name.")
+	aggregate    = flag.String("aggregate", "sum", "One weight per item of a request: sum of its actions' weights, or max (as the pipeline's --aggregate).")
+	clip         = flag.Float64("clip_score", -1, "Cap each item's weight (default -1: the largest action weight; 0 disables), as the pipeline's --clip_score.")
+	normalize    = flag.Bool("normalize", false, "Divide each score by the sum of the similarities that made it.")
+	reload       = flag.Duration("reload_interval", time.Minute, "How often to check the source (file stamps or the Datastore pointer) and reload a changed model; 0 loads once.")
+	grace        = flag.Duration("shutdown_grace", 10*time.Second, "Time in-flight requests get to finish on SIGINT/SIGTERM.")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "serving:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	p, err := recommend.NewProfiler(*weights, *aggregate, *clip)
+	if err != nil {
+		return err
+	}
+	var src source
+	switch {
+	case (*similarities == "") == (*dsProject == ""):
+		return fmt.Errorf("set exactly one of --similarities and --datastore_project")
+	case *similarities != "":
+		src = fileSource{similarities: *similarities, popular: *popular}
+	default:
+		client, err := datastore.NewClientWithDatabase(ctx, *dsProject, *dsDatabase)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if src, err = newDatastoreSource(client, *dsNamespace, *dsKind, *popular); err != nil {
+			return err
+		}
+	}
+	s := newServer(p, *normalize)
+	r := &reloader{src: src, srv: s}
+	// Load before listening would delay /healthz; instead listen at once
+	// and report ready (/readyz) when the first model is in.
+	go r.run(ctx, *reload)
+
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	slog.Info("listening", "addr", lis.Addr().String())
+	return serve(ctx, srv, func() error { return srv.Serve(lis) }, *grace)
+}

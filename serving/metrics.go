@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// latencyBuckets are the histogram's upper bounds in seconds: fine below a
+// millisecond, where the service is meant to answer.
+var latencyBuckets = []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 250e-3, 1}
+
+// routeStats counts one route's requests by status code and times them.
+// The hot path is atomic adds, plus a read lock to find the code's counter.
+type routeStats struct {
+	mu      sync.RWMutex
+	codes   map[int]*atomic.Uint64
+	buckets []atomic.Uint64 // non-cumulative; the last is +Inf
+	sumNS   atomic.Uint64
+	count   atomic.Uint64
+}
+
+func (r *routeStats) observe(code int, d time.Duration) {
+	r.mu.RLock()
+	c := r.codes[code]
+	r.mu.RUnlock()
+	if c == nil {
+		r.mu.Lock()
+		if c = r.codes[code]; c == nil {
+			c = new(atomic.Uint64)
+			r.codes[code] = c
+		}
+		r.mu.Unlock()
+	}
+	c.Add(1)
+	s := d.Seconds()
+	i, _ := slices.BinarySearch(latencyBuckets, s) // first bound >= s
+	r.buckets[i].Add(1)
+	r.sumNS.Add(uint64(d.Nanoseconds()))
+	r.count.Add(1)
+}
+
+// metrics holds the service's Prometheus metrics, written by hand in the
+// text exposition format.
+type metrics struct {
+	routes  map[string]*routeStats // fixed at construction
+	names   []string               // routes, sorted
+	reloads [2]atomic.Uint64       // ok, error
+	// loadedAt is when the served model was loaded, unix nanoseconds.
+	loadedAt atomic.Int64
+}
+
+func newMetrics(routes ...string) *metrics {
+	m := &metrics{routes: map[string]*routeStats{}, names: slices.Sorted(slices.Values(routes))}
+	for _, r := range routes {
+		m.routes[r] = &routeStats{codes: map[int]*atomic.Uint64{}, buckets: make([]atomic.Uint64, len(latencyBuckets)+1)}
+	}
+	return m
+}
+
+// write prints every metric. version, items and popular describe the
+// served model; ok is false before the first load, when there is none.
+func (m *metrics) write(w io.Writer, version string, items, popular int, ok bool) {
+	fmt.Fprintln(w, "# HELP recsys_http_requests_total HTTP requests by route and status code.")
+	fmt.Fprintln(w, "# TYPE recsys_http_requests_total counter")
+	for _, name := range m.names {
+		r := m.routes[name]
+		r.mu.RLock()
+		codes := slices.Sorted(maps.Keys(r.codes))
+		for _, c := range codes {
+			fmt.Fprintf(w, "recsys_http_requests_total{route=\"%s\",code=\"%d\"} %d\n", label(name), c, r.codes[c].Load())
+		}
+		r.mu.RUnlock()
+	}
+	fmt.Fprintln(w, "# HELP recsys_http_request_duration_seconds Time in the handler, by route.")
+	fmt.Fprintln(w, "# TYPE recsys_http_request_duration_seconds histogram")
+	for _, name := range m.names {
+		r := m.routes[name]
+		var cum uint64
+		for i := range r.buckets {
+			cum += r.buckets[i].Load()
+			le := "+Inf"
+			if i < len(latencyBuckets) {
+				le = strconv.FormatFloat(latencyBuckets[i], 'g', -1, 64)
+			}
+			fmt.Fprintf(w, "recsys_http_request_duration_seconds_bucket{route=\"%s\",le=\"%s\"} %d\n", label(name), le, cum)
+		}
+		fmt.Fprintf(w, "recsys_http_request_duration_seconds_sum{route=\"%s\"} %g\n", label(name), float64(r.sumNS.Load())/1e9)
+		fmt.Fprintf(w, "recsys_http_request_duration_seconds_count{route=\"%s\"} %d\n", label(name), r.count.Load())
+	}
+	fmt.Fprintln(w, "# HELP recsys_model_reloads_total Model loads by result.")
+	fmt.Fprintln(w, "# TYPE recsys_model_reloads_total counter")
+	fmt.Fprintf(w, "recsys_model_reloads_total{result=\"ok\"} %d\n", m.reloads[0].Load())
+	fmt.Fprintf(w, "recsys_model_reloads_total{result=\"error\"} %d\n", m.reloads[1].Load())
+	if !ok {
+		return
+	}
+	fmt.Fprintln(w, "# HELP recsys_model_info The served model's version.")
+	fmt.Fprintln(w, "# TYPE recsys_model_info gauge")
+	fmt.Fprintf(w, "recsys_model_info{version=\"%s\"} 1\n", label(version))
+	fmt.Fprintln(w, "# HELP recsys_model_items Items with a neighbour list in the served model.")
+	fmt.Fprintln(w, "# TYPE recsys_model_items gauge")
+	fmt.Fprintf(w, "recsys_model_items %d\n", items)
+	fmt.Fprintln(w, "# HELP recsys_model_popular_items Fallback items in the served model.")
+	fmt.Fprintln(w, "# TYPE recsys_model_popular_items gauge")
+	fmt.Fprintf(w, "recsys_model_popular_items %d\n", popular)
+	fmt.Fprintln(w, "# HELP recsys_model_loaded_timestamp_seconds When the served model was loaded.")
+	fmt.Fprintln(w, "# TYPE recsys_model_loaded_timestamp_seconds gauge")
+	fmt.Fprintf(w, "recsys_model_loaded_timestamp_seconds %.3f\n", float64(m.loadedAt.Load())/1e9)
+}
+
+// label escapes a label value as the text format requires.
+var label = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace
