@@ -42,9 +42,11 @@ test-direct:
 vet:
 	$(GO) vet ./...
 
-## fuzz: each parser fuzz target for $(FUZZTIME).
+## fuzz: each parser and coder fuzz target for $(FUZZTIME).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitCSV$$' -fuzztime $(FUZZTIME) ./transforms/interactions
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./transforms/interactions
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./transforms/scoring
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartialRow$$' -fuzztime $(FUZZTIME) ./transforms/dimsum
 
 -include runners/runners.mk templates/dataflow/template.mk

@@ -1,0 +1,48 @@
+package scoring
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+
+	"github.com/recsys/itemsim/internal/exactsum"
+)
+
+func TestCodersRoundTrip(t *testing.T) {
+	for _, p := range []Partial{
+		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
+		{Items: []string{"a", "ünï", ""}, Sums: []exactsum.Sum{{Hi: 1, Lo: 2}, {Hi: 1 << 60, Lo: ^uint64(0)}, {}}, Maxes: []float64{0.5, 6, 0}},
+	} {
+		if got, err := decodePartial(encodePartial(p)); err != nil || !reflect.DeepEqual(got, p) {
+			t.Errorf("Partial round trip: %+v, %v; want %+v", got, err, p)
+		}
+	}
+	for _, r := range []Row{
+		{User: "", Items: []string{}, Scores: []float64{}},
+		{User: "u1", Items: []string{"p1", "p2"}, Scores: []float64{0.1, 1e300}},
+	} {
+		if got, err := decodeRow(encodeRow(r)); err != nil || !reflect.DeepEqual(got, r) {
+			t.Errorf("Row round trip: %+v, %v; want %+v", got, err, r)
+		}
+	}
+}
+
+// FuzzDecode: corrupt bytes give an error, never a panic; what decodes
+// encodes back to bytes that decode to the same encoding (NaN floats make
+// value comparison useless).
+func FuzzDecode(f *testing.F) {
+	f.Add(encodeRow(Row{User: "u", Items: []string{"a"}, Scores: []float64{1}}))
+	f.Add(encodePartial(Partial{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 1}}, Maxes: []float64{1}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := decodeRow(b); err == nil {
+			if again, err := decodeRow(encodeRow(r)); err != nil || !bytes.Equal(encodeRow(again), encodeRow(r)) {
+				t.Fatalf("Row %+v does not survive a round trip: %+v, %v", r, again, err)
+			}
+		}
+		if p, err := decodePartial(b); err == nil {
+			if again, err := decodePartial(encodePartial(p)); err != nil || !bytes.Equal(encodePartial(again), encodePartial(p)) {
+				t.Fatalf("Partial %+v does not survive a round trip: %+v, %v", p, again, err)
+			}
+		}
+	})
+}
