@@ -11,7 +11,7 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
-.PHONY: all build run serve evaluate test test-direct vet fuzz
+.PHONY: all build run serve evaluate bench bench-deps test test-direct vet fuzz
 
 all: build
 
@@ -30,6 +30,16 @@ serve: run
 evaluate:
 	$(GO) run ./pipelines/evaluate --input=$(ML100K) --format=tsv --header=false \
 		--user_field=0 --item_field=1 --score_field=2 --top_n=10 --report=out/evaluation.json
+
+## bench: speed, memory, shuffle and accuracy against scipy and the Go limit,
+## written to docs/bench (BENCH=quick: MovieLens and the 100k set only).
+bench: bench-deps
+	$(GO) run ./bench/cmd/bench --out=docs/bench $(if $(filter quick,$(BENCH)),--quick)
+
+## bench-deps: Debian's scipy for the scipy peer (/usr/bin/python3).
+bench-deps:
+	@/usr/bin/python3 -c 'import scipy' 2>/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq python3-scipy python3-numpy; }
 
 ## test: vet and every test, on Prism.
 test: vet

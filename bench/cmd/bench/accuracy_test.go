@@ -1,0 +1,100 @@
+package main
+
+import (
+	"math"
+	"testing"
+
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+type lists = map[string][]topn.Neighbor
+
+func nb(item string, score float64) topn.Neighbor { return topn.Neighbor{Item: item, Score: score} }
+
+func TestCompare(t *testing.T) {
+	ref := lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("d", 0.5)}, "b": {nb("a", 0.9)}}
+	for _, tc := range []struct {
+		name       string
+		got        lists
+		mismatches int
+		maxDiff    float64
+	}{
+		{"equal", lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("d", 0.5)}, "b": {nb("a", 0.9)}}, 0, 0},
+		{"rounding", lists{"a": {nb("b", 0.9+1e-15), nb("c", 0.5), nb("d", 0.5)}, "b": {nb("a", 0.9)}}, 0, 1e-15},
+		{"tie swapped", lists{"a": {nb("b", 0.9), nb("d", 0.5), nb("c", 0.5)}, "b": {nb("a", 0.9)}}, 0, 0},
+		{"tie at the cut", lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("e", 0.5)}, "b": {nb("a", 0.9)}}, 0, 0},
+		{"other neighbour", lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("e", 0.4)}, "b": {nb("a", 0.9)}}, 1, 0.1},
+		{"missing item", lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("d", 0.5)}}, 1, 0},
+		{"extra item", lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("d", 0.5)}, "b": {nb("a", 0.9)}, "z": {nb("a", 0.1)}}, 1, 0},
+		{"shorter list", lists{"a": {nb("b", 0.9), nb("c", 0.5)}, "b": {nb("a", 0.9)}}, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := compare(ref, tc.got)
+			if c.Mismatches != tc.mismatches || math.Abs(c.MaxAbsDiff-tc.maxDiff) > 1e-12 || c.Items != 2 {
+				t.Errorf("compare = %+v, want %d mismatches, max diff %g", c, tc.mismatches, tc.maxDiff)
+			}
+		})
+	}
+}
+
+func TestOverlap(t *testing.T) {
+	exact := lists{"a": {nb("b", 1), nb("c", 1)}, "b": {nb("a", 1)}}
+	for _, tc := range []struct {
+		name  string
+		other lists
+		want  float64
+	}{
+		{"same", exact, 1},
+		{"half of a", lists{"a": {nb("b", 1), nb("x", 1)}, "b": {nb("a", 1)}}, 0.75},
+		{"b missing", lists{"a": {nb("c", 1), nb("b", 1)}}, 0.5},
+		{"nothing", lists{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := overlap(exact, tc.other, 10); got != tc.want {
+				t.Errorf("overlap = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCrossCheck(t *testing.T) {
+	items := []string{"a", "b", "c"}
+	in := []topn.List{{C: []topn.Candidate{{ID: 1, Score: 0.5}}}, {C: []topn.Candidate{{ID: 0, Score: 0.5}}}, {}}
+	for _, tc := range []struct {
+		name string
+		out  lists
+		want int
+	}{
+		{"same", lists{"a": {nb("b", 0.5)}, "b": {nb("a", 0.5)}}, 0},
+		{"one bit off", lists{"a": {nb("b", math.Nextafter(0.5, 1))}, "b": {nb("a", 0.5)}}, 1},
+		{"item missing", lists{"a": {nb("b", 0.5)}}, 1},
+		{"item extra", lists{"a": {nb("b", 0.5)}, "b": {nb("a", 0.5)}, "c": {nb("a", 0.1)}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := crossCheck(in, items, tc.out); got != tc.want {
+				t.Errorf("crossCheck = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAccuracy(t *testing.T) {
+	exact := dimsum.Row{J: []int32{1, 2, 3, 4}, S: []float64{0.05, 0.5, 0.2, 0.1}}
+	est := dimsum.Row{J: []int32{1, 2, 3}, S: []float64{0.9, 0.45, 0.3}}
+	var a accuracy
+	a.add(exact, est, 0.1)
+	// Pairs 2, 3, 4 have cos ≥ 0.1: errors 0.05 (within 20%), 0.1 (not),
+	// 0.1 for the missing pair 4 (not).
+	if a.n != 3 || a.within != 1 || math.Abs(a.absErr-0.25) > 1e-12 {
+		t.Errorf("accuracy = %+v, want n 3, within 1, abs error 0.25", a)
+	}
+}
+
+func TestParseCounters(t *testing.T) {
+	stdout := "similarity: starting\ncounters:\n  dimsum/pairs_emitted   123\n  scoring/users  7\n  dimsum/scale (B)   6\nwall time: 1.2s\n"
+	got := parseCounters(stdout)
+	if len(got) != 2 || got["dimsum/pairs_emitted"] != 123 || got["scoring/users"] != 7 {
+		t.Errorf("parseCounters = %v", got)
+	}
+}

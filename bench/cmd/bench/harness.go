@@ -1,0 +1,347 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/recsys/itemsim/bench/data"
+	"github.com/recsys/itemsim/bench/sampling"
+	"github.com/recsys/itemsim/bench/synth"
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+// harness holds the built binaries and the pipeline runs done so far (the
+// 1× point of the scaling series is the 1M dataset: it is not run twice).
+type harness struct {
+	o          options
+	root, work string
+	runs       map[string]*pipelineRun
+}
+
+// dataset is one input of the benchmark.
+type dataset struct {
+	Name   string
+	Source data.Source
+	// Synthetic sets are generated into the cache on first use.
+	Interactions, Items int
+}
+
+// pipelineRun is one run of the pipeline binary.
+type pipelineRun struct {
+	Proc     Proc
+	Counters map[string]int64
+	Output   string
+	// Attempts is the number of runs made (see maxAttempts).
+	Attempts int
+}
+
+func (h *harness) bin(name string) string { return filepath.Join(h.work, name) }
+
+// build compiles the pipeline, the Go peer, the profiling command and the
+// measuring launcher.
+func (h *harness) build() error {
+	for name, pkg := range map[string]string{"similarity": "./pipelines/similarity", "exact": "./bench/cmd/exact",
+		"profile": "./bench/cmd/profile", "rusage": "./bench/cmd/rusage"} {
+		cmd := exec.Command("go", "build", "-o", h.bin(name), pkg)
+		cmd.Dir = h.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// synthetic names a bench/synth log of n interactions over items items.
+func (h *harness) synthetic(name string, n, items int) dataset {
+	path := filepath.Join(h.o.cache, fmt.Sprintf("synth-%d-items%d-seed%d.csv", n, items, h.o.synthSeed))
+	return dataset{Name: name, Interactions: n, Items: items, Source: data.Source{Path: path, Format: "csv", Header: true,
+		User: "user", Item: "productSku", Action: "type", Weights: "1:0.5,2:2,3:6"}}
+}
+
+// datasets lists the inputs of this run, smallest first.
+func (h *harness) datasets() []dataset {
+	ml := dataset{Name: "ml-100k", Source: data.Source{Path: filepath.Join(h.o.shared, "ml-100k/u.data"), Format: "tsv",
+		User: "0", Item: "1", Score: "2"}}
+	rees := dataset{Name: "rees46-oct-sample", Source: data.Source{Path: filepath.Join(h.o.shared, "rees46-2019-oct-sample/2019-Oct.csv"),
+		Format: "csv", Header: true, User: "user_id", Item: "product_id", Action: "event_type", Weights: "view:0.5,cart:2,purchase:6"}}
+	if h.o.quick {
+		return []dataset{ml, h.synthetic("synth-100k", 100_000, 5_000)}
+	}
+	return []dataset{ml, rees, h.synthetic("synth-100k", 100_000, 5_000),
+		h.synthetic("synth-1M", 1_000_000, 20_000), h.synthetic("synth-10M", 10_000_000, 100_000)}
+}
+
+// generate writes a synthetic log into the cache unless it is there.
+func (h *harness) generate(d dataset) error {
+	if d.Interactions == 0 {
+		return nil
+	}
+	if _, err := os.Stat(d.Source.Path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Source.Path), 0o755); err != nil {
+		return err
+	}
+	fmt.Printf("generating %s\n", d.Source.Path)
+	tmp := d.Source.Path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	err = synth.Write(f, synth.Config{Interactions: d.Interactions, Items: d.Items, Seed: h.o.synthSeed})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.Source.Path)
+}
+
+// maxAttempts bounds the runs of one pipeline configuration: Prism can
+// lose a bundle's counter updates (two bundles of a step reporting a
+// counter it has not seen yet), so a run whose DIMSUM counters disagree
+// with the library's sampling is repeated.
+const maxAttempts = 3
+
+// pipeline runs the pipeline binary on d at threshold t (once per input
+// and threshold), until its sampling counters equal want (the library's
+// sampling of the same rows) or maxAttempts runs were made.
+func (h *harness) pipeline(d dataset, t float64, want sampling.Counts) (*pipelineRun, error) {
+	key := d.Source.Path + "@" + strconv.FormatFloat(t, 'g', -1, 64)
+	if r, ok := h.runs[key]; ok {
+		return r, nil
+	}
+	out := filepath.Join(h.work, fmt.Sprintf("%s-%d-t%g.jsonl", d.Name, len(h.runs), t))
+	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--threshold="+strconv.FormatFloat(t, 'g', -1, 64),
+		"--seed="+strconv.FormatUint(h.o.seed, 10), "--output="+out)
+	var r *pipelineRun
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		p, stdout, err := h.run(h.bin("similarity"), args...)
+		if err != nil {
+			return nil, err
+		}
+		r = &pipelineRun{Proc: p, Counters: parseCounters(stdout), Output: out, Attempts: attempt}
+		fmt.Printf("  pipeline  %-18s t=%-5g wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  pairs %d\n",
+			d.Name, t, p.WallSec, p.CPUSec, p.MaxRSSMiB, r.Counters["dimsum/pairs_emitted"])
+		if r.samplingAgrees(want) {
+			break
+		}
+		fmt.Printf("    counters disagree with the library's sampling (%d pairs): lost counter updates\n", want.PairsEmitted)
+	}
+	h.runs[key] = r
+	return r, nil
+}
+
+// samplingAgrees says the run's DIMSUM counters equal want's (distinct
+// pairs only when want has them: sampling.Count does not sum pairs).
+func (r *pipelineRun) samplingAgrees(want sampling.Counts) bool {
+	c := r.Counters
+	return c["dimsum/pairs_emitted"] == want.PairsEmitted && c["dimsum/entries_kept"] == want.EntriesKept &&
+		c["dimsum/entries_dropped"] == want.EntriesDropped &&
+		(want.DistinctPairs == 0 || c["dimsum/distinct_pairs"] == want.DistinctPairs)
+}
+
+// peer runs the scipy or Go exact peer on d.
+func (h *harness) peer(d dataset, name string) (Proc, string, error) {
+	out := filepath.Join(h.work, d.Name+"-"+name+".jsonl")
+	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
+	var p Proc
+	var err error
+	if name == "scipy" {
+		p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
+	} else {
+		p, _, err = h.run(h.bin("exact"), args...)
+	}
+	if err == nil {
+		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB)
+	}
+	return p, out, err
+}
+
+// dataset measures the pipeline at every threshold and the peers on d.
+func (h *harness) dataset(d dataset) (*DatasetResult, error) {
+	fmt.Printf("%s: %s\n", d.Name, d.Source.Path)
+	m, err := data.LoadSource(d.Source)
+	if err != nil {
+		return nil, err
+	}
+	dr := &DatasetResult{Name: d.Name, Path: d.Source.Path, Flags: d.Source.Args(), Interactions: d.Interactions, Users: len(m.Rows),
+		Items: len(m.Table.Items), Entries: m.Entries(), NaivePairs: m.NaivePairs(), BadRows: m.Bad}
+
+	// Exact cosines of the pairs any threshold's accuracy is measured on.
+	minT := 1.0
+	for _, t := range h.o.thresholds[1:] {
+		minT = math.Min(minT, t)
+	}
+	strong := make([]dimsum.Row, len(m.Table.Items))
+	sampling.Estimate(m, 0, h.o.seed, func(i int32, row dimsum.Row) {
+		for k, j := range row.J {
+			if row.S[k] >= minT {
+				strong[i].J = append(strong[i].J, j)
+				strong[i].S = append(strong[i].S, row.S[k])
+			}
+		}
+	})
+
+	var scipyOut, goOut string
+	if dr.Scipy, scipyOut, err = h.peer(d, "scipy"); err != nil {
+		return nil, err
+	}
+	if dr.GoExact, goOut, err = h.peer(d, "go-exact"); err != nil {
+		return nil, err
+	}
+	var exact map[string][]topn.Neighbor
+	for _, t := range h.o.thresholds {
+		tr, err := h.evaluate(d, m, t, exact, strong)
+		if err != nil {
+			return nil, err
+		}
+		if t == 0 {
+			exact = tr.output
+		}
+		dr.Runs = append(dr.Runs, tr)
+	}
+	scipy, err := readOutput(scipyOut)
+	if err != nil {
+		return nil, err
+	}
+	goExact, err := readOutput(goOut)
+	if err != nil {
+		return nil, err
+	}
+	dr.PipelineVsScipy = compare(scipy, exact)
+	dr.GoExactVsScipy = compare(scipy, goExact)
+	fmt.Printf("  exact vs scipy: pipeline max |Δ| %.3g (%d id mismatches), go-exact max |Δ| %.3g (%d)\n",
+		dr.PipelineVsScipy.MaxAbsDiff, dr.PipelineVsScipy.Mismatches, dr.GoExactVsScipy.MaxAbsDiff, dr.GoExactVsScipy.Mismatches)
+	return dr, nil
+}
+
+// evaluate runs the pipeline on d at threshold t and turns the run into
+// its figures: counters, the theory's expectation of the emitted pairs,
+// overlap with the exact run, and the accuracy of every estimate from the
+// same library code run in-process, whose top N must equal the pipeline's
+// file. exact is the exact run's output (nil when t is 0).
+func (h *harness) evaluate(d dataset, m *data.Matrix, t float64, exact map[string][]topn.Neighbor, strong []dimsum.Row) (*ThresholdResult, error) {
+	lists := make([]topn.List, len(m.Table.Items))
+	var acc accuracy
+	in := sampling.Estimate(m, t, h.o.seed, func(i int32, row dimsum.Row) {
+		for k, j := range row.J {
+			if s := row.S[k]; s > 0 {
+				lists[i].Insert(topn.Candidate{ID: j, Score: s}, h.o.topN)
+				lists[j].Insert(topn.Candidate{ID: i, Score: s}, h.o.topN)
+			}
+		}
+		if t > 0 {
+			acc.add(strong[i], row, t)
+		}
+	})
+	r, err := h.pipeline(d, t, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := readOutput(r.Output)
+	if err != nil {
+		return nil, err
+	}
+	if exact == nil {
+		exact = out
+	}
+	c := r.Counters
+	tr := &ThresholdResult{Threshold: t, Pipeline: r.Proc, Attempts: r.Attempts, PairsEmitted: c["dimsum/pairs_emitted"],
+		DistinctPairs: c["dimsum/distinct_pairs"], PartialRows: c["dimsum/partial_rows"], PartialBytes: c["dimsum/partial_bytes"],
+		EntriesKept: c["dimsum/entries_kept"], EntriesDropped: c["dimsum/entries_dropped"],
+		Overlap: overlap(exact, out, h.o.topN), InProcess: in, CountersMatch: r.samplingAgrees(in), output: out}
+	tr.CrossCheckMismatches = crossCheck(lists, m.Table.Items, out)
+	if t > 0 {
+		tr.StrongPairs = acc.n
+		if acc.n > 0 {
+			mae, within := acc.absErr/float64(acc.n), float64(acc.within)/float64(acc.n)
+			tr.MAE, tr.Within20 = &mae, &within
+		}
+	}
+	mo := sampling.PairMoments(m, t)
+	tr.ExpectedPairs, tr.PairsSD = mo.Mean, math.Sqrt(mo.Var)
+	tr.TheoryOK = withinTheory(in.PairsEmitted, mo)
+	fmt.Printf("    overlap %.4f  pairs in-process %d (expected %.0f ± %.0f, ok %v)  counters match: %v  top-N in-process = file: %d items differ\n",
+		tr.Overlap, in.PairsEmitted, tr.ExpectedPairs, tr.PairsSD, tr.TheoryOK, tr.CountersMatch, tr.CrossCheckMismatches)
+	return tr, nil
+}
+
+// withinTheory says an emitted pair count is within max(1%, 3 sd) of its
+// expectation.
+func withinTheory(emitted int64, mo sampling.Moments) bool {
+	return math.Abs(float64(emitted)-mo.Mean) <= max(0.01*mo.Mean, 3*math.Sqrt(mo.Var))
+}
+
+// scaling runs the user-scaling series: a fixed catalogue, more and more
+// users with the same behaviour.
+func (h *harness) scaling() (*ScalingResult, error) {
+	sr := &ScalingResult{Items: h.o.scaleItems, Thresholds: []float64{0, 0.5, 0.1}}
+	fmt.Printf("user scaling, %d items\n", h.o.scaleItems)
+	for _, f := range h.o.scaleFactors {
+		d := h.synthetic(fmt.Sprintf("users-%dx", f), f*h.o.scaleBase, h.o.scaleItems)
+		if err := h.generate(d); err != nil {
+			return nil, err
+		}
+		m, err := data.LoadSource(d.Source)
+		if err != nil {
+			return nil, err
+		}
+		pt := ScalePoint{Factor: f, Interactions: d.Interactions, Users: len(m.Rows), Entries: m.Entries(), NaivePairs: m.NaivePairs()}
+		for _, t := range sr.Thresholds {
+			in := sampling.Count(m, t, h.o.seed)
+			r, err := h.pipeline(d, t, in)
+			if err != nil {
+				return nil, err
+			}
+			mo := sampling.PairMoments(m, t)
+			pt.Runs = append(pt.Runs, ScaleRun{Threshold: t, Pipeline: r.Proc, Attempts: r.Attempts,
+				CountersAgree: r.samplingAgrees(in), PairsEmitted: r.Counters["dimsum/pairs_emitted"],
+				InProcessPairs: in.PairsEmitted, PartialBytes: r.Counters["dimsum/partial_bytes"],
+				DistinctPairs: r.Counters["dimsum/distinct_pairs"], EntriesDropped: in.EntriesDropped,
+				ExpectedPairs: mo.Mean, PairsSD: math.Sqrt(mo.Var), TheoryOK: withinTheory(in.PairsEmitted, mo)})
+		}
+		sr.Points = append(sr.Points, pt)
+	}
+	return sr, nil
+}
+
+// cpuProfile runs the pipeline in-process on the 1M synthetic set at
+// threshold 0.1 under pprof and keeps `go tool pprof -top`.
+func (h *harness) cpuProfile() (*ProfileResult, error) {
+	d := h.synthetic("synth-1M", 1_000_000, 20_000)
+	if err := h.generate(d); err != nil {
+		return nil, err
+	}
+	prof := filepath.Join(h.work, "cpu.prof")
+	args := append(d.Source.Args(), "--threshold=0.1", "--top_n="+strconv.Itoa(h.o.topN),
+		"--cpuprofile="+prof, "--output="+filepath.Join(h.work, "profile.jsonl"))
+	p, _, err := h.run(h.bin("profile"), args...)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", h.bin("profile"), prof)
+	cmd.Dir = h.root
+	top, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof: %v", err)
+	}
+	fmt.Printf("profile (%s, threshold 0.1, in-process):\n%s\n", d.Name, top)
+	// The job's own functions by cumulative time: what is left is Beam and
+	// Prism.
+	cum := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=25", "-show=recsys/itemsim", h.bin("profile"), prof)
+	cum.Dir = h.root
+	topCum, err := cum.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof -cum: %v", err)
+	}
+	return &ProfileResult{Dataset: d.Name, Threshold: 0.1, Run: p, Top: strings.TrimSpace(string(top)),
+		TopCum: strings.TrimSpace(string(topCum))}, nil
+}

@@ -1,0 +1,183 @@
+// Command bench measures the similarity pipeline against its peers on the
+// same files and the same scoring, in one run: speed (wall and CPU time),
+// peak memory, shuffle volume and accuracy against exact cosine, for every
+// dataset and DIMSUM threshold, plus how the emitted pairs grow with the
+// number of users on a fixed catalogue, checked against the sampling
+// theory. It writes results.md, results.json and PNG plots to --out.
+//
+//	go run ./bench/cmd/bench --out=docs/bench           # full run
+//	go run ./bench/cmd/bench --out=docs/bench --quick   # ML-100k and 100k synthetic only
+//
+// The pipeline (pipelines/similarity on Prism), the exact Go peer
+// (bench/cmd/exact) and the scipy peer (bench/peers/scipy_cosine.py, run
+// with --python, which needs scipy and numpy) each run as a subprocess,
+// started by a small launcher (bench/cmd/rusage), so their time and peak
+// RSS are measured alike (wait4's rusage) and not inflated by the harness.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	out, cache, shared, python string
+	quick, profile, render     bool
+	thresholds                 []float64
+	topN                       int
+	seed, synthSeed            uint64
+	scaleItems, scaleBase      int
+	scaleFactors               []int
+}
+
+func main() {
+	o, err := parseFlags()
+	if err == nil {
+		err = run(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags() (options, error) {
+	var o options
+	cacheDir, err := os.UserCacheDir()
+	if err != nil {
+		cacheDir = os.TempDir()
+	}
+	flag.StringVar(&o.out, "out", "docs/bench", "Directory of results.md, results.json and the plots.")
+	flag.StringVar(&o.cache, "cache", filepath.Join(cacheDir, "itemsim-bench"), "Directory of the generated synthetic logs (kept between runs, never committed).")
+	flag.StringVar(&o.shared, "shared", "../shared/datasets", "Directory of the shared datasets (ml-100k/u.data, rees46-2019-oct-sample/2019-Oct.csv), relative to the module root.")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with scipy and numpy, for the scipy peer.")
+	flag.BoolVar(&o.quick, "quick", false, "ML-100k and the 100k synthetic set only, no user-scaling series and no profile.")
+	flag.BoolVar(&o.render, "render", false, "Only rewrite results.md and the plots from --out's results.json (after a change of the report).")
+	flag.BoolVar(&o.profile, "profile", true, "Profile the pipeline in-process on the 1M synthetic set at threshold 0.1 (off with --quick unless set).")
+	thresholds := flag.String("thresholds", "0,0.5,0.2,0.1,0.05", "DIMSUM thresholds; 0 (exact) is always run first.")
+	flag.IntVar(&o.topN, "top_n", 10, "Neighbours per item.")
+	flag.Uint64Var(&o.seed, "seed", 42, "DIMSUM sampling seed.")
+	flag.Uint64Var(&o.synthSeed, "synth_seed", 1, "Seed of the synthetic logs.")
+	flag.IntVar(&o.scaleItems, "scale_items", 20_000, "Catalogue of the user-scaling series.")
+	flag.IntVar(&o.scaleBase, "scale_base", 1_000_000, "Interactions of the 1× point of the user-scaling series.")
+	factors := flag.String("scale_factors", "1,2,4,8", "User multipliers of the user-scaling series (none with --quick unless set).")
+	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick && !set["profile"] {
+		o.profile = false
+	}
+	o.thresholds = []float64{0}
+	for _, s := range strings.Split(*thresholds, ",") {
+		t, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || t < 0 || t > 1 {
+			return o, fmt.Errorf("--thresholds: %q is not in [0, 1]", s)
+		}
+		if t > 0 {
+			o.thresholds = append(o.thresholds, t)
+		}
+	}
+	if !o.quick || set["scale_factors"] {
+		for _, s := range strings.Split(*factors, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			f, err := strconv.Atoi(s)
+			if err != nil || f < 1 {
+				return o, fmt.Errorf("--scale_factors: %q is not a positive integer", s)
+			}
+			o.scaleFactors = append(o.scaleFactors, f)
+		}
+	}
+	return o, nil
+}
+
+func run(o options) error {
+	if o.render {
+		return render(o.out)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(o.shared) {
+		o.shared = filepath.Join(root, o.shared)
+	}
+	work, err := os.MkdirTemp("", "itemsim-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	h := &harness{o: o, root: root, work: work, runs: map[string]*pipelineRun{}}
+	if err := h.build(); err != nil {
+		return err
+	}
+	res := &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), Quick: o.quick,
+		Thresholds: o.thresholds, TopN: o.topN, Seed: o.seed, SynthSeed: o.synthSeed}
+	start := time.Now()
+	for _, d := range h.datasets() {
+		if err := h.generate(d); err != nil {
+			return err
+		}
+		if _, err := os.Stat(d.Source.Path); err != nil {
+			msg := fmt.Sprintf("%s: skipped, %s is absent", d.Name, d.Source.Path)
+			fmt.Println(msg)
+			res.Skipped = append(res.Skipped, msg)
+			continue
+		}
+		dr, err := h.dataset(d)
+		if err != nil {
+			return fmt.Errorf("%s: %v", d.Name, err)
+		}
+		res.Datasets = append(res.Datasets, dr)
+	}
+	if len(o.scaleFactors) > 0 {
+		if res.Scaling, err = h.scaling(); err != nil {
+			return err
+		}
+	}
+	if o.profile {
+		if res.Profile, err = h.cpuProfile(); err != nil {
+			return err
+		}
+	}
+	res.Targets = targets(res)
+	res.Machine.LoadAfter = loadAverage()
+	res.TotalSec = time.Since(start).Seconds()
+	return write(o.out, res)
+}
+
+// render rewrites the report of dir/results.json.
+func render(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(dir, "results.json"), err)
+	}
+	res.Targets = targets(&res)
+	return write(dir, &res)
+}
+
+// moduleRoot is the directory of the main module's go.mod.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run from inside the itemsim module")
+	}
+	return filepath.Dir(mod), nil
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/recsys/itemsim/bench/sampling"
+	"github.com/recsys/itemsim/transforms/topn"
+)
+
+// Results is everything one run measured; results.json is this value.
+type Results struct {
+	Date       string           `json:"date"`
+	Machine    Machine          `json:"machine"`
+	Quick      bool             `json:"quick"`
+	Thresholds []float64        `json:"thresholds"`
+	TopN       int              `json:"top_n"`
+	Seed       uint64           `json:"seed"`
+	SynthSeed  uint64           `json:"synth_seed"`
+	Datasets   []*DatasetResult `json:"datasets"`
+	Skipped    []string         `json:"skipped,omitempty"`
+	Scaling    *ScalingResult   `json:"scaling,omitempty"`
+	Profile    *ProfileResult   `json:"profile,omitempty"`
+	Targets    []Target         `json:"targets"`
+	Plots      []string         `json:"plots"`
+	TotalSec   float64          `json:"total_sec"`
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	CPUModel  string  `json:"cpu_model"`
+	NumCPU    int     `json:"nproc"`
+	MemGiB    float64 `json:"mem_gib"`
+	Go        string  `json:"go"`
+	LoadStart float64 `json:"load_average_start"`
+	LoadAfter float64 `json:"load_average_end"`
+}
+
+// DatasetResult holds one input's figures.
+type DatasetResult struct {
+	Name  string   `json:"name"`
+	Path  string   `json:"path"`
+	Flags []string `json:"flags"`
+	// Interactions is the generated size of a synthetic set (0 otherwise).
+	Interactions int   `json:"interactions,omitempty"`
+	Users        int   `json:"users"`
+	Items        int   `json:"items"`
+	Entries      int   `json:"entries"`
+	NaivePairs   int64 `json:"naive_pairs"`
+	BadRows      int   `json:"bad_rows"`
+	Scipy        Proc  `json:"scipy"`
+	GoExact      Proc  `json:"go_exact"`
+	// The exact outputs of the pipeline and of the Go peer against scipy's.
+	PipelineVsScipy Comparison         `json:"pipeline_exact_vs_scipy"`
+	GoExactVsScipy  Comparison         `json:"go_exact_vs_scipy"`
+	Runs            []*ThresholdResult `json:"runs"`
+}
+
+// ThresholdResult holds one pipeline run's figures.
+type ThresholdResult struct {
+	Threshold float64 `json:"threshold"`
+	Pipeline  Proc    `json:"pipeline"`
+	// Attempts counts the pipeline runs: a run whose counters lost updates
+	// is repeated (up to maxAttempts); the figures are the last run's.
+	Attempts       int   `json:"attempts"`
+	PairsEmitted   int64 `json:"pairs_emitted"`
+	DistinctPairs  int64 `json:"distinct_pairs"`
+	PartialRows    int64 `json:"partial_rows"`
+	PartialBytes   int64 `json:"partial_bytes"`
+	EntriesKept    int64 `json:"entries_kept"`
+	EntriesDropped int64 `json:"entries_dropped"`
+	// ExpectedPairs ± PairsSD is the theory's emitted pair count; TheoryOK
+	// says the library's count (InProcess, the pipeline's code on the
+	// pipeline's rows) is within max(1%, 3 sd) of it. The pipeline's own
+	// counters can lose updates (see CountersMatch).
+	ExpectedPairs float64 `json:"expected_pairs"`
+	PairsSD       float64 `json:"pairs_sd"`
+	TheoryOK      bool    `json:"theory_ok"`
+	// Overlap is the mean top-N overlap with the exact run's output.
+	Overlap float64 `json:"top_n_overlap"`
+	// StrongPairs have an exact cosine of at least the threshold; MAE and
+	// Within20 (the share within 20% relative error) are over them.
+	StrongPairs int64    `json:"strong_pairs,omitempty"`
+	MAE         *float64 `json:"mae,omitempty"`
+	Within20    *float64 `json:"within_20pct,omitempty"`
+	// InProcess are the counters of the same library code run in-process;
+	// CountersMatch says they equal the pipeline's, CrossCheckMismatches
+	// counts the items whose in-process top N differs from the output file.
+	InProcess            sampling.Counts `json:"in_process"`
+	CountersMatch        bool            `json:"in_process_counters_match"`
+	CrossCheckMismatches int             `json:"cross_check_mismatched_items"`
+
+	output map[string][]topn.Neighbor // the run's file, read back
+}
+
+// ScalingResult is the user-scaling series on a fixed catalogue.
+type ScalingResult struct {
+	Items      int          `json:"items"`
+	Thresholds []float64    `json:"thresholds"`
+	Points     []ScalePoint `json:"points"`
+}
+
+// ScalePoint is one size of the series.
+type ScalePoint struct {
+	Factor       int        `json:"factor"`
+	Interactions int        `json:"interactions"`
+	Users        int        `json:"users"`
+	Entries      int        `json:"entries"`
+	NaivePairs   int64      `json:"naive_pairs"`
+	Runs         []ScaleRun `json:"runs"`
+}
+
+// ScaleRun is one threshold at one size.
+type ScaleRun struct {
+	Threshold float64 `json:"threshold"`
+	Pipeline  Proc    `json:"pipeline"`
+	Attempts  int     `json:"attempts"`
+	// CountersAgree says the pipeline's sampling counters equal the
+	// library's; when not, its counters lost updates and its shuffle
+	// figures are lower bounds.
+	CountersAgree bool `json:"counters_agree"`
+	// PairsEmitted, PartialBytes and DistinctPairs are the pipeline's
+	// counters; InProcessPairs and EntriesDropped come from sampling.Count.
+	PairsEmitted   int64   `json:"pairs_emitted"`
+	InProcessPairs int64   `json:"in_process_pairs_emitted"`
+	PartialBytes   int64   `json:"partial_bytes"`
+	DistinctPairs  int64   `json:"distinct_pairs"`
+	EntriesDropped int64   `json:"entries_dropped"`
+	ExpectedPairs  float64 `json:"expected_pairs"`
+	PairsSD        float64 `json:"pairs_sd"`
+	TheoryOK       bool    `json:"theory_ok"`
+}
+
+// ProfileResult is the in-process CPU profile of one pipeline run.
+type ProfileResult struct {
+	Dataset   string  `json:"dataset"`
+	Threshold float64 `json:"threshold"`
+	Run       Proc    `json:"run"`
+	Top       string  `json:"pprof_top"`
+	TopCum    string  `json:"pprof_top_cum"`
+}
+
+// Target is one of issue #6's targets and what was measured.
+type Target struct {
+	Name     string `json:"name"`
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	// Met is nil when the run did not measure it.
+	Met *bool `json:"met"`
+}
+
+// machine describes this machine from /proc and the Go runtime.
+func machine() Machine {
+	m := Machine{NumCPU: runtime.NumCPU(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, LoadStart: loadAverage()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var kib float64
+			if _, err := fmt.Sscanf(sc.Text(), "MemTotal: %g kB", &kib); err == nil {
+				m.MemGiB = kib / (1 << 20)
+				break
+			}
+		}
+		f.Close()
+	}
+	return m
+}
+
+func (d *DatasetResult) run(t float64) *ThresholdResult {
+	for _, r := range d.Runs {
+		if r.Threshold == t {
+			return r
+		}
+	}
+	return nil
+}
+
+func (r *Results) dataset(name string) *DatasetResult {
+	for _, d := range r.Datasets {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// targets checks issue #6's targets against the measured figures.
+func targets(r *Results) []Target {
+	var out []Target
+	add := func(name, goal, measured string, met *bool) {
+		out = append(out, Target{Name: name, Goal: goal, Measured: measured, Met: met})
+	}
+	yes := func(b bool) *bool { return &b }
+	for _, name := range []string{"ml-100k", "synth-100k"} {
+		d := r.dataset(name)
+		if d == nil {
+			add("exact = scipy on "+name, "max abs diff ≤ 1e-9, same ids up to exact ties", "not measured", nil)
+			continue
+		}
+		c := d.PipelineVsScipy
+		add("exact = scipy on "+name, "max abs diff ≤ 1e-9, same ids up to exact ties",
+			fmt.Sprintf("max abs diff %.2g, %d of %d items differ beyond ties", c.MaxAbsDiff, c.Mismatches, c.Items),
+			yes(c.MaxAbsDiff <= 1e-9 && c.Mismatches == 0))
+	}
+	if d := r.dataset("synth-1M"); d != nil && d.run(0.1) != nil {
+		t := d.run(0.1)
+		add("1M t=0.1: pipeline vs scipy", "wall ≤ 1.0× scipy",
+			fmt.Sprintf("%.2f× (%.1fs vs %.1fs)", t.Pipeline.WallSec/d.Scipy.WallSec, t.Pipeline.WallSec, d.Scipy.WallSec),
+			yes(t.Pipeline.WallSec <= d.Scipy.WallSec))
+		add("1M t=0.1: pipeline vs Go exact", "wall ≤ 5× the single-process Go limit",
+			fmt.Sprintf("%.2f× (%.1fs vs %.1fs)", t.Pipeline.WallSec/d.GoExact.WallSec, t.Pipeline.WallSec, d.GoExact.WallSec),
+			yes(t.Pipeline.WallSec <= 5*d.GoExact.WallSec))
+		add("1M t=0.1: top-10 overlap", "≥ 0.95", fmt.Sprintf("%.4f", t.Overlap), yes(t.Overlap >= 0.95))
+		if t.Within20 != nil {
+			add("1M t=0.1: pairs with cos ≥ 0.1 within 20%", "≥ 95%",
+				fmt.Sprintf("%.2f%% of %d pairs", 100**t.Within20, t.StrongPairs), yes(*t.Within20 >= 0.95))
+		}
+	} else {
+		add("1M t=0.1", "speed and accuracy targets", "not measured (quick run)", nil)
+	}
+	d1, d10 := r.dataset("synth-1M"), r.dataset("synth-10M")
+	if d10 == nil || d1 == nil {
+		add("10M on Prism", "peak RSS ≤ 6 GiB, wall ≤ 12× the 1M run", "not measured (quick run)", nil)
+		return out
+	}
+	for _, t := range []float64{0, 0.1} {
+		a, b := d1.run(t), d10.run(t)
+		if a == nil || b == nil {
+			continue
+		}
+		add(fmt.Sprintf("10M t=%g: peak RSS", t), "≤ 6 GiB", fmt.Sprintf("%.2f GiB", b.Pipeline.MaxRSSMiB/1024),
+			yes(b.Pipeline.MaxRSSMiB <= 6*1024))
+		add(fmt.Sprintf("10M t=%g: wall vs 1M", t), "≤ 12×",
+			fmt.Sprintf("%.1f× (%.1fs vs %.1fs)", b.Pipeline.WallSec/a.Pipeline.WallSec, b.Pipeline.WallSec, a.Pipeline.WallSec),
+			yes(b.Pipeline.WallSec <= 12*a.Pipeline.WallSec))
+	}
+	return out
+}
