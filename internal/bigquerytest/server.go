@@ -31,6 +31,11 @@ type Server struct {
 	URL string
 	// BatchRows is the most rows a ReadRowsResponse carries (default 1024).
 	BatchRows int
+	// BatchDelay is how long the server takes to produce each batch of a
+	// stream: BigQuery serves each stream at a bounded rate from storage
+	// on other machines, which is why reads run many streams at once. 0
+	// serves as fast as the CPU allows.
+	BatchDelay time.Duration
 	// DefaultStreams is how many streams a session gets when the request
 	// leaves max_stream_count at 0, "let the service decide" (default 4).
 	DefaultStreams int
@@ -336,6 +341,9 @@ func (r *readServer) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.BigQ
 			}
 		}
 		n := hi - lo
+		if s.BatchDelay > 0 {
+			time.Sleep(s.BatchDelay)
+		}
 		err := srv.Send(&storagepb.ReadRowsResponse{
 			RowCount: n,
 			Rows: &storagepb.ReadRowsResponse_ArrowRecordBatch{
