@@ -144,24 +144,8 @@ func configFromFlags() (Config, error) {
 	}
 	c.Spec = interactions.Spec{Format: *format, Header: *header, UserField: *userF, ItemField: *itemF,
 		ActionField: *actionF, ScoreField: *scoreF, TimeField: *timeF}
-	if c.Spec.ActionField == "" && c.Spec.ScoreField == "" {
-		c.Spec.ActionField = "type"
-	}
-	if c.Spec.Format == "" {
-		f, err := interactions.FormatFromPath(c.Input)
-		if err != nil {
-			return c, err
-		}
-		c.Spec.Format = f
-	}
-	if c.Spec.ActionField != "" {
-		w, err := interactions.ParseWeights(*weights)
-		if err != nil {
-			return c, err
-		}
-		c.Spec.Weights = w
-	}
-	if err := c.Spec.Validate(); err != nil {
+	var err error
+	if c.Spec, err = c.Spec.Complete(c.Input, *weights); err != nil {
 		return c, err
 	}
 	c.Scoring = scoring.Config{Aggregate: *agg, HalfLife: halfLife.Seconds(), MaxItemsPerUser: *maxItems, Clip: *clip}

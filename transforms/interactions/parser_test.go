@@ -231,3 +231,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSpecComplete(t *testing.T) {
+	s, err := Spec{UserField: "user", ItemField: "productSku"}.Complete("in.csv", "1:0.5,3:6")
+	if err != nil || s.ActionField != "type" || s.Format != FormatCSV || !reflect.DeepEqual(s.Weights, Weights{"1": 0.5, "3": 6}) {
+		t.Errorf("Complete = %+v, %v", s, err)
+	}
+	s, err = Spec{Format: FormatTSV, UserField: "0", ItemField: "1", ScoreField: "2"}.Complete("u.data", "bad")
+	if err != nil || s.ActionField != "" || s.Weights != nil {
+		t.Errorf("a score spec must ignore the weights: %+v, %v", s, err)
+	}
+	if _, err := (Spec{UserField: "u", ItemField: "i"}).Complete("u.data", "1:1"); err == nil || !strings.Contains(err.Error(), "--format") {
+		t.Errorf("no format: err = %v", err)
+	}
+}

@@ -51,6 +51,31 @@ func (s Spec) Validate() error {
 	return nil
 }
 
+// Complete fills the defaults the pipelines' flags share and validates:
+// the seed export's action column "type" when neither an action nor a score
+// field is named, the format from the input's extension when unset, and the
+// weights parsed from their flag text when actions are read.
+func (s Spec) Complete(input, weights string) (Spec, error) {
+	if s.ActionField == "" && s.ScoreField == "" {
+		s.ActionField = "type"
+	}
+	if s.Format == "" {
+		f, err := FormatFromPath(input)
+		if err != nil {
+			return s, err
+		}
+		s.Format = f
+	}
+	if s.ActionField != "" {
+		w, err := ParseWeights(weights)
+		if err != nil {
+			return s, err
+		}
+		s.Weights = w
+	}
+	return s, s.Validate()
+}
+
 // FormatFromPath infers the format from a file name's extension.
 func FormatFromPath(p string) (string, error) {
 	ext := strings.ToLower(path.Ext(strings.TrimSuffix(p, ".gz")))
