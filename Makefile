@@ -60,3 +60,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartialRow$$' -fuzztime $(FUZZTIME) ./transforms/dimsum
 
 -include runners/runners.mk templates/dataflow/template.mk
+
+## loadtest: start the server and load it with 1- and 10-item requests (wrk
+## when installed, else the Go generator), printing req/s, p50 and p99; on
+## `make run`'s $(OUTPUT), or SIMILARITIES=path [POPULAR=path]. Flags for
+## ./serving/loadtest go in LOADTEST_ARGS, e.g. --concurrency=1,2,4,8.
+.PHONY: loadtest
+LOADTEST_ARGS ?=
+loadtest: $(if $(SIMILARITIES),,run)
+	SIMILARITIES='$(or $(SIMILARITIES),$(OUTPUT))' \
+	POPULAR='$(if $(SIMILARITIES),$(if $(filter command line environment,$(origin POPULAR)),$(POPULAR)),$(POPULAR))' \
+		serving/loadtest/run.sh $(LOADTEST_ARGS)

@@ -38,6 +38,8 @@ type Result struct {
 	Throughput               float64
 	P50, P90, P99, P999, Max time.Duration
 	FirstError               string
+	// ClientCPU is the CPU time the generator used, when known (wrk).
+	ClientCPU time.Duration
 }
 
 // String prints the result on one line.
@@ -136,24 +138,34 @@ func NewClient(concurrency int) *http.Client {
 // with perRequest items drawn from items (seeded) and spread over the
 // seed API's actions.
 func RecommendationURLs(base string, items []string, perRequest, count int, seed uint64) []string {
+	urls := RecommendationPaths(items, perRequest, count, seed)
+	for k := range urls {
+		urls[k] = base + urls[k]
+	}
+	return urls
+}
+
+// RecommendationPaths makes the paths (with their queries) of
+// RecommendationURLs, for generators that take the host separately.
+func RecommendationPaths(items []string, perRequest, count int, seed uint64) []string {
 	r := rand.New(rand.NewPCG(seed, seed))
 	actions := []string{"browsed", "basket", "purchased"}
-	urls := make([]string, count)
-	for k := range urls {
+	paths := make([]string, count)
+	for k := range paths {
 		byAction := make([][]string, len(actions))
 		for range perRequest {
 			a := r.IntN(len(actions))
 			byAction[a] = append(byAction[a], url.QueryEscape(items[r.IntN(len(items))]))
 		}
-		u := base + "/make_recommendation?n=10"
+		p := "/make_recommendation?n=10"
 		for a, ids := range byAction {
 			if len(ids) > 0 {
-				u += "&" + actions[a] + "=" + strings.Join(ids, ",")
+				p += "&" + actions[a] + "=" + strings.Join(ids, ",")
 			}
 		}
-		urls[k] = u
+		paths[k] = p
 	}
-	return urls
+	return paths
 }
 
 // Get requests url and reads the whole body; a status other than 200 is

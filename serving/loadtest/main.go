@@ -1,36 +1,64 @@
 // Command loadtest loads a running recommendation server (./serving) on
 // /make_recommendation with requests of 1 and 10 items drawn from the
-// model's items, and prints throughput and latency percentiles per size.
+// model's items, and prints throughput and latency percentiles per request
+// size, concurrency and (for wrk) thread count.
 //
-//	go run ./serving --similarities=/tmp/ml100k.jsonl --popular=/tmp/ml100k-popular.json --addr=127.0.0.1:8080 &
-//	go run ./serving/loadtest --url=http://127.0.0.1:8080 --similarities=/tmp/ml100k.jsonl
+//	go build -o bin/serving ./serving
+//	bin/serving --similarities=/tmp/ml100k.jsonl --popular=/tmp/ml100k-popular.json --addr=127.0.0.1:8080 &
+//	go run ./serving/loadtest --url=http://127.0.0.1:8080 --similarities=/tmp/ml100k.jsonl \
+//	    --concurrency=1,2,4,8 --server_pid=$!
 //
-// It is a closed loop: --concurrency workers each keep one request in
-// flight, so latency is measured at the throughput the server sustains.
+// serving/loadtest/run.sh does all of that (make loadtest runs it).
+//
+// Two generators: wrk (the C load generator, Debian package wrk), driven
+// through rotate.lua, and a Go one (internal/loadgen). Both are closed
+// loops: each connection keeps one request in flight, so latency is
+// measured at the throughput the server sustains. --generator=auto uses
+// wrk when it is installed. wrk needs far less CPU per request than Go's
+// net/http client, which matters because client and server share the
+// machine's cores.
+//
+// Each run also reports how many cores the server, the generator and
+// everything else used during the measured window (from /proc), so a run
+// disturbed by other work on the machine shows it.
 package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/recsys/itemsim/internal/loadgen"
 	"github.com/recsys/itemsim/recommend"
 )
 
+//go:embed rotate.lua
+var rotateLua []byte
+
 var (
 	target      = flag.String("url", "http://127.0.0.1:8080", "Base URL of the server.")
 	sims        = flag.String("similarities", "/tmp/ml100k.jsonl", "The model's JSONL file, to draw item ids from.")
 	sizes       = flag.String("items", "1,10", "Items per request, comma-separated: one run per size.")
-	concurrency = flag.Int("concurrency", 8, "Requests in flight.")
-	duration    = flag.Duration("duration", 10*time.Second, "Measured time per run.")
+	concurrency = flag.String("concurrency", "4", "Requests in flight (connections), comma-separated: one run per level.")
+	threads     = flag.String("threads", "1", "wrk threads, comma-separated: one run per count (skipped where above the concurrency).")
+	generator   = flag.String("generator", "auto", "Load generator: wrk, go, or auto (wrk when installed).")
+	script      = flag.String("script", "", "wrk Lua script (default: the embedded copy of serving/loadtest/rotate.lua).")
+	duration    = flag.Duration("duration", 6*time.Second, "Measured time per run (whole seconds with wrk).")
 	warmup      = flag.Duration("warmup", 2*time.Second, "Unmeasured time before each run.")
-	distinct    = flag.Int("distinct", 10000, "Distinct request URLs per run.")
+	distinct    = flag.Int("distinct", 10000, "Distinct request paths per size.")
 	seed        = flag.Uint64("seed", 1, "Seed of the item draws.")
+	waitReady   = flag.Duration("wait_ready", 30*time.Second, "Wait up to this long for the server's /readyz before loading it; 0 does not wait.")
+	serverPID   = flag.Int("server_pid", 0, "The server's process id, to report its CPU use (optional).")
+	targetRPS   = flag.Float64("target_rps", 20000, "Throughput target, requests/s, for the verdict column.")
+	targetP99   = flag.Duration("target_p99", time.Millisecond, "p99 latency target for the verdict column: p99 must be below it.")
 )
 
 func main() {
@@ -42,6 +70,33 @@ func main() {
 }
 
 func run() error {
+	ctx := context.Background()
+	sizeList, err := ints("items", *sizes)
+	if err != nil {
+		return err
+	}
+	concList, err := ints("concurrency", *concurrency)
+	if err != nil {
+		return err
+	}
+	threadList, err := ints("threads", *threads)
+	if err != nil {
+		return err
+	}
+	gen := *generator
+	switch gen {
+	case "auto":
+		if gen = "go"; loadgen.WrkPath() != "" {
+			gen = "wrk"
+		}
+	case "wrk", "go":
+	default:
+		return fmt.Errorf("--generator=%q: want wrk, go or auto", gen)
+	}
+	if gen == "go" {
+		threadList = []int{0}
+	}
+
 	f, err := os.Open(*sims)
 	if err != nil {
 		return err
@@ -56,17 +111,229 @@ func run() error {
 		items[k] = l.Item
 	}
 	base := strings.TrimSuffix(*target, "/")
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("--items: %q is not a positive count", s)
+	if *waitReady > 0 {
+		if err := awaitReady(base+"/readyz", *waitReady); err != nil {
+			return err
 		}
-		urls := loadgen.RecommendationURLs(base, items, n, *distinct, *seed)
-		res, err := loadgen.Run(context.Background(), loadgen.Config{URLs: urls, Concurrency: *concurrency, Warmup: *warmup, Duration: *duration})
+	}
+	luaPath := *script
+	if gen == "wrk" && luaPath == "" {
+		dir, err := os.MkdirTemp("", "loadtest-")
 		if err != nil {
 			return err
 		}
-		fmt.Printf("items=%d concurrency=%d: %s\n", n, *concurrency, res)
+		defer os.RemoveAll(dir)
+		luaPath = filepath.Join(dir, "rotate.lua")
+		if err := os.WriteFile(luaPath, rotateLua, 0o644); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("generator=%s model=%s (%d items) loadavg at start: %s\n", gen, *sims, len(items), loadavg())
+	fmt.Printf("target: p99 < %s and >= %.0f req/s\n", *targetP99, *targetRPS)
+	for _, n := range sizeList {
+		paths := loadgen.RecommendationPaths(items, n, *distinct, *seed)
+		for _, c := range concList {
+			for _, t := range threadList {
+				if t > c {
+					continue
+				}
+				res, cpu, err := measure(ctx, gen, base, luaPath, paths, c, t)
+				if err != nil {
+					return err
+				}
+				name := fmt.Sprintf("items=%d concurrency=%d", n, c)
+				if gen == "wrk" {
+					name += fmt.Sprintf(" threads=%d", t)
+				}
+				verdict := "no"
+				if res.P99 < *targetP99 && res.Throughput >= *targetRPS && res.Errors == 0 {
+					verdict = "YES"
+				}
+				fmt.Printf("%s %s: %s; cpu %s; meets target: %s\n", gen, name, res, cpu, verdict)
+			}
+		}
 	}
 	return nil
+}
+
+// measure warms up, then runs one measured load, sampling CPU use around
+// the measured part only.
+func measure(ctx context.Context, gen, base, lua string, paths []string, conc, threads int) (loadgen.Result, cpuUse, error) {
+	if gen == "wrk" {
+		c := loadgen.WrkConfig{Script: lua, Base: base, Paths: paths, Threads: threads, Connections: conc, Duration: *warmup}
+		if *warmup > 0 {
+			if _, err := loadgen.RunWrk(ctx, c); err != nil {
+				return loadgen.Result{}, cpuUse{}, err
+			}
+		}
+		c.Duration = *duration
+		before := sampleCPU(0)
+		res, err := loadgen.RunWrk(ctx, c)
+		return res, before.since(res.ClientCPU), err
+	}
+	urls := make([]string, len(paths))
+	for k, p := range paths {
+		urls[k] = base + p
+	}
+	if *warmup > 0 {
+		if _, err := loadgen.Run(ctx, loadgen.Config{URLs: urls, Concurrency: conc, Duration: *warmup}); err != nil {
+			return loadgen.Result{}, cpuUse{}, err
+		}
+	}
+	before := sampleCPU(selfCPU())
+	res, err := loadgen.Run(ctx, loadgen.Config{URLs: urls, Concurrency: conc, Duration: *duration})
+	return res, before.since(selfCPU() - before.self), err
+}
+
+func ints(name, list string) ([]int, error) {
+	var out []int
+	for s := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--%s: %q is not a positive count", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// awaitReady polls url until it answers 200.
+func awaitReady(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return fmt.Errorf("server not ready after %s: %s: %v", limit, url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// clockTick is Linux's USER_HZ, the unit of /proc/stat and /proc/PID/stat.
+const clockTick = 100
+
+// cpuSample is a point in time's CPU counters.
+type cpuSample struct {
+	at     time.Time
+	busy   float64 // machine, seconds
+	server float64 // --server_pid, seconds
+	self   time.Duration
+}
+
+// cpuUse is the cores each party used over a window.
+type cpuUse struct {
+	server, client, other float64
+	haveServer, ok        bool
+}
+
+func (c cpuUse) String() string {
+	if !c.ok {
+		return "unknown"
+	}
+	s := fmt.Sprintf("client %.2f, other %.2f cores", c.client, c.other)
+	if c.haveServer {
+		s = fmt.Sprintf("server %.2f, ", c.server) + s
+	} else {
+		s += " (other includes the server: no --server_pid)"
+	}
+	return s
+}
+
+func sampleCPU(self time.Duration) cpuSample {
+	return cpuSample{at: time.Now(), busy: machineBusy(), server: pidCPU(*serverPID), self: self}
+}
+
+// since is the CPU use from s to now, given the generator's CPU time in
+// the window.
+func (s cpuSample) since(client time.Duration) cpuUse {
+	now := sampleCPU(0)
+	secs := now.at.Sub(s.at).Seconds()
+	if secs <= 0 || s.busy < 0 || now.busy < 0 {
+		return cpuUse{}
+	}
+	u := cpuUse{ok: true, client: client.Seconds() / secs}
+	u.other = (now.busy-s.busy)/secs - u.client
+	if *serverPID > 0 && s.server >= 0 && now.server >= 0 {
+		u.haveServer = true
+		u.server = (now.server - s.server) / secs
+		u.other -= u.server
+	}
+	u.other = max(u.other, 0)
+	return u
+}
+
+// machineBusy is the machine's non-idle CPU time in seconds, from the
+// first line of /proc/stat (user nice system idle iowait irq softirq
+// steal ...); -1 when unknown.
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	var busy float64
+	for k, v := range f[1:9] {
+		if k == 3 || k == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		busy += n
+	}
+	return busy / clockTick
+}
+
+// pidCPU is a process's user+system CPU time in seconds; -1 when unknown.
+func pidCPU(pid int) float64 {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name may hold spaces: fields start after its ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, _ := strconv.ParseFloat(f[12], 64) // field 15, stime
+	return (ut + st) / clockTick
+}
+
+// selfCPU is this process's CPU time (the Go generator runs in it).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

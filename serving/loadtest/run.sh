@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# run.sh: build the server, start it on a model, load it with
+# ./serving/loadtest (wrk when installed, else the Go generator) for
+# 1-item and 10-item requests, print throughput, p50 and p99, stop it.
+#
+#   serving/loadtest/run.sh                       # model: out/similarities.jsonl (make run)
+#   SIMILARITIES=/tmp/ml100k.jsonl POPULAR=/tmp/ml100k-popular.json serving/loadtest/run.sh
+#   serving/loadtest/run.sh --concurrency=1,2,4,8 --threads=1,2   # extra flags go to loadtest
+#
+# Environment (all optional):
+#   SIMILARITIES  the model's JSONL file (default out/similarities.jsonl)
+#   POPULAR       its --popular_output file (default: out/popular.json next to
+#                 the default model, else none)
+#   ADDR          listen address (default 127.0.0.1:18080)
+#   GOMAXPROCS    passed to the server as is (default: Go's, the core count)
+#   SERVER_FLAGS  extra flags for the server
+#   GO            the go command (default go)
+# Run from the repository root. The server's log goes to $BIN/loadtest-server.log.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+GO=${GO:-go}
+BIN=${BIN:-bin}
+ADDR=${ADDR:-127.0.0.1:18080}
+SIMILARITIES=${SIMILARITIES:-out/similarities.jsonl}
+if [[ -z "${POPULAR+x}" ]]; then
+	POPULAR=""
+	if [[ "$SIMILARITIES" == out/similarities.jsonl && -f out/popular.json ]]; then
+		POPULAR=out/popular.json
+	fi
+fi
+if [[ ! -f "$SIMILARITIES" ]]; then
+	echo "run.sh: no model at $SIMILARITIES (make run builds out/similarities.jsonl)" >&2
+	exit 1
+fi
+
+mkdir -p "$BIN"
+"$GO" build -o "$BIN/serving" ./serving
+"$GO" build -o "$BIN/loadtest" ./serving/loadtest
+
+log="$BIN/loadtest-server.log"
+# shellcheck disable=SC2086
+"$BIN/serving" --similarities="$SIMILARITIES" ${POPULAR:+--popular="$POPULAR"} \
+	--addr="$ADDR" --reload_interval=0 ${SERVER_FLAGS:-} >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+
+echo "server pid $server on $ADDR (GOMAXPROCS=${GOMAXPROCS:-default}, $(nproc) cores), model $SIMILARITIES"
+"$BIN/loadtest" --url="http://$ADDR" --similarities="$SIMILARITIES" --server_pid="$server" "$@"
