@@ -11,7 +11,9 @@
 // from item id to compact id used only at request entry. Scoring
 // accumulates into a dense per-model scratch taken from a sync.Pool and
 // resets only the entries it touched, so a request allocates its result
-// and nothing proportional to the catalogue.
+// and nothing proportional to the catalogue; AppendRecommendations, which
+// the server uses, profiles a request's events into the same scratch and
+// appends to a caller's slice, so it allocates nothing at all.
 package recommend
 
 import (
@@ -21,6 +23,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/transforms/popularity"
 	"github.com/recsys/itemsim/transforms/topn"
 )
@@ -199,17 +202,87 @@ func (m *Model) Recommend(items []string, weights []float64, o Options) Result {
 	defer m.scratch.Put(a)
 	for k, it := range items {
 		if id, ok := m.ids[it]; ok {
-			a.seen = append(a.seen, id)
-			a.flag[id] |= flagSeen
-			m.accumulate(a, id, weights[k])
+			m.add(a, id, weights[k])
 		}
 	}
-	res := Result{Items: a.top(m, o)}
+	return m.finish(a, nil, o)
+}
+
+// add marks item j as the customer's and accumulates its neighbours.
+func (m *Model) add(a *accumulator, j int32, weight float64) {
+	a.seen = append(a.seen, j)
+	a.flag[j] |= flagSeen
+	m.accumulate(a, j, weight)
+}
+
+// finish selects the top o.N into dst (the fallback when nothing scored)
+// and resets a.
+func (m *Model) finish(a *accumulator, dst []Scored, o Options) Result {
+	res := Result{Items: a.top(m, dst, o)}
 	if len(res.Items) == 0 {
-		res = Result{Items: m.fallback(a, o), Fallback: true}
+		res = Result{Items: m.fallback(a, dst, o), Fallback: true}
 	}
 	a.reset()
 	return res
+}
+
+// AppendRecommendations is Recommend(p.Profile(events)) with the result's
+// items appended to dst[:0], so that a caller recycling dst allocates
+// nothing per request: the events are profiled by the same rules
+// (scoring.Reduce and scoring.Aggregate: one exact sum or max per item,
+// clipped, items scoring 0 dropped) straight into the model's compact ids,
+// and items the model does not know are skipped after validation, which
+// is all Recommend does with them. A Profiler that caps items per user
+// (Scoring.MaxItemsPerUser) goes through Profile and Recommend.
+func (m *Model) AppendRecommendations(dst []Scored, p Profiler, events []Event, o Options) (Result, error) {
+	if p.Scoring.MaxItemsPerUser > 0 {
+		items, weights, err := p.Profile(events)
+		if err != nil {
+			return Result{}, err
+		}
+		res := m.Recommend(items, weights, o)
+		res.Items = append(dst[:0], res.Items...)
+		return res, nil
+	}
+	a := m.scratch.Get().(*accumulator)
+	defer m.scratch.Put(a)
+	ev := a.events[:0]
+	for _, e := range events {
+		w, err := p.weight(e)
+		if err != nil {
+			a.events = ev[:0]
+			return Result{}, err
+		}
+		if id, ok := m.ids[e.Item]; ok {
+			ev = append(ev, idWeight{id, w})
+		}
+	}
+	a.events = ev[:0]
+	if o.N <= 0 {
+		return Result{}, nil
+	}
+	// Ids follow item order, so this is Profile's item order, and scores
+	// accumulate in the order Recommend adds them.
+	slices.SortFunc(ev, func(x, y idWeight) int { return cmp.Compare(x.id, y.id) })
+	for i := 0; i < len(ev); {
+		var sum exactsum.Sum
+		best := 0.0
+		j := i
+		for ; j < len(ev) && ev[j].id == ev[i].id; j++ {
+			sum.Add(ev[j].weight)
+			best = math.Max(best, ev[j].weight)
+		}
+		if score := p.score(sum, best); score > 0 {
+			m.add(a, ev[i].id, score)
+		}
+		i = j
+	}
+	return m.finish(a, dst[:0], o), nil
+}
+
+type idWeight struct {
+	id     int32
+	weight float64
 }
 
 // accumulate adds weight·s_ji for every neighbour i of item j.
@@ -228,8 +301,7 @@ func (m *Model) accumulate(a *accumulator, j int32, weight float64) {
 
 // fallback returns the first o.N popular items, skipping the customer's
 // items unless o.IncludeSeen.
-func (m *Model) fallback(a *accumulator, o Options) []Scored {
-	var out []Scored
+func (m *Model) fallback(a *accumulator, out []Scored, o Options) []Scored {
 	for k, id := range m.popular {
 		if len(out) == o.N {
 			break
@@ -255,6 +327,7 @@ type accumulator struct {
 	touched     []int32
 	seen        []int32
 	heap        []candidate
+	events      []idWeight // AppendRecommendations' profile
 }
 
 func newAccumulator(n int) *accumulator {
@@ -283,8 +356,9 @@ func better(x, y candidate) bool {
 }
 
 // top selects the best o.N touched items with a bounded heap whose root is
-// the worst kept candidate: O(touched · log N).
-func (a *accumulator) top(m *Model, o Options) []Scored {
+// the worst kept candidate, O(touched · log N), and appends them to out
+// (nil: a new slice).
+func (a *accumulator) top(m *Model, out []Scored, o Options) []Scored {
 	h := a.heap[:0]
 	for _, i := range a.touched {
 		if !o.IncludeSeen && a.flag[i]&flagSeen != 0 {
@@ -304,8 +378,12 @@ func (a *accumulator) top(m *Model, o Options) []Scored {
 	}
 	a.heap = h
 	// Pop the worst first into the back of the result.
-	out := make([]Scored, len(h))
-	for k := len(h) - 1; k >= 0; k-- {
+	if len(h) == 0 {
+		return out
+	}
+	base := len(out)
+	out = slices.Grow(out, len(h))[:base+len(h)]
+	for k := base + len(h) - 1; k >= base; k-- {
 		out[k] = Scored{m.items[h[0].id], h[0].score}
 		h[0] = h[len(h)-1]
 		h = h[:len(h)-1]

@@ -3,6 +3,7 @@ package recommend
 import (
 	"fmt"
 
+	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/scoring"
 )
@@ -53,17 +54,41 @@ const maxWeight = 0x1p53
 func (p Profiler) Profile(events []Event) (items []string, weights []float64, err error) {
 	ws := make([]scoring.Weighted, len(events))
 	for k, e := range events {
-		w := e.Weight
-		if e.Action != "" {
-			var ok bool
-			if w, ok = p.Weights[e.Action]; !ok {
-				return nil, nil, fmt.Errorf("unknown action %q (known: %s)", e.Action, p.Weights)
-			}
-		} else if !(w >= 0 && w < maxWeight) {
-			return nil, nil, fmt.Errorf("item %q: weight %v must be in [0, 2^53)", e.Item, e.Weight)
+		w, err := p.weight(e)
+		if err != nil {
+			return nil, nil, err
 		}
 		ws[k] = scoring.Weighted{Item: e.Item, Weight: w}
 	}
 	row, _ := scoring.Aggregate(p.Scoring, "", []scoring.Partial{scoring.Reduce(ws)})
 	return row.Items, row.Scores, nil
+}
+
+// weight is an event's weight: its action's, or its own if valid.
+func (p Profiler) weight(e Event) (float64, error) {
+	if e.Action != "" {
+		w, ok := p.Weights[e.Action]
+		if !ok {
+			return 0, fmt.Errorf("unknown action %q (known: %s)", e.Action, p.Weights)
+		}
+		return w, nil
+	}
+	if !(e.Weight >= 0 && e.Weight < maxWeight) {
+		return 0, fmt.Errorf("item %q: weight %v must be in [0, 2^53)", e.Item, e.Weight)
+	}
+	return e.Weight, nil
+}
+
+// score is scoring.Aggregate's rule for one item of one partial, given
+// the exact sum and the largest of its weights: the sum or the max,
+// clipped. Items scoring 0 are dropped by the caller.
+func (p Profiler) score(sum exactsum.Sum, best float64) float64 {
+	score := best
+	if p.Scoring.Aggregate == scoring.AggregateSum {
+		score = sum.Float64()
+	}
+	if p.Scoring.Clip > 0 && score > p.Scoring.Clip {
+		score = p.Scoring.Clip
+	}
+	return score
 }

@@ -329,3 +329,146 @@ func BenchmarkRecommend(b *testing.B) {
 		})
 	}
 }
+
+// TestAppendRecommendationsMatchesProfile: AppendRecommendations gives
+// exactly what Profile followed by Recommend gives, on random models and
+// events with repeated items, unknown items, zero and tiny weights, under
+// sum and max, with and without clipping and a cap on items.
+func TestAppendRecommendationsMatchesProfile(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	name := func(i int) string { return fmt.Sprintf("i%02d", i) }
+	actions := []string{"browsed", "basket", "purchased"}
+	for trial := range 500 {
+		nItems := 2 + r.IntN(30)
+		var lists []topn.Neighbors
+		for i := range nItems {
+			l := topn.Neighbors{Item: name(i)}
+			for _, j := range r.Perm(nItems)[:r.IntN(nItems)] {
+				if j != i {
+					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: r.Float64()})
+				}
+			}
+			lists = append(lists, l)
+		}
+		var pop []popularity.Item
+		for _, i := range r.Perm(nItems)[:r.IntN(min(4, nItems))] {
+			pop = append(pop, popularity.Item{Item: name(i), Users: int64(1 + r.IntN(50))})
+		}
+		m, err := Build(lists, pop, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		agg := []string{"sum", "max"}[r.IntN(2)]
+		clip := []float64{-1, 0, 1.25}[r.IntN(3)]
+		p, err := NewProfiler("browsed:0.5,basket:2,purchased:6", agg, clip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.IntN(5) == 0 {
+			p.Scoring.MaxItemsPerUser = 1 + r.IntN(3)
+		}
+		var events []Event
+		for range r.IntN(12) {
+			e := Event{Item: name(r.IntN(nItems + 3))} // some unknown
+			switch r.IntN(4) {
+			case 0:
+				e.Weight = []float64{0, 1e-30, 0.1, 3.7, 1 << 40}[r.IntN(5)]
+			default:
+				e.Action = actions[r.IntN(len(actions))]
+			}
+			events = append(events, e)
+		}
+		o := Options{N: r.IntN(8), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0}
+		items, weights, err := p.Profile(slices.Clone(events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := m.Recommend(items, weights, o)
+		dst := make([]Scored, r.IntN(3), 4) // recycled garbage is overwritten
+		got, err := m.AppendRecommendations(dst, p, events, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Items) != len(want.Items) || got.Fallback != want.Fallback ||
+			(len(want.Items) > 0 && !reflect.DeepEqual(got.Items, want.Items)) {
+			t.Fatalf("trial %d (%s clip %v cap %d, %+v, %+v):\n got %v\nwant %v", trial, agg, clip, p.Scoring.MaxItemsPerUser, events, o, got, want)
+		}
+	}
+}
+
+func TestAppendRecommendationsErrors(t *testing.T) {
+	m := fixture(t)
+	p, err := NewProfiler("browsed:0.5,basket:2,purchased:6", "sum", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		events []Event
+		want   string
+	}{
+		{[]Event{{Item: "unknown-item", Action: "viewed"}}, `unknown action "viewed"`},
+		{[]Event{{Item: "a", Action: "browsed"}, {Item: "zz", Weight: math.Inf(1)}}, "must be in [0, 2^53)"},
+		{[]Event{{Item: "a", Weight: math.NaN()}}, "must be in [0, 2^53)"},
+	} {
+		if _, err := m.AppendRecommendations(nil, p, tc.events, Options{N: 3}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.events, err, tc.want)
+		}
+	}
+	// A failed request leaves no state behind.
+	got, err := m.AppendRecommendations(nil, p, []Event{{Item: "a", Action: "browsed"}}, Options{N: 3})
+	want := m.Recommend([]string{"a"}, []float64{0.5}, Options{N: 3})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("after errors: %v %v, want %v", got, err, want)
+	}
+}
+
+// TestAppendRecommendationsAllocs: with a recycled dst the hot path
+// allocates nothing.
+func TestAppendRecommendationsAllocs(t *testing.T) {
+	m := fixture(t)
+	p, err := NewProfiler("browsed:0.5,basket:2,purchased:6", "sum", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []Event{{Item: "a", Action: "browsed"}, {Item: "b", Action: "purchased"}, {Item: "a", Action: "basket"}, {Item: "zz", Action: "basket"}}
+	dst := make([]Scored, 0, 16)
+	if n := testing.AllocsPerRun(200, func() {
+		res, err := m.AppendRecommendations(dst, p, events, Options{N: 10})
+		if err != nil || len(res.Items) == 0 {
+			t.Fatal(res, err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per request", n)
+	}
+}
+
+// BenchmarkAppendRecommendations measures profiling and scoring together,
+// as the server does, on the ML-100k model.
+func BenchmarkAppendRecommendations(b *testing.B) {
+	m := ml100k(b)
+	p, err := NewProfiler("browsed:0.5,basket:2,purchased:6", "sum", -1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	actions := []string{"browsed", "basket", "purchased"}
+	for _, size := range []int{1, 10} {
+		events := make([]Event, size)
+		for k := range events {
+			events[k] = Event{Item: m.items[(k*37)%len(m.items)], Action: actions[k%3]}
+		}
+		b.Run(fmt.Sprintf("items=%d/profile+recommend", size), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				items, weights, _ := p.Profile(slices.Clone(events))
+				m.Recommend(items, weights, Options{N: 10})
+			}
+		})
+		b.Run(fmt.Sprintf("items=%d/append", size), func(b *testing.B) {
+			dst := make([]Scored, 0, 10)
+			b.ReportAllocs()
+			for b.Loop() {
+				m.AppendRecommendations(dst, p, events, Options{N: 10})
+			}
+		})
+	}
+}
