@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // on http.DefaultServeMux, served only by --pprof_addr
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,6 +59,7 @@ var (
 	normalize    = flag.Bool("normalize", false, "Divide each score by the sum of the similarities that made it.")
 	reload       = flag.Duration("reload_interval", time.Minute, "How often to check the source (file stamps or the Datastore pointer) and reload a changed model; 0 loads once.")
 	grace        = flag.Duration("shutdown_grace", 10*time.Second, "Time in-flight requests get to finish on SIGINT/SIGTERM.")
+	pprofAddr    = flag.String("pprof_addr", "", "Serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (default: off).")
 )
 
 func main() {
@@ -97,6 +99,14 @@ func run() error {
 	// and report ready (/readyz) when the first model is in.
 	go r.run(ctx, *reload)
 
+	if *pprofAddr != "" {
+		plis, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		slog.Info("pprof", "addr", plis.Addr().String())
+		go http.Serve(plis, http.DefaultServeMux)
+	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,34 +17,60 @@ import (
 // millisecond, where the service is meant to answer.
 var latencyBuckets = []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 250e-3, 1}
 
+// latencyBucketsNS are latencyBuckets in nanoseconds, for observe.
+var latencyBucketsNS = func() []int64 {
+	ns := make([]int64, len(latencyBuckets))
+	for i, b := range latencyBuckets {
+		ns[i] = int64(math.Round(b * 1e9))
+	}
+	return ns
+}()
+
+// Status codes counted without a lock: 100..599.
+const minCode, maxCode = 100, 599
+
 // routeStats counts one route's requests by status code and times them.
-// The hot path is atomic adds, plus a read lock to find the code's counter.
+// The hot path is three atomic adds: no lock, no map.
 type routeStats struct {
-	mu      sync.RWMutex
-	codes   map[int]*atomic.Uint64
+	codes   [maxCode - minCode + 1]atomic.Uint64
 	buckets []atomic.Uint64 // non-cumulative; the last is +Inf
 	sumNS   atomic.Uint64
-	count   atomic.Uint64
+	// odd counts codes outside 100..599, which handlers do not return.
+	mu  sync.Mutex
+	odd map[int]uint64
 }
 
 func (r *routeStats) observe(code int, d time.Duration) {
-	r.mu.RLock()
-	c := r.codes[code]
-	r.mu.RUnlock()
-	if c == nil {
+	if code >= minCode && code <= maxCode {
+		r.codes[code-minCode].Add(1)
+	} else {
 		r.mu.Lock()
-		if c = r.codes[code]; c == nil {
-			c = new(atomic.Uint64)
-			r.codes[code] = c
-		}
+		r.odd[code]++
 		r.mu.Unlock()
 	}
-	c.Add(1)
-	s := d.Seconds()
-	i, _ := slices.BinarySearch(latencyBuckets, s) // first bound >= s
-	r.buckets[i].Add(1)
-	r.sumNS.Add(uint64(d.Nanoseconds()))
-	r.count.Add(1)
+	ns := d.Nanoseconds()
+	i := 0
+	for i < len(latencyBucketsNS) && ns > latencyBucketsNS[i] {
+		i++
+	}
+	r.buckets[i].Add(1) // first bound >= d
+	r.sumNS.Add(uint64(max(ns, 0)))
+}
+
+// counts returns the non-zero counts by code.
+func (r *routeStats) counts() map[int]uint64 {
+	out := map[int]uint64{}
+	for i := range r.codes {
+		if n := r.codes[i].Load(); n > 0 {
+			out[minCode+i] = n
+		}
+	}
+	r.mu.Lock()
+	for c, n := range r.odd {
+		out[c] += n
+	}
+	r.mu.Unlock()
+	return out
 }
 
 // metrics holds the service's Prometheus metrics, written by hand in the
@@ -59,7 +86,7 @@ type metrics struct {
 func newMetrics(routes ...string) *metrics {
 	m := &metrics{routes: map[string]*routeStats{}, names: slices.Sorted(slices.Values(routes))}
 	for _, r := range routes {
-		m.routes[r] = &routeStats{codes: map[int]*atomic.Uint64{}, buckets: make([]atomic.Uint64, len(latencyBuckets)+1)}
+		m.routes[r] = &routeStats{odd: map[int]uint64{}, buckets: make([]atomic.Uint64, len(latencyBuckets)+1)}
 	}
 	return m
 }
@@ -70,13 +97,10 @@ func (m *metrics) write(w io.Writer, version string, items, popular int, ok bool
 	fmt.Fprintln(w, "# HELP recsys_http_requests_total HTTP requests by route and status code.")
 	fmt.Fprintln(w, "# TYPE recsys_http_requests_total counter")
 	for _, name := range m.names {
-		r := m.routes[name]
-		r.mu.RLock()
-		codes := slices.Sorted(maps.Keys(r.codes))
-		for _, c := range codes {
-			fmt.Fprintf(w, "recsys_http_requests_total{route=\"%s\",code=\"%d\"} %d\n", label(name), c, r.codes[c].Load())
+		counts := m.routes[name].counts()
+		for _, c := range slices.Sorted(maps.Keys(counts)) {
+			fmt.Fprintf(w, "recsys_http_requests_total{route=\"%s\",code=\"%d\"} %d\n", label(name), c, counts[c])
 		}
-		r.mu.RUnlock()
 	}
 	fmt.Fprintln(w, "# HELP recsys_http_request_duration_seconds Time in the handler, by route.")
 	fmt.Fprintln(w, "# TYPE recsys_http_request_duration_seconds histogram")
@@ -92,7 +116,8 @@ func (m *metrics) write(w io.Writer, version string, items, popular int, ok bool
 			fmt.Fprintf(w, "recsys_http_request_duration_seconds_bucket{route=\"%s\",le=\"%s\"} %d\n", label(name), le, cum)
 		}
 		fmt.Fprintf(w, "recsys_http_request_duration_seconds_sum{route=\"%s\"} %g\n", label(name), float64(r.sumNS.Load())/1e9)
-		fmt.Fprintf(w, "recsys_http_request_duration_seconds_count{route=\"%s\"} %d\n", label(name), r.count.Load())
+		// The count is the +Inf bucket's, so the two always agree.
+		fmt.Fprintf(w, "recsys_http_request_duration_seconds_count{route=\"%s\"} %d\n", label(name), cum)
 	}
 	fmt.Fprintln(w, "# HELP recsys_model_reloads_total Model loads by result.")
 	fmt.Fprintln(w, "# TYPE recsys_model_reloads_total counter")

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,13 +50,16 @@ type server struct {
 	normalize bool
 	metrics   *metrics
 	mux       *http.ServeMux
+	// makeHandler is the seed API's handler with its metrics, for
+	// ServeHTTP's fast path.
+	makeHandler http.HandlerFunc
 }
 
 func newServer(p recommend.Profiler, normalize bool) *server {
 	s := &server{profiler: p, normalize: normalize,
 		metrics: newMetrics(routeMake, routeSimilar, routeRecs, routeHealth, routeReady, routeMetrics, routeOther)}
 	s.mux = http.NewServeMux()
-	s.handle("/make_recommendation", routeMake, s.makeRecommendation)
+	s.makeHandler = s.handle("/make_recommendation", routeMake, s.makeRecommendation)
 	s.handle("/v1/similar/{item}", routeSimilar, s.similar)
 	s.handle("/v1/recommendations", routeRecs, s.recommendations)
 	s.handle("/healthz", routeHealth, func(w http.ResponseWriter, _ *http.Request) int { return writeRaw(w, 200, `{"status":"ok"}`) })
@@ -68,17 +73,27 @@ func newServer(p recommend.Profiler, normalize bool) *server {
 // no wrapper around the ResponseWriter.
 type handler func(w http.ResponseWriter, r *http.Request) int
 
-func (s *server) handle(pattern, route string, h handler) {
+func (s *server) handle(pattern, route string, h handler) http.HandlerFunc {
 	rm := s.metrics.routes[route]
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	f := func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		code := h(w, r)
 		rm.observe(code, time.Since(start))
-	})
+	}
+	s.mux.HandleFunc(pattern, f)
+	return f
 }
 
-// ServeHTTP makes the server an http.Handler.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP makes the server an http.Handler. The seed API's exact path
+// skips the ServeMux's pattern matching; everything else, including
+// paths the mux would clean or redirect, goes through it.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == routeMake && r.URL.RawPath == "" {
+		s.makeHandler(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // setModel publishes a model; requests that already loaded the old one
 // finish with it.
@@ -116,11 +131,14 @@ func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET")
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	q, err := appendQuery(sc.params[:0], r.URL.RawQuery)
+	sc.params = q
 	if err != nil {
 		return writeError(w, 400, err.Error())
 	}
-	var events []recommend.Event
+	events := sc.events[:0]
 	o := recommend.Options{N: defaultN, Normalize: s.normalize}
 	for _, kv := range q {
 		switch {
@@ -136,18 +154,47 @@ func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int 
 			if _, ok := s.profiler.Weights[kv.key]; !ok {
 				return writeError(w, 400, fmt.Sprintf("unknown parameter %q: want n, include_seen or an action (%s)", kv.key, s.profiler.Weights))
 			}
-			for item := range strings.SplitSeq(kv.value, ",") {
+			for v := kv.value; v != ""; {
+				var item string
+				item, v, _ = strings.Cut(v, ",")
 				if item == "" {
 					continue
 				}
 				if len(events) == maxItems {
+					sc.events = events
 					return writeError(w, 400, fmt.Sprintf("more than %d items", maxItems))
 				}
 				events = append(events, recommend.Event{Item: item, Action: kv.key})
 			}
 		}
 	}
-	return s.recommend(w, events, o)
+	sc.events = events
+	return s.recommend(w, sc, events, o)
+}
+
+// scratch is one request's reusable memory: the parsed query, the events,
+// the result and the response body. Pooled, it makes the seed API's hot
+// path allocation-free in this package.
+type scratch struct {
+	params []param
+	events []recommend.Event
+	result []recommend.Scored
+	body   []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release clears the strings a scratch holds (so a pooled scratch does not
+// pin request memory) and returns it to the pool. Oversized slices, from
+// rare huge requests, are dropped.
+func (sc *scratch) release() {
+	if cap(sc.params) > 64 || cap(sc.events) > 2*maxItems || cap(sc.result) > 2*maxN || cap(sc.body) > 64<<10 {
+		return
+	}
+	clear(sc.params[:cap(sc.params)])
+	clear(sc.events[:cap(sc.events)])
+	clear(sc.result[:cap(sc.result)])
+	scratchPool.Put(sc)
 }
 
 // recommendationsRequest is the body of POST /v1/recommendations:
@@ -189,7 +236,10 @@ func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
 	if len(req.Items) > maxItems {
 		return writeError(w, 400, fmt.Sprintf("more than %d items", maxItems))
 	}
-	events := make([]recommend.Event, len(req.Items))
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	events := slices.Grow(sc.events[:0], len(req.Items))[:len(req.Items)]
+	sc.events = events
 	for k, it := range req.Items {
 		switch {
 		case it.Item == "":
@@ -202,21 +252,28 @@ func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
 			events[k].Weight = *it.Weight
 		}
 	}
-	return s.recommend(w, events, o)
+	return s.recommend(w, sc, events, o)
 }
 
-// recommend profiles the events and answers from one model.
-func (s *server) recommend(w http.ResponseWriter, events []recommend.Event, o recommend.Options) int {
-	items, weights, err := s.profiler.Profile(events)
+// recommend profiles the events and answers from one model, in sc's
+// memory.
+func (s *server) recommend(w http.ResponseWriter, sc *scratch, events []recommend.Event, o recommend.Options) int {
+	m := s.model.Load()
+	if m == nil {
+		// Events are still validated first: a bad request is a 400 even
+		// before the first model.
+		if _, _, err := s.profiler.Profile(events); err != nil {
+			return writeError(w, 400, err.Error())
+		}
+		return writeError(w, 503, "no model loaded yet")
+	}
+	res, err := m.AppendRecommendations(sc.result[:0], s.profiler, events, o)
 	if err != nil {
 		return writeError(w, 400, err.Error())
 	}
-	m := s.model.Load()
-	if m == nil {
-		return writeError(w, 503, "no model loaded yet")
-	}
-	res := m.Recommend(items, weights, o)
-	return writeResult(w, res.Items, res.Fallback, m.Version())
+	sc.result = res.Items
+	sc.body = appendResult(sc.body[:0], res.Items, res.Fallback, m.Version())
+	return writeJSON(w, sc.body)
 }
 
 // similar serves GET /v1/similar/{item}?n=10.
@@ -225,7 +282,8 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 		return methodNotAllowed(w, "GET")
 	}
 	n := defaultN
-	q, err := parseQuery(r.URL.RawQuery)
+	var buf [4]param
+	q, err := appendQuery(buf[:0], r.URL.RawQuery)
 	if err != nil {
 		return writeError(w, 400, err.Error())
 	}
@@ -246,30 +304,35 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 	if !found {
 		return writeError(w, 404, fmt.Sprintf("item %q has no neighbours", item))
 	}
-	return writeResult(w, res, false, m.Version())
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	sc.body = appendResult(sc.body[:0], res, false, m.Version())
+	return writeJSON(w, sc.body)
 }
 
 type param struct{ key, value string }
 
-// parseQuery splits a raw query in order, unescaping keys and values, and
-// rejects a key given twice (which of the two would win is a guess).
-func parseQuery(raw string) ([]param, error) {
-	var out []param
-	for part := range strings.SplitSeq(raw, "&") {
+// appendQuery splits a raw query in order onto out, unescaping keys and
+// values, and rejects a key given twice (which of the two would win is a
+// guess).
+func appendQuery(out []param, raw string) ([]param, error) {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
 		var err error
 		if k, err = unescape(k); err != nil {
-			return nil, err
+			return out, err
 		}
 		if v, err = unescape(v); err != nil {
-			return nil, err
+			return out, err
 		}
 		for _, p := range out {
 			if p.key == k {
-				return nil, fmt.Errorf("parameter %q is given twice", k)
+				return out, fmt.Errorf("parameter %q is given twice", k)
 			}
 		}
 		out = append(out, param{k, v})
@@ -298,15 +361,12 @@ func parseN(v string) (int, error) {
 	return n, nil
 }
 
-// bufs recycles response buffers.
-var bufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// writeResult writes {"result":[{"item":"X","score":1.23},...]}, with
-// "fallback":true when the items are the popular fallback, and the model's
-// version. It is encoded by hand: this is the hot path.
-func writeResult(w http.ResponseWriter, items []recommend.Scored, fallback bool, version string) int {
-	bp := bufs.Get().(*[]byte)
-	b := append((*bp)[:0], `{"result":[`...)
+// appendResult appends {"result":[{"item":"X","score":1.23},...]}, with
+// "fallback":true when the items are the popular fallback, and the
+// model's version, and a newline. It is encoded by hand (this is the hot
+// path) to what encoding/json would decode to the same values.
+func appendResult(b []byte, items []recommend.Scored, fallback bool, version string) []byte {
+	b = append(b, `{"result":[`...)
 	for k, it := range items {
 		if k > 0 {
 			b = append(b, ',')
@@ -314,7 +374,7 @@ func writeResult(w http.ResponseWriter, items []recommend.Scored, fallback bool,
 		b = append(b, `{"item":`...)
 		b = appendString(b, it.Item)
 		b = append(b, `,"score":`...)
-		b = strconv.AppendFloat(b, it.Score, 'g', -1, 64)
+		b = appendFloat(b, it.Score)
 		b = append(b, '}')
 	}
 	b = append(b, ']')
@@ -323,38 +383,110 @@ func writeResult(w http.ResponseWriter, items []recommend.Scored, fallback bool,
 	}
 	b = append(b, `,"version":`...)
 	b = appendString(b, version)
-	b = append(b, "}\n"...)
+	return append(b, "}\n"...)
+}
+
+// appendFloat appends a finite score as encoding/json does: the shortest
+// representation that parses back to the same float64, in exponent form
+// only for very large or small magnitudes. Scores are finite (the model
+// rejects others); a non-finite one, which JSON cannot express, is
+// written as null rather than as invalid JSON.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		b = strconv.AppendFloat(b, f, 'e', -1, 64)
+		// As encoding/json: e-07 becomes e-7.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+// writeJSON writes a 200 application/json response. Small bodies leave
+// Content-Length to net/http, which computes it without allocating;
+// bodies beyond its buffer get it set here, so they are not chunked.
+func writeJSON(w http.ResponseWriter, body []byte) int {
 	h := w.Header()
 	h["Content-Type"] = jsonType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if len(body) > 2000 {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(200)
-	w.Write(b)
-	*bp = b
-	bufs.Put(bp)
+	w.Write(body)
 	return 200
 }
 
 var jsonType = []string{"application/json"}
 
-// appendString appends s as a JSON string. Ids come from JSON or Datastore
-// and are valid UTF-8; only quotes, backslashes and control characters
-// need escaping.
+// appendString appends s as a JSON string, byte for byte as
+// encoding/json.Marshal writes it: quotes, backslashes and control
+// characters escaped, <, > and & as \u003c etc., U+2028 and U+2029
+// escaped, and invalid UTF-8 replaced by \ufffd. Plain ids are copied
+// in one append.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, `\u00`...)
-			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
-		default:
-			b = append(b, c)
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if htmlSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+const hexDigits = "0123456789abcdef"
+
+// htmlSafe marks the ASCII bytes a JSON string holds as they are.
+var htmlSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 func writeRaw(w http.ResponseWriter, code int, body string) int {
 	w.Header()["Content-Type"] = jsonType
