@@ -59,6 +59,7 @@ var (
 	normalize    = flag.Bool("normalize", false, "Divide each score by the sum of the similarities that made it.")
 	reload       = flag.Duration("reload_interval", time.Minute, "How often to check the source (file stamps or the Datastore pointer) and reload a changed model; 0 loads once.")
 	grace        = flag.Duration("shutdown_grace", 10*time.Second, "Time in-flight requests get to finish on SIGINT/SIGTERM.")
+	gcHeadroom   = flag.Int("gc_headroom_mb", 64, "After each model load, raise the GC percentage so the heap may grow this many MB past the live heap (the model) between collections: fewer collections, a shorter latency tail. 0, or GOGC in the environment, keeps Go's default.")
 	pprofAddr    = flag.String("pprof_addr", "", "Serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060 (default: off).")
 )
 
@@ -94,7 +95,7 @@ func run() error {
 		}
 	}
 	s := newServer(p, *normalize)
-	r := &reloader{src: src, srv: s}
+	r := &reloader{src: src, srv: s, gcHeadroom: int64(*gcHeadroom) << 20}
 	// Load before listening would delay /healthz; instead listen at once
 	// and report ready (/readyz) when the first model is in.
 	go r.run(ctx, *reload)

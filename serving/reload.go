@@ -15,6 +15,8 @@ type reloader struct {
 	srv    *server
 	loaded token
 	have   bool
+	// gcHeadroom, when positive, is passed to tuneGC after each load.
+	gcHeadroom int64
 }
 
 // check loads the source's current model if it is not the one served. On
@@ -38,6 +40,7 @@ func (r *reloader) check(ctx context.Context) error {
 	r.loaded, r.have = t, true
 	r.srv.metrics.reloads[0].Add(1)
 	slog.Info("model loaded", "version", m.Version(), "items", m.Items(), "popular", m.Popular(), "took", time.Since(start).Round(time.Millisecond))
+	tuneGC(r.gcHeadroom)
 	return nil
 }
 
