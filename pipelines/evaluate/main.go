@@ -68,9 +68,9 @@ var (
 
 func init() {
 	register.Function2x0(keyByUser)
-	register.DoFn5x1[context.Context, string, func(*interactions.Event) bool, func(interactions.Event), func(Split), error](&splitFn{})
+	register.DoFn5x1[context.Context, string, func(*interactions.Event) bool, func(interactions.Batch), func(Split), error](&splitFn{})
 	register.Emitter2[string, interactions.Event]()
-	register.Emitter1[interactions.Event]()
+	register.Emitter1[interactions.Batch]()
 	register.Emitter1[Split]()
 	register.Iter1[interactions.Event]()
 	register.Function1x1(neighborsJSON)
@@ -220,7 +220,7 @@ func build(s beam.Scope, c Config) error {
 	deadDone := textsink.Write(s.Scope("DeadLetter"), f.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, f.DeadLetter, deadDone)
 
-	byUser := beam.GroupByKey(s, beam.ParDo(s, keyByUser, src.Events))
+	byUser := beam.GroupByKey(s, beam.ParDo(s, keyByUser, src.Batches))
 	train, splits := beam.ParDo2(s, &splitFn{Config: c.Split}, byUser)
 
 	rows := scoring.PerUser(s, train, c.Scoring)
@@ -229,21 +229,27 @@ func build(s beam.Scope, c Config) error {
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Similarities"), f.Similarities, beam.ParDo(s, neighborsJSON, neighbors), gate)
 	textsink.Write(s.Scope("Popular"), f.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
-	textsink.Write(s.Scope("Train"), f.Train, beam.ParDo(s, rowJSON, rows), gate)
+	textsink.Write(s.Scope("Train"), f.Train, beam.ParDo(s, rowJSON, scoring.Rows(s, rows)), gate)
 	textsink.Write(s.Scope("Splits"), f.Splits, beam.ParDo(s, splitJSON, splits), gate)
 	return nil
 }
 
-func keyByUser(e interactions.Event, emit func(string, interactions.Event)) { emit(e.User, e) }
+// keyByUser keys each event by its user, for the per-user split.
+func keyByUser(b interactions.Batch, emit func(string, interactions.Event)) {
+	for _, e := range b.Events {
+		emit(e.User, e)
+	}
+}
 
-// splitFn splits each user's events: training events go on to scoring,
+// splitFn splits each user's events: training events go on to scoring (as
+// one batch per user),
 // and one Split per user records both sides.
 type splitFn struct {
 	Config SplitConfig
 	buf    []interactions.Event
 }
 
-func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*interactions.Event) bool, train func(interactions.Event), splits func(Split)) error {
+func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*interactions.Event) bool, train func(interactions.Batch), splits func(Split)) error {
 	f.buf = f.buf[:0]
 	var e interactions.Event
 	for events(&e) {
@@ -253,8 +259,8 @@ func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*in
 	if err != nil {
 		return err
 	}
-	for _, e := range kept {
-		train(e)
+	if len(kept) > 0 {
+		train(interactions.Batch{Events: kept})
 	}
 	splits(sp)
 	return nil

@@ -59,6 +59,7 @@ var (
 	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
 	popularN = flag.Int("popular_n", 100, "Items in --popular_output.")
 	runID    = flag.String("run_id", "", "Version id of this run in the Datastore versioned layout (default: the UTC start time, 20060102T150405Z).")
+	shards   = flag.Int("shards", scoring.DefaultShards, "Shards of users, and of items, that the shuffles group by: each shuffle moves a few large elements per worker and shard, and each shard is processed by one worker at a time.")
 	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs.")
 )
 
@@ -142,7 +143,7 @@ func configFromFlags() (config, error) {
 	if c.Spec, err = c.Spec.Complete(c.Input, *weights); err != nil {
 		return c, err
 	}
-	sc := scoring.Config{Aggregate: *agg, HalfLife: halfLife.Seconds(), MaxItemsPerUser: *maxItems, Clip: *clip}
+	sc := scoring.Config{Aggregate: *agg, HalfLife: halfLife.Seconds(), MaxItemsPerUser: *maxItems, Clip: *clip, Shards: *shards}
 	if sc.Clip < 0 {
 		sc.Clip = c.Spec.Weights.Max() // 0 (none) for --score_field
 	}
@@ -166,7 +167,7 @@ func configFromFlags() (config, error) {
 		return c, fmt.Errorf("--half_life, --since and --until need --time_field")
 	}
 	c.Scoring = sc
-	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *seed, MaxPendingPairs: *pending}
+	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *seed, MaxPendingPairs: *pending, Shards: *shards}
 	if err := c.DIMSUM.Validate(); err != nil {
 		return c, err
 	}
@@ -215,7 +216,7 @@ func build(s beam.Scope, c config) error {
 	deadDone := textsink.Write(s.Scope("DeadLetter"), c.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
 
-	rows := scoring.PerUser(s, src.Events, c.Scoring)
+	rows := scoring.PerUser(s, src.Batches, c.Scoring)
 	table := dimsum.Table(s, rows)
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)

@@ -32,7 +32,7 @@ func TestReadQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	passert.Equals(s, res.Events, interactionEvents(30)...)
+	passert.Equals(s, interactions.Unbatch(s, res.Batches), interactionEvents(30)...)
 	passert.Equals(s, res.Dead, interactions.DeadLetter{
 		Reason: "unknown_action", File: "bq://billing._anon.anon1",
 		Line: `{"user":"u1","item":"i1","action":"click","ts":"2024-03-01T00:00:00Z"}`,

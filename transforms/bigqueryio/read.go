@@ -14,8 +14,8 @@ import (
 )
 
 func init() {
-	register.DoFn5x1[context.Context, string, func(interactions.Event), func(interactions.DeadLetter), func(interactions.Stats), error](&readFn{})
-	register.Emitter1[interactions.Event]()
+	register.DoFn5x1[context.Context, string, func(interactions.Batch), func(interactions.DeadLetter), func(interactions.Stats), error](&readFn{})
+	register.Emitter1[interactions.Batch]()
 	register.Emitter1[interactions.DeadLetter]()
 	register.Emitter1[interactions.Stats]()
 }
@@ -100,11 +100,11 @@ func readTable(s beam.Scope, t Table, spec interactions.Spec, opts Options, snap
 	// Reshuffle so that streams spread over workers instead of staying in
 	// the bundle that created them.
 	streams := beam.Reshuffle(s, beam.CreateList(s, names))
-	events, dead, stats := beam.ParDo3(s, fn, streams)
+	batches, dead, stats := beam.ParDo3(s, fn, streams)
 	// A zero Stats makes the total exist even when the table has no row
 	// (and so no stream).
 	stats = beam.Flatten(s, stats, beam.Create(s, interactions.Stats{}))
-	return interactions.Result{Events: events, Dead: dead, Stats: beam.Combine(s, interactions.MergeStats, stats)}, nil
+	return interactions.Result{Batches: batches, Dead: dead, Stats: beam.Combine(s, interactions.MergeStats, stats)}, nil
 }
 
 // createSession creates an Arrow read session on t that reads only fields,
@@ -181,11 +181,12 @@ func (f *readFn) Teardown() error {
 	return f.client.Close()
 }
 
-func (f *readFn) StartBundle(_ context.Context, _ func(interactions.Event), _ func(interactions.DeadLetter), _ func(interactions.Stats)) {
+func (f *readFn) StartBundle(_ context.Context, _ func(interactions.Batch), _ func(interactions.DeadLetter), _ func(interactions.Stats)) {
 	f.stats, f.bad = interactions.Stats{}, map[string]int64{}
 }
 
-func (f *readFn) ProcessElement(ctx context.Context, stream string, emit func(interactions.Event), dead func(interactions.DeadLetter), _ func(interactions.Stats)) error {
+// ProcessElement reads a stream and emits one Batch per Arrow record batch.
+func (f *readFn) ProcessElement(ctx context.Context, stream string, emit func(interactions.Batch), dead func(interactions.DeadLetter), _ func(interactions.Stats)) error {
 	bad := func(reason, row string) {
 		f.stats.Bad++
 		f.bad[reason]++
@@ -193,7 +194,11 @@ func (f *readFn) ProcessElement(ctx context.Context, stream string, emit func(in
 	}
 	p := retryPolicy{max: f.MaxRetries, backoff: f.RetryBackoff, maxBackoff: 30 * time.Second}
 	err := readStream(ctx, f.client, stream, p, func(batch []byte) (int64, error) {
-		n, err := f.dec.decode(batch, emit, bad)
+		var b interactions.Batch
+		n, err := f.dec.decode(batch, func(e interactions.Event) { b.Events = append(b.Events, e) }, bad)
+		if len(b.Events) > 0 {
+			emit(b)
+		}
 		f.stats.Rows += n
 		return n, err
 	})
@@ -203,7 +208,7 @@ func (f *readFn) ProcessElement(ctx context.Context, stream string, emit func(in
 	return nil
 }
 
-func (f *readFn) FinishBundle(ctx context.Context, _ func(interactions.Event), _ func(interactions.DeadLetter), emitStats func(interactions.Stats)) {
+func (f *readFn) FinishBundle(ctx context.Context, _ func(interactions.Batch), _ func(interactions.DeadLetter), emitStats func(interactions.Stats)) {
 	beam.NewCounter("interactions", "rows").Inc(ctx, f.stats.Rows)
 	for reason, n := range f.bad {
 		beam.NewCounter("interactions", "bad_"+reason).Inc(ctx, n)

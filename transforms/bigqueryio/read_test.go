@@ -55,7 +55,7 @@ func TestReadTable(t *testing.T) {
 			want = append(want, e)
 		}
 	}
-	passert.Equals(s, res.Events, want...)
+	passert.Equals(s, interactions.Unbatch(s, res.Batches), want...)
 	passert.Empty(s, res.Dead)
 	passert.Equals(s, res.Stats, interactions.Stats{Rows: int64(len(want))})
 	pr := ptest.RunAndValidate(t, p)
@@ -125,7 +125,7 @@ func TestReadBadRows(t *testing.T) {
 		dl("unknown_action", `{"user":"u1","item":"i1","action":null,`+when+`}`),
 		dl("bad_time", `{"user":"u1","item":"i\"2","action":"cart","ts":null}`),
 	)
-	passert.Equals(s, res.Events, interactionEvents(6)...)
+	passert.Equals(s, interactions.Unbatch(s, res.Batches), interactionEvents(6)...)
 	passert.Equals(s, res.Stats, interactions.Stats{Rows: 12, Bad: 6})
 	pr := ptest.RunAndValidate(t, p)
 	for name, want := range map[string]int64{
@@ -165,8 +165,8 @@ func TestReadResumesBrokenStreams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			passert.Equals(s, res.Events, interactionEvents(rows)...)
-			counts := stats.Count(s, beam.ParDo(s, userOf, res.Events))
+			passert.Equals(s, interactions.Unbatch(s, res.Batches), interactionEvents(rows)...)
+			counts := stats.Count(s, beam.ParDo(s, userOf, interactions.Unbatch(s, res.Batches)))
 			passert.Empty(s, beam.ParDo(s, readMoreThanOnce, counts))
 			passert.Equals(s, res.Stats, interactions.Stats{Rows: rows})
 			ptest.RunAndValidate(t, p)
@@ -311,7 +311,7 @@ func TestReadEmptyTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	passert.Empty(s, res.Events)
+	passert.Empty(s, interactions.Unbatch(s, res.Batches))
 	passert.Equals(s, res.Stats, interactions.Stats{})
 	ptest.RunAndValidate(t, p)
 }

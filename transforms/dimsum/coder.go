@@ -14,12 +14,30 @@ import (
 // more time encoding and decoding them than the pair arithmetic took. This
 // coder writes the count, the ids as ascending deltas (uvarint) and each sum
 // as a uvarint integer part plus 8 fixed bytes of fraction.
+// A PartialBlock is a count and then, per row, its item id (uvarint) and
+// the row's encoding.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(PartialRow{}), encodePartialRow, decodePartialRow)
+	beam.RegisterCoder(reflect.TypeOf(PartialBlock{}), encodePartialBlock, decodePartialBlock)
 }
 
 func encodePartialRow(p PartialRow) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(p.J)*11)
+	return appendPartialRow(make([]byte, 0, binary.MaxVarintLen64+len(p.J)*11), p)
+}
+
+func encodePartialBlock(pb PartialBlock) []byte {
+	n := binary.MaxVarintLen64
+	for _, r := range pb.Rows {
+		n += binary.MaxVarintLen32 + EncodedSize(r)
+	}
+	b := binary.AppendUvarint(make([]byte, 0, n), uint64(len(pb.Items)))
+	for k, i := range pb.Items {
+		b = appendPartialRow(binary.AppendUvarint(b, uint64(i)), pb.Rows[k])
+	}
+	return b
+}
+
+func appendPartialRow(b []byte, p PartialRow) []byte {
 	b = binary.AppendUvarint(b, uint64(len(p.J)))
 	prev := int32(-1)
 	for _, j := range p.J {
@@ -51,9 +69,43 @@ func EncodedSize(p PartialRow) int {
 func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 func decodePartialRow(b []byte) (PartialRow, error) {
+	p, rest, err := readPartialRow(b)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("dimsum: %d trailing bytes after PartialRow", len(rest))
+	}
+	return p, err
+}
+
+func decodePartialBlock(b []byte) (PartialBlock, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
-		return PartialRow{}, fmt.Errorf("dimsum: corrupt PartialRow header")
+		return PartialBlock{}, fmt.Errorf("dimsum: corrupt PartialBlock header")
+	}
+	b = b[k:]
+	pb := PartialBlock{Items: make([]int32, n), Rows: make([]PartialRow, n)}
+	for x := range pb.Items {
+		i, k := binary.Uvarint(b)
+		if k <= 0 || i > 1<<31-1 {
+			return PartialBlock{}, fmt.Errorf("dimsum: corrupt PartialBlock item %d", x)
+		}
+		pb.Items[x] = int32(i)
+		var err error
+		if pb.Rows[x], b, err = readPartialRow(b[k:]); err != nil {
+			return PartialBlock{}, err
+		}
+	}
+	if len(b) != 0 {
+		return PartialBlock{}, fmt.Errorf("dimsum: %d trailing bytes after PartialBlock", len(b))
+	}
+	return pb, nil
+}
+
+// readPartialRow decodes the PartialRow at the start of b and returns the
+// bytes after it.
+func readPartialRow(b []byte) (PartialRow, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow header")
 	}
 	b = b[k:]
 	p := PartialRow{J: make([]int32, n), Sums: make([]exactsum.Sum, n)}
@@ -61,7 +113,7 @@ func decodePartialRow(b []byte) (PartialRow, error) {
 	for i := range p.J {
 		d, k := binary.Uvarint(b)
 		if k <= 0 || d == 0 || prev+int64(d) > 1<<31-1 {
-			return PartialRow{}, fmt.Errorf("dimsum: corrupt PartialRow id %d", i)
+			return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow id %d", i)
 		}
 		prev += int64(d)
 		p.J[i] = int32(prev)
@@ -70,13 +122,10 @@ func decodePartialRow(b []byte) (PartialRow, error) {
 	for i := range p.Sums {
 		hi, k := binary.Uvarint(b)
 		if k <= 0 || len(b) < k+8 {
-			return PartialRow{}, fmt.Errorf("dimsum: corrupt PartialRow sum %d", i)
+			return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow sum %d", i)
 		}
 		p.Sums[i] = exactsum.Sum{Hi: hi, Lo: binary.LittleEndian.Uint64(b[k:])}
 		b = b[k+8:]
 	}
-	if len(b) != 0 {
-		return PartialRow{}, fmt.Errorf("dimsum: %d trailing bytes after PartialRow", len(b))
-	}
-	return p, nil
+	return p, b, nil
 }

@@ -23,12 +23,33 @@ func TestPartialRowCoderRoundTrip(t *testing.T) {
 	}
 }
 
+func TestPartialBlockCoderRoundTrip(t *testing.T) {
+	for _, pb := range []PartialBlock{
+		{Items: []int32{}, Rows: []PartialRow{}},
+		{Items: []int32{7, 1 << 30}, Rows: []PartialRow{
+			{J: []int32{8, 9}, Sums: []exactsum.Sum{{Hi: 1, Lo: 2}, {Lo: 3}}},
+			{J: []int32{}, Sums: []exactsum.Sum{}},
+		}},
+	} {
+		got, err := decodePartialBlock(encodePartialBlock(pb))
+		if err != nil || !reflect.DeepEqual(got, pb) {
+			t.Errorf("round trip of %+v = %+v, %v", pb, got, err)
+		}
+	}
+}
+
 // FuzzDecodePartialRow: corrupt bytes give an error, never a panic or a
-// row that does not encode back to the same bytes.
+// row (or block of rows) that does not encode back to the same bytes.
 func FuzzDecodePartialRow(f *testing.F) {
 	f.Add(encodePartialRow(PartialRow{J: []int32{1, 5}, Sums: []exactsum.Sum{{Hi: 0, Lo: 7}, {Hi: 2, Lo: 9}}}))
 	f.Add([]byte{0xff, 0xff, 0xff})
+	f.Add(encodePartialBlock(PartialBlock{Items: []int32{2}, Rows: []PartialRow{{J: []int32{3}, Sums: []exactsum.Sum{{Lo: 1}}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if pb, err := decodePartialBlock(b); err == nil {
+			if q, err := decodePartialBlock(encodePartialBlock(pb)); err != nil || !reflect.DeepEqual(pb, q) {
+				t.Fatalf("block decode(encode(decode(b))) = %+v, %v; want %+v", q, err, pb)
+			}
+		}
 		p, err := decodePartialRow(b)
 		if err != nil {
 			return

@@ -68,9 +68,18 @@ func nb(item string, score float64) topn.Neighbor {
 	return topn.Neighbor{Item: item, Score: round(score)}
 }
 
+// shard deals rows round-robin into n shards.
+func shard(rows []scoring.Row, n int) []scoring.Shard {
+	out := make([]scoring.Shard, n)
+	for k, r := range rows {
+		out[k%n].Rows = append(out[k%n].Rows, r)
+	}
+	return out
+}
+
 func TestHandMatrix(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
-	rows := beam.CreateList(s, handRows)
+	rows := beam.CreateList(s, shard(handRows, 2))
 	table := dimsum.Table(s, rows)
 	passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
 		Items: []string{"A", "B", "C", "D"},
@@ -136,9 +145,9 @@ func TestPipelineExactEqualsBruteForce(t *testing.T) {
 		want[pair[0]+"|"+pair[1]] = v
 	}
 	p, s := beam.NewPipelineWithRoot()
-	in := beam.CreateList(s, rows)
+	in := beam.CreateList(s, shard(rows, 7))
 	table := dimsum.Table(s, in)
-	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50}, in, table)
+	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50, Shards: 3}, in, table)
 	flat := beam.ParDo(s, &pairsFn{}, pairs)
 	beam.ParDo0(s, &matchFn{Want: want, Tol: 1e-9}, beam.GroupByKey(s, beam.AddFixedKey(s, flat)), beam.SideInput{Input: table})
 	ptest.RunAndValidate(t, p)

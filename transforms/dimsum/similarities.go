@@ -1,6 +1,7 @@
 package dimsum
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -14,22 +15,19 @@ import (
 )
 
 func init() {
-	register.Function2x0(rowMax)
+	register.Function2x0(shardMax)
 	register.Function2x1(maxFloat)
-	register.Function2x1(mergeSums)
-	register.DoFn4x0[context.Context, scoring.Row, []float64, func(string, exactsum.Sum)](&normFn{})
-	register.Function3x0(toItemSq)
-	register.Combiner3[tableAcc, itemSq, ItemTable](&tableFn{})
+	register.DoFn4x0[context.Context, scoring.Shard, []float64, func(itemSquares)](&normFn{})
+	register.Combiner3[itemSquares, itemSquares, ItemTable](&tableFn{})
 	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&scaleFn{})
-	register.DoFn4x0[context.Context, scoring.Row, []ItemTable, func(int64, PartialRow)](&pairsFn{})
-	register.DoFn4x0[context.Context, int64, func(*PartialRow) bool, func(int64, Row)](&mergeFn{})
+	register.DoFn4x0[context.Context, scoring.Shard, []ItemTable, func(int64, PartialBlock)](&pairsFn{})
+	register.DoFn4x0[context.Context, int64, func(*PartialBlock) bool, func(int64, Row)](&mergeFn{})
 	register.Emitter1[float64]()
-	register.Emitter2[string, exactsum.Sum]()
-	register.Emitter1[itemSq]()
+	register.Emitter1[itemSquares]()
 	register.Emitter1[ItemTable]()
-	register.Emitter2[int64, PartialRow]()
+	register.Emitter2[int64, PartialBlock]()
 	register.Emitter2[int64, Row]()
-	register.Iter1[PartialRow]()
+	register.Iter1[PartialBlock]()
 }
 
 // DefaultMaxPendingPairs is the default flush budget. Only entries are
@@ -48,6 +46,17 @@ type Config struct {
 	// MaxPendingPairs bounds the pairs a worker buffers before it sums and
 	// emits them; 0 means DefaultMaxPendingPairs.
 	MaxPendingPairs int
+	// Shards is the number of item shards the pair sums are grouped by;
+	// 0 means scoring.DefaultShards.
+	Shards int
+}
+
+// PartialBlock is a flush's partial rows of one shard of items (item id
+// modulo the shard count, which spreads the long rows of small ids):
+// Rows[k] belongs to item Items[k].
+type PartialBlock struct {
+	Items []int32
+	Rows  []PartialRow
 }
 
 // Validate checks the threshold.
@@ -58,70 +67,82 @@ func (c Config) Validate() error {
 	if c.MaxPendingPairs < 0 {
 		return fmt.Errorf("MaxPendingPairs must be >= 0")
 	}
+	if c.Shards < 0 {
+		return fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)
+	}
 	return nil
 }
 
-// Table computes the item dictionary of a PCollection<scoring.Row>: the
+// Table computes the item dictionary of a PCollection<scoring.Shard>: the
 // scale B (the largest score), and each item's column norm after scaling.
 // It returns a PCollection holding a single ItemTable (none when there are
 // no rows).
 func Table(s beam.Scope, rows beam.PCollection) beam.PCollection {
 	s = s.Scope("dimsum.Table")
-	scale := beam.Combine(s, maxFloat, beam.ParDo(s, rowMax, rows))
+	scale := beam.Combine(s, maxFloat, beam.ParDo(s, shardMax, rows))
 	squares := beam.ParDo(s, &normFn{}, rows, beam.SideInput{Input: scale})
-	sums := beam.CombinePerKey(s, mergeSums, squares)
-	table := beam.Combine(s, &tableFn{}, beam.ParDo(s, toItemSq, sums))
+	table := beam.Combine(s, &tableFn{}, squares)
 	return beam.ParDo(s, &scaleFn{}, table, beam.SideInput{Input: scale})
 }
 
 // Similarities estimates the cosine of every item pair that co-occurs in a
-// user's row. rows is a PCollection<scoring.Row>, table the output of
+// user's row. rows is a PCollection<scoring.Shard>, table the output of
 // Table. It returns a PCollection<KV<int64, Row>>: per item id i, the pairs
 // (i, j > i) with their estimates. Counters: dimsum/pairs_emitted,
 // dimsum/entries_kept, dimsum/entries_dropped, dimsum/partial_rows and
 // dimsum/partial_bytes (what crosses the shuffle), dimsum/distinct_pairs.
 func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCollection {
 	s = s.Scope("dimsum.Similarities")
-	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs},
+	shards := c.Shards
+	if shards == 0 {
+		shards = scoring.DefaultShards
+	}
+	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards},
 		rows, beam.SideInput{Input: table})
 	return beam.ParDo(s, &mergeFn{}, beam.GroupByKey(s, partial))
 }
 
-func rowMax(r scoring.Row, emit func(float64)) { emit(slices.Max(r.Scores)) }
+// shardMax emits the largest score of a shard (rows are never empty).
+func shardMax(sh scoring.Shard, emit func(float64)) {
+	m := 0.0
+	for _, r := range sh.Rows {
+		m = math.Max(m, slices.Max(r.Scores))
+	}
+	emit(m)
+}
 
 func maxFloat(a, b float64) float64 { return math.Max(a, b) }
 
-func mergeSums(a, b exactsum.Sum) exactsum.Sum {
-	a.Merge(b)
-	return a
-}
-
 // normFn adds each item's squared scaled scores over the bundle's rows and
-// emits one partial sum per item per bundle, not one per entry.
+// emits them all as one element per bundle, not one per entry or item.
 type normFn struct {
 	sums map[string]*exactsum.Sum
 }
 
-func (f *normFn) StartBundle(_ context.Context, _ []float64, _ func(string, exactsum.Sum)) {
+func (f *normFn) StartBundle(_ context.Context, _ []float64, _ func(itemSquares)) {
 	f.sums = map[string]*exactsum.Sum{}
 }
 
-func (f *normFn) ProcessElement(_ context.Context, r scoring.Row, scale []float64, _ func(string, exactsum.Sum)) {
-	for k, item := range r.Items {
-		sum := f.sums[item]
-		if sum == nil {
-			sum = &exactsum.Sum{}
-			f.sums[item] = sum
+func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, scale []float64, _ func(itemSquares)) {
+	for _, r := range sh.Rows {
+		for k, item := range r.Items {
+			sum := f.sums[item]
+			if sum == nil {
+				sum = &exactsum.Sum{}
+				f.sums[item] = sum
+			}
+			a := r.Scores[k] / scale[0]
+			sum.Add(a * a)
 		}
-		a := r.Scores[k] / scale[0]
-		sum.Add(a * a)
 	}
 }
 
-func (f *normFn) FinishBundle(_ context.Context, _ []float64, emit func(string, exactsum.Sum)) {
+func (f *normFn) FinishBundle(_ context.Context, _ []float64, emit func(itemSquares)) {
+	out := itemSquares{Items: make([]itemSq, 0, len(f.sums))}
 	for item, sum := range f.sums {
-		emit(item, *sum)
+		out.Items = append(out.Items, itemSq{Item: item, SumSq: *sum})
 	}
+	emit(out)
 }
 
 type itemSq struct {
@@ -129,40 +150,40 @@ type itemSq struct {
 	SumSq exactsum.Sum
 }
 
-func toItemSq(item string, sum exactsum.Sum, emit func(itemSq)) { emit(itemSq{Item: item, SumSq: sum}) }
-
-type tableAcc struct {
+// itemSquares is some items' partial sums of squares; an item may appear
+// in several.
+type itemSquares struct {
 	Items []itemSq
 }
 
-// tableFn gathers every item's squared norm into the sorted ItemTable.
+// tableFn gathers the partial sums of squares and, at the end, adds each
+// item's (exact sums: the order does not matter) into the sorted ItemTable.
 type tableFn struct{}
 
-func (tableFn) CreateAccumulator() tableAcc { return tableAcc{} }
+func (tableFn) CreateAccumulator() itemSquares { return itemSquares{} }
 
-func (tableFn) AddInput(a tableAcc, in itemSq) tableAcc {
-	a.Items = append(a.Items, in)
+func (tableFn) AddInput(a, in itemSquares) itemSquares {
+	a.Items = append(a.Items, in.Items...)
 	return a
 }
 
-func (tableFn) MergeAccumulators(a, b tableAcc) tableAcc {
+func (tableFn) MergeAccumulators(a, b itemSquares) itemSquares {
 	a.Items = append(a.Items, b.Items...)
 	return a
 }
 
-func (tableFn) ExtractOutput(a tableAcc) ItemTable {
-	slices.SortFunc(a.Items, func(x, y itemSq) int {
-		if x.Item < y.Item {
-			return -1
+func (tableFn) ExtractOutput(a itemSquares) ItemTable {
+	slices.SortFunc(a.Items, func(x, y itemSq) int { return strings.Compare(x.Item, y.Item) })
+	var t ItemTable
+	for k := 0; k < len(a.Items); {
+		sum := a.Items[k].SumSq
+		j := k + 1
+		for ; j < len(a.Items) && a.Items[j].Item == a.Items[k].Item; j++ {
+			sum.Merge(a.Items[j].SumSq)
 		}
-		if x.Item > y.Item {
-			return 1
-		}
-		return 0
-	})
-	t := ItemTable{Items: make([]string, len(a.Items)), Norms: make([]float64, len(a.Items))}
-	for i, it := range a.Items {
-		t.Items[i], t.Norms[i] = it.Item, math.Sqrt(it.SumSq.Float64())
+		t.Items = append(t.Items, a.Items[k].Item)
+		t.Norms = append(t.Norms, math.Sqrt(sum.Float64()))
+		k = j
 	}
 	return t
 }
@@ -183,12 +204,13 @@ func (scaleFn) ProcessElement(ctx context.Context, t ItemTable, scale []float64,
 }
 
 // pairsFn samples each user's entries and accumulates pair sums inside the
-// bundle, emitting one PartialRow per item whenever MaxPendingPairs pairs are
-// buffered and at the end of the bundle.
+// bundle, emitting one PartialBlock per item shard whenever MaxPendingPairs
+// pairs are buffered and at the end of the bundle.
 type pairsFn struct {
 	Threshold       float64
 	Seed            uint64
 	MaxPendingPairs int
+	Shards          int
 
 	table  *ItemTable // the table the fields below were built from
 	index  map[string]int32
@@ -197,6 +219,7 @@ type pairsFn struct {
 	all    []int32
 	ids    []int32
 	vals   []float64
+	blocks []PartialBlock
 
 	emitted, kept, dropped, rows, bytes int64
 }
@@ -220,13 +243,20 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 	f.acc = NewAccumulator(len(t.Items))
 }
 
-func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialRow)) {
+func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialBlock)) {
 	f.prepare(tables)
 	f.emitted, f.kept, f.dropped, f.rows, f.bytes = 0, 0, 0, 0, 0
 }
 
-func (f *pairsFn) ProcessElement(_ context.Context, r scoring.Row, tables []ItemTable, emit func(int64, PartialRow)) {
+func (f *pairsFn) ProcessElement(_ context.Context, sh scoring.Shard, tables []ItemTable, emit func(int64, PartialBlock)) {
 	f.prepare(tables)
+	for _, r := range sh.Rows {
+		f.addRow(r, emit)
+	}
+}
+
+// addRow samples one user's entries into the accumulator.
+func (f *pairsFn) addRow(r scoring.Row, emit func(int64, PartialBlock)) {
 	f.all = f.all[:0]
 	for _, item := range r.Items {
 		i, ok := f.index[item]
@@ -248,15 +278,27 @@ func (f *pairsFn) ProcessElement(_ context.Context, r scoring.Row, tables []Item
 	}
 }
 
-func (f *pairsFn) flush(emit func(int64, PartialRow)) {
+func (f *pairsFn) flush(emit func(int64, PartialBlock)) {
+	if f.blocks == nil {
+		f.blocks = make([]PartialBlock, f.Shards)
+	}
+	n := int32(f.Shards)
 	f.acc.Flush(func(i int32, row PartialRow) {
 		f.rows++
 		f.bytes += int64(EncodedSize(row))
-		emit(int64(i), row)
+		b := &f.blocks[i%n]
+		b.Items = append(b.Items, i)
+		b.Rows = append(b.Rows, row)
 	})
+	for k := range f.blocks {
+		if len(f.blocks[k].Items) > 0 {
+			emit(int64(k), f.blocks[k])
+			f.blocks[k] = PartialBlock{}
+		}
+	}
 }
 
-func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int64, PartialRow)) {
+func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int64, PartialBlock)) {
 	if f.acc != nil {
 		f.flush(emit)
 	}
@@ -267,18 +309,49 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 	beam.NewCounter("dimsum", "partial_bytes").Inc(ctx, f.bytes)
 }
 
-// mergeFn sums an item's partial rows into its final row.
+// mergeFn sums each item's partial rows in a shard into its final row.
 type mergeFn struct {
 	merger   Merger
+	parts    []itemPart
 	distinct int64
+}
+
+// itemPart is a partial row and its item.
+type itemPart struct {
+	i   int32
+	row PartialRow
 }
 
 func (f *mergeFn) StartBundle(_ context.Context, _ func(int64, Row)) { f.distinct = 0 }
 
-func (f *mergeFn) ProcessElement(_ context.Context, i int64, parts func(*PartialRow) bool, emit func(int64, Row)) {
-	row := f.merger.Merge(parts)
-	f.distinct += int64(len(row.J))
-	emit(i, row)
+func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*PartialBlock) bool, emit func(int64, Row)) {
+	f.parts = f.parts[:0]
+	var pb PartialBlock
+	for blocks(&pb) {
+		for k, i := range pb.Items {
+			f.parts = append(f.parts, itemPart{i, pb.Rows[k]})
+		}
+	}
+	slices.SortFunc(f.parts, func(a, b itemPart) int { return cmp.Compare(a.i, b.i) })
+	for lo := 0; lo < len(f.parts); {
+		hi := lo + 1
+		for hi < len(f.parts) && f.parts[hi].i == f.parts[lo].i {
+			hi++
+		}
+		next := lo
+		row := f.merger.Merge(func(p *PartialRow) bool {
+			if next == hi {
+				return false
+			}
+			*p = f.parts[next].row
+			next++
+			return true
+		})
+		f.distinct += int64(len(row.J))
+		emit(int64(f.parts[lo].i), row)
+		lo = hi
+	}
+	clear(f.parts) // drop the rows for the collector
 }
 
 func (f *mergeFn) FinishBundle(ctx context.Context, _ func(int64, Row)) {

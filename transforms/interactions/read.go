@@ -6,17 +6,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 )
 
 func init() {
-	register.DoFn6x0[context.Context, string, string, func(Event), func(DeadLetter), func(Stats)](&parseFn{})
+	register.DoFn6x1[context.Context, *sdf.LockRTracker, fileio.ReadableFile, func(Batch), func(DeadLetter), func(Stats), error](&readFn{})
+	register.Emitter1[Batch]()
+	register.DoFn2x0[Batch, func(Event)](&unbatchFn{})
 	register.Emitter1[Event]()
 	register.Emitter1[DeadLetter]()
 	register.Emitter1[Stats]()
@@ -35,12 +40,36 @@ type Stats struct {
 // MergeStats adds two Stats.
 func MergeStats(a, b Stats) Stats { return Stats{Rows: a.Rows + b.Rows, Bad: a.Bad + b.Bad} }
 
-// Result holds what a source produced: Events (Event), Dead (DeadLetter) and
-// Stats (a single Stats for the whole input).
+// Result holds what a source produced: Batches (Batch), Dead (DeadLetter)
+// and Stats (a single Stats for the whole input).
 type Result struct {
-	Events beam.PCollection
-	Dead   beam.PCollection
-	Stats  beam.PCollection
+	Batches beam.PCollection
+	Dead    beam.PCollection
+	Stats   beam.PCollection
+}
+
+// Batch is up to BatchSize events of one bundle. Sources emit batches, not
+// single events: a runner's cost per element (Prism: microseconds) is many
+// times the cost of parsing a line.
+type Batch struct {
+	Events []Event
+}
+
+// BatchSize is the most events a source puts in one Batch.
+const BatchSize = 4096
+
+// Unbatch turns a PCollection<Batch> into a PCollection<Event>, for
+// consumers that want one element per event.
+func Unbatch(s beam.Scope, batches beam.PCollection) beam.PCollection {
+	return beam.ParDo(s.Scope("interactions.Unbatch"), &unbatchFn{}, batches)
+}
+
+type unbatchFn struct{}
+
+func (unbatchFn) ProcessElement(b Batch, emit func(Event)) {
+	for _, e := range b.Events {
+		emit(e)
+	}
 }
 
 // Files lists the files a glob (local or gs://) matches, sorted, or fails
@@ -102,7 +131,7 @@ func Read(s beam.Scope, glob string, spec Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	fn := &parseFn{Spec: spec}
+	fn := &readFn{Spec: spec}
 	if spec.Header && spec.Format != FormatJSONL {
 		for _, f := range files {
 			line, err := firstLine(ctx, f)
@@ -122,34 +151,142 @@ func Read(s beam.Scope, glob string, spec Spec) (Result, error) {
 	if _, err := NewParser(spec, fn.Header); err != nil {
 		return Result{}, fmt.Errorf("--input=%s: %v", glob, err)
 	}
-	lines := textio.ReadWithFilename(s, glob)
-	events, dead, stats := beam.ParDo3(s, fn, lines)
-	return Result{Events: events, Dead: dead, Stats: beam.Combine(s, MergeStats, stats)}, nil
+	matched := fileio.ReadMatches(s, fileio.MatchFiles(s, glob))
+	batches, dead, stats := beam.ParDo3(s, fn, matched)
+	return Result{Batches: batches, Dead: dead, Stats: beam.Combine(s, MergeStats, stats)}, nil
 }
 
-// parseFn parses (file, line) pairs. Counts are kept per bundle and
+// readFn is a splittable DoFn over files, like textio's: it reads the lines
+// that start in its byte range, but parses them itself and emits batches,
+// so no element per line ever exists. Counts are kept per bundle and
 // published once in FinishBundle, off the per-line path.
-type parseFn struct {
+type readFn struct {
 	Spec       Spec
 	Header     []string
 	HeaderLine string
+	// SplitSize is the byte range of an initial split; 0 means splitSize.
+	SplitSize int64
 
 	parser *Parser
 	stats  Stats
 	bad    map[string]int64
 }
 
-func (f *parseFn) Setup() error {
+const (
+	// splitSize is the byte range of an initial split of an uncompressed
+	// file.
+	splitSize = 16 << 20
+	// unknownEnd ends the range of a compressed file, whose decompressed
+	// size is unknown; far below MaxInt64, where the tracker's arithmetic
+	// would overflow.
+	unknownEnd = math.MaxInt64 / 2
+)
+
+func (f *readFn) Setup() error {
 	var err error
 	f.parser, err = NewParser(f.Spec, f.Header)
 	return err
 }
 
-func (f *parseFn) StartBundle(_ context.Context, _ func(Event), _ func(DeadLetter), _ func(Stats)) {
+// compressed reports whether the file is read through a decompressor, whose
+// offsets (in decompressed bytes) the file size does not bound.
+func compressed(file fileio.ReadableFile) bool {
+	return strings.HasSuffix(file.Metadata.Path, ".gz") // fileio decompresses by extension
+}
+
+func (f *readFn) CreateInitialRestriction(file fileio.ReadableFile) offsetrange.Restriction {
+	if compressed(file) {
+		return offsetrange.Restriction{Start: 0, End: unknownEnd}
+	}
+	return offsetrange.Restriction{Start: 0, End: file.Metadata.Size}
+}
+
+func (f *readFn) SplitRestriction(file fileio.ReadableFile, rest offsetrange.Restriction) []offsetrange.Restriction {
+	if compressed(file) {
+		return []offsetrange.Restriction{rest}
+	}
+	size := f.SplitSize
+	if size == 0 {
+		size = splitSize
+	}
+	splits := rest.SizedSplits(size)
+	if n := len(splits); n > 1 && splits[n-1].Size() < float64(size/4) {
+		splits[n-2].End = splits[n-1].End // no small remainder
+		splits = splits[:n-1]
+	}
+	return splits
+}
+
+func (f *readFn) RestrictionSize(_ fileio.ReadableFile, rest offsetrange.Restriction) float64 {
+	return rest.Size()
+}
+
+func (f *readFn) CreateTracker(rest offsetrange.Restriction) *sdf.LockRTracker {
+	return sdf.NewLockRTracker(offsetrange.NewTracker(rest))
+}
+
+func (f *readFn) StartBundle(_ context.Context, _ func(Batch), _ func(DeadLetter), _ func(Stats)) {
 	f.stats, f.bad = Stats{}, map[string]int64{}
 }
 
-func (f *parseFn) ProcessElement(_ context.Context, file, line string, emit func(Event), dead func(DeadLetter), _ func(Stats)) {
+// ProcessElement parses every line that starts inside the restriction; the
+// line that straddles its start belongs to the previous range.
+func (f *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, file fileio.ReadableFile, emit func(Batch), dead func(DeadLetter), _ func(Stats)) error {
+	rc, err := file.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("opening %s: %v", file.Metadata.Path, err)
+	}
+	defer rc.Close()
+	rd := bufio.NewReaderSize(rc, 1<<20)
+	rest := rt.GetRestriction().(offsetrange.Restriction)
+	at := rest.Start
+	if at > 0 {
+		// Skip to the first line that starts at or after Start. A range
+		// past the end (a split of a compressed file's open range) is empty.
+		if _, err := rd.Discard(int(at - 1)); err == io.EOF {
+			rt.TryClaim(rest.End)
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: seeking to byte %d: %v", file.Metadata.Path, at-1, err)
+		}
+		skipped, err := rd.ReadString('\n')
+		if err == io.EOF {
+			rt.TryClaim(rest.End)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %v", file.Metadata.Path, err)
+		}
+		at += int64(len(skipped)) - 1
+	}
+	batch := Batch{Events: make([]Event, 0, BatchSize)}
+	for rt.TryClaim(at) {
+		line, err := rd.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("reading %s: %v", file.Metadata.Path, err)
+		}
+		at += int64(len(line))
+		if line != "" {
+			f.parse(file.Metadata.Path, strings.TrimSuffix(line, "\n"), &batch, dead)
+		}
+		if len(batch.Events) == BatchSize {
+			emit(batch)
+			batch = Batch{Events: make([]Event, 0, BatchSize)}
+		}
+		if err == io.EOF {
+			rt.TryClaim(rest.End) // done: claim the rest of the range
+			break
+		}
+	}
+	if len(batch.Events) > 0 {
+		emit(batch)
+	}
+	return nil
+}
+
+// parse adds a line's event to the batch or sends the line to the dead
+// letter; header lines (any file's) are skipped.
+func (f *readFn) parse(file, line string, batch *Batch, dead func(DeadLetter)) {
 	if f.HeaderLine != "" && strings.TrimSuffix(strings.TrimPrefix(line, "\ufeff"), "\r") == f.HeaderLine {
 		return
 	}
@@ -161,10 +298,10 @@ func (f *parseFn) ProcessElement(_ context.Context, file, line string, emit func
 		dead(DeadLetter{Reason: reason, File: file, Line: line})
 		return
 	}
-	emit(e)
+	batch.Events = append(batch.Events, e)
 }
 
-func (f *parseFn) FinishBundle(ctx context.Context, _ func(Event), _ func(DeadLetter), emitStats func(Stats)) {
+func (f *readFn) FinishBundle(ctx context.Context, _ func(Batch), _ func(DeadLetter), emitStats func(Stats)) {
 	beam.NewCounter("interactions", "rows").Inc(ctx, f.stats.Rows)
 	for reason, n := range f.bad {
 		beam.NewCounter("interactions", "bad_"+reason).Inc(ctx, n)

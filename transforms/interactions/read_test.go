@@ -3,12 +3,16 @@ package interactions
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
@@ -39,7 +43,7 @@ func TestRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	passert.Equals(s, res.Events,
+	passert.Equals(s, Unbatch(s, res.Batches),
 		Event{User: "u1", Item: "p1", Weight: 6}, Event{User: "u1", Item: "p2", Weight: 0.5}, Event{User: "u2", Item: "p2", Weight: 2})
 	passert.Equals(s, res.Dead,
 		DeadLetter{Reason: ReasonFieldCount, File: a, Line: "u2,p1\r"},
@@ -63,7 +67,7 @@ func TestReadGzip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	passert.Equals(s, res.Events, Event{User: "u1", Item: "p1", Weight: 6})
+	passert.Equals(s, Unbatch(s, res.Batches), Event{User: "u1", Item: "p1", Weight: 6})
 	passert.Equals(s, res.Stats, Stats{Rows: 2, Bad: 1})
 	ptest.RunAndValidate(t, p)
 }
@@ -98,5 +102,80 @@ func TestGate(t *testing.T) {
 		if err := CheckBadFraction(tc.st, tc.max); (err != nil) != tc.fail {
 			t.Errorf("CheckBadFraction(%+v, %v) = %v", tc.st, tc.max, err)
 		}
+	}
+}
+
+// TestReadSplits reads a file in byte ranges of every size, as initial
+// splits and as a runner's dynamic splits produce them, and checks that each
+// line is parsed exactly once whatever the cut: a line belongs to the range
+// it starts in.
+func TestReadSplits(t *testing.T) {
+	var body strings.Builder
+	body.WriteString("user,productSku,type\n")
+	var want []Event
+	for i := range 40 {
+		u, item := fmt.Sprintf("u%d", i%7), fmt.Sprintf("p%d", i*i%13)
+		body.WriteString(u + "," + item + ",3\n")
+		want = append(want, Event{User: u, Item: item, Weight: 6})
+	}
+	body.WriteString("u9,p9,1") // no final line break
+	want = append(want, Event{User: "u9", Item: "p9", Weight: 0.5})
+	path := writeFile(t, t.TempDir(), "a.csv", body.String())
+	file := fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: int64(body.Len())}}
+
+	for _, size := range []int64{1, 2, 7, 21, 22, 64, 1 << 20} {
+		fn := &readFn{Spec: seedSpec, Header: []string{"user", "productSku", "type"}, HeaderLine: "user,productSku,type", SplitSize: size}
+		if err := fn.Setup(); err != nil {
+			t.Fatal(err)
+		}
+		var got []Event
+		emit := func(b Batch) { got = append(got, b.Events...) }
+		dead := func(d DeadLetter) { t.Errorf("split size %d: dead letter %+v", size, d) }
+		fn.StartBundle(context.Background(), emit, dead, nil)
+		splits := fn.SplitRestriction(file, fn.CreateInitialRestriction(file))
+		for k, rest := range splits {
+			if k > 0 && rest.Start != splits[k-1].End {
+				t.Fatalf("split size %d: splits %v leave a gap", size, splits)
+			}
+			rt := fn.CreateTracker(rest)
+			if err := fn.ProcessElement(context.Background(), rt, file, emit, dead, nil); err != nil {
+				t.Fatalf("split size %d, range %v: %v", size, rest, err)
+			}
+			if !rt.IsDone() {
+				t.Errorf("split size %d, range %v: restriction not fully claimed", size, rest)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("split size %d (%d splits): got %d events, want %d:\n%v", size, len(splits), len(got), len(want), got)
+		}
+		if fn.stats.Rows != int64(len(want)) {
+			t.Errorf("split size %d: %d rows counted, want %d", size, fn.stats.Rows, len(want))
+		}
+	}
+}
+
+// TestReadBatches: a source emits full batches and one remainder.
+func TestReadBatches(t *testing.T) {
+	var body strings.Builder
+	for i := range BatchSize + 5 {
+		fmt.Fprintf(&body, "u%d,p1,1\n", i)
+	}
+	path := writeFile(t, t.TempDir(), "a.csv", body.String())
+	file := fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: int64(body.Len())}}
+	spec := seedSpec
+	spec.Header = false
+	spec.UserField, spec.ItemField, spec.ActionField = "0", "1", "2"
+	fn := &readFn{Spec: spec}
+	if err := fn.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	emit := func(b Batch) { sizes = append(sizes, len(b.Events)) }
+	fn.StartBundle(context.Background(), emit, nil, nil)
+	if err := fn.ProcessElement(context.Background(), fn.CreateTracker(fn.CreateInitialRestriction(file)), file, emit, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{BatchSize, 5}; !reflect.DeepEqual(sizes, want) {
+		t.Errorf("batch sizes %v, want %v", sizes, want)
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register.DoFn3x0[context.Context, scoring.Row, func(string, int64)](&countFn{})
+	register.DoFn3x0[context.Context, scoring.Shard, func(string, int64)](&countFn{})
 	register.Function2x1(add)
 	register.Function3x0(toItem)
 	register.Combiner3[Ranking, Item, []Item](&rankFn{})
@@ -64,7 +64,7 @@ func (f *rankFn) MergeAccumulators(a, b Ranking) Ranking {
 func (f *rankFn) ExtractOutput(r Ranking) []Item { return r.Items }
 
 // Top returns a PCollection holding one []Item: the n items with the most
-// users in rows (a PCollection<scoring.Row>), most popular first.
+// users in rows (a PCollection<scoring.Shard>), most popular first.
 func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
 	s = s.Scope("popularity.Top")
 	counts := beam.CombinePerKey(s, add, beam.ParDo(s, &countFn{}, rows))
@@ -85,9 +85,11 @@ func (f *countFn) StartBundle(_ context.Context, _ func(string, int64)) {
 	f.counts = map[string]int64{}
 }
 
-func (f *countFn) ProcessElement(_ context.Context, r scoring.Row, _ func(string, int64)) {
-	for _, item := range r.Items {
-		f.counts[item]++
+func (f *countFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(string, int64)) {
+	for _, r := range sh.Rows {
+		for _, item := range r.Items {
+			f.counts[item]++
+		}
 	}
 }
 

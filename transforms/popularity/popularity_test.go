@@ -23,6 +23,6 @@ func TestTop(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	// c has 3 users; b and d tie at 2 and b, the smaller id, comes first.
-	passert.Equals(s, Top(s, beam.CreateList(s, rows), 3), []Item{{"c", 3}, {"b", 2}, {"d", 2}})
+	passert.Equals(s, Top(s, beam.Create(s, scoring.Shard{Rows: rows[:2]}, scoring.Shard{Rows: rows[2:]}), 3), []Item{{"c", 3}, {"b", 2}, {"d", 2}})
 	ptest.RunAndValidate(t, p)
 }

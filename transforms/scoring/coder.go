@@ -10,12 +10,15 @@ import (
 	"github.com/recsys/itemsim/internal/exactsum"
 )
 
-// Partials and Rows cross shuffles once per user; the reflective schema
-// coder cost more than the scoring itself, so both get a compact coder:
-// uvarint lengths, strings as bytes, floats as 8 fixed bytes.
+// Shards cross shuffles and hold most of the job's data; the reflective
+// schema coder cost more than the scoring itself, so they get a compact
+// coder: uvarint lengths, strings as bytes, floats as 8 fixed bytes.
+// Partial and Row get the same coder for the pipelines that ship them alone.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(Partial{}), encodePartial, decodePartial)
 	beam.RegisterCoder(reflect.TypeOf(Row{}), encodeRow, decodeRow)
+	beam.RegisterCoder(reflect.TypeOf(PartialShard{}), encodePartialShard, decodePartialShard)
+	beam.RegisterCoder(reflect.TypeOf(Shard{}), encodeShard, decodeShard)
 }
 
 var errCorrupt = errors.New("scoring: corrupt encoding")
@@ -36,8 +39,8 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-func encodePartial(p Partial) []byte {
-	b := appendStrings(make([]byte, 0, 16*len(p.Items)), p.Items)
+func appendPartial(b []byte, p Partial) []byte {
+	b = appendStrings(b, p.Items)
 	for k := range p.Items {
 		b = binary.AppendUvarint(b, p.Sums[k].Hi)
 		b = binary.LittleEndian.AppendUint64(b, p.Sums[k].Lo)
@@ -46,11 +49,33 @@ func encodePartial(p Partial) []byte {
 	return b
 }
 
-func encodeRow(r Row) []byte {
-	b := appendString(make([]byte, 0, len(r.User)+16*len(r.Items)), r.User)
+func appendRow(b []byte, r Row) []byte {
+	b = appendString(b, r.User)
 	b = appendStrings(b, r.Items)
 	for _, s := range r.Scores {
 		b = appendFloat(b, s)
+	}
+	return b
+}
+
+func encodePartial(p Partial) []byte { return appendPartial(make([]byte, 0, 32*len(p.Items)), p) }
+
+func encodeRow(r Row) []byte {
+	return appendRow(make([]byte, 0, len(r.User)+16*len(r.Items)), r)
+}
+
+func encodePartialShard(ps PartialShard) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 64*len(ps.Users)), uint64(len(ps.Users)))
+	for k, u := range ps.Users {
+		b = appendPartial(appendString(b, u), ps.Parts[k])
+	}
+	return b
+}
+
+func encodeShard(sh Shard) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 64*len(sh.Rows)), uint64(len(sh.Rows)))
+	for _, r := range sh.Rows {
+		b = appendRow(b, r)
 	}
 	return b
 }
@@ -126,8 +151,7 @@ func (d *decoder) done() error {
 	return d.err
 }
 
-func decodePartial(b []byte) (Partial, error) {
-	d := decoder{b: b}
+func (d *decoder) partial() Partial {
 	p := Partial{Items: d.strings()}
 	p.Sums = make([]exactsum.Sum, len(p.Items))
 	p.Maxes = make([]float64, len(p.Items))
@@ -135,15 +159,46 @@ func decodePartial(b []byte) (Partial, error) {
 		p.Sums[k] = exactsum.Sum{Hi: d.uvarint(), Lo: d.fixed()}
 		p.Maxes[k] = math.Float64frombits(d.fixed())
 	}
-	return p, d.done()
+	return p
 }
 
-func decodeRow(b []byte) (Row, error) {
-	d := decoder{b: b}
+func (d *decoder) row() Row {
 	r := Row{User: d.string(), Items: d.strings()}
 	r.Scores = make([]float64, len(r.Items))
 	for k := range r.Scores {
 		r.Scores[k] = math.Float64frombits(d.fixed())
 	}
+	return r
+}
+
+func decodePartial(b []byte) (Partial, error) {
+	d := decoder{b: b}
+	p := d.partial()
+	return p, d.done()
+}
+
+func decodeRow(b []byte) (Row, error) {
+	d := decoder{b: b}
+	r := d.row()
 	return r, d.done()
+}
+
+func decodePartialShard(b []byte) (PartialShard, error) {
+	d := decoder{b: b}
+	n := d.count()
+	ps := PartialShard{Users: make([]string, n), Parts: make([]Partial, n)}
+	for k := range n {
+		ps.Users[k] = d.string()
+		ps.Parts[k] = d.partial()
+	}
+	return ps, d.done()
+}
+
+func decodeShard(b []byte) (Shard, error) {
+	d := decoder{b: b}
+	sh := Shard{Rows: make([]Row, d.count())}
+	for k := range sh.Rows {
+		sh.Rows[k] = d.row()
+	}
+	return sh, d.done()
 }

@@ -25,6 +25,17 @@ func TestCodersRoundTrip(t *testing.T) {
 			t.Errorf("Row round trip: %+v, %v; want %+v", got, err, r)
 		}
 	}
+	ps := PartialShard{Users: []string{"u1", ""}, Parts: []Partial{
+		{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 3, Lo: 4}}, Maxes: []float64{2}},
+		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
+	}}
+	if got, err := decodePartialShard(encodePartialShard(ps)); err != nil || !reflect.DeepEqual(got, ps) {
+		t.Errorf("PartialShard round trip: %+v, %v; want %+v", got, err, ps)
+	}
+	sh := Shard{Rows: []Row{{User: "u1", Items: []string{"a", "b"}, Scores: []float64{1, 2}}, {User: "u2", Items: []string{}, Scores: []float64{}}}}
+	if got, err := decodeShard(encodeShard(sh)); err != nil || !reflect.DeepEqual(got, sh) {
+		t.Errorf("Shard round trip: %+v, %v; want %+v", got, err, sh)
+	}
 }
 
 // FuzzDecode: corrupt bytes give an error, never a panic; what decodes
@@ -33,10 +44,22 @@ func TestCodersRoundTrip(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(encodeRow(Row{User: "u", Items: []string{"a"}, Scores: []float64{1}}))
 	f.Add(encodePartial(Partial{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 1}}, Maxes: []float64{1}}))
+	f.Add(encodeShard(Shard{Rows: []Row{{User: "u", Items: []string{"a"}, Scores: []float64{1}}}}))
+	f.Add(encodePartialShard(PartialShard{Users: []string{"u"}, Parts: []Partial{{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 1}}, Maxes: []float64{1}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := decodeRow(b); err == nil {
 			if again, err := decodeRow(encodeRow(r)); err != nil || !bytes.Equal(encodeRow(again), encodeRow(r)) {
 				t.Fatalf("Row %+v does not survive a round trip: %+v, %v", r, again, err)
+			}
+		}
+		if sh, err := decodeShard(b); err == nil {
+			if again, err := decodeShard(encodeShard(sh)); err != nil || !bytes.Equal(encodeShard(again), encodeShard(sh)) {
+				t.Fatalf("Shard %+v does not survive a round trip: %+v, %v", sh, again, err)
+			}
+		}
+		if ps, err := decodePartialShard(b); err == nil {
+			if again, err := decodePartialShard(encodePartialShard(ps)); err != nil || !bytes.Equal(encodePartialShard(again), encodePartialShard(ps)) {
+				t.Fatalf("PartialShard %+v does not survive a round trip: %+v, %v", ps, again, err)
 			}
 		}
 		if p, err := decodePartial(b); err == nil {

@@ -36,6 +36,32 @@ type Config struct {
 	Clip float64
 	// MaxItemsPerUser keeps a user's highest-scored items only; 0 keeps all.
 	MaxItemsPerUser int
+	// Shards is the number of user shards PerUser groups by; 0 means
+	// DefaultShards.
+	Shards int
+}
+
+// DefaultShards is the default number of user shards: enough for the
+// aggregation to spread over many workers, few enough that each bundle
+// ships a few large elements.
+const DefaultShards = 256
+
+// shards resolves the configured number of user shards.
+func (c Config) shards() int {
+	if c.Shards > 0 {
+		return c.Shards
+	}
+	return DefaultShards
+}
+
+// ShardOf returns the shard in [0, n) of a user: FNV-1a of the name, the
+// same in every process.
+func ShardOf(user string, n int) int64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(user); i++ {
+		h = (h ^ uint64(user[i])) * 1099511628211
+	}
+	return int64(h % uint64(n))
 }
 
 // NeedsTime reports whether the rules read event times.
@@ -52,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--clip_score must be >= 0 (0 disables clipping)")
 	case c.MaxItemsPerUser < 0:
 		return fmt.Errorf("--max_items_per_user must be >= 0 (0 keeps every item)")
+	case c.Shards < 0:
+		return fmt.Errorf("--user_shards must be >= 0 (0 means %d)", DefaultShards)
 	case c.Since != 0 && c.Until != 0 && c.Since >= c.Until:
 		return fmt.Errorf("--since must be before --until")
 	}
@@ -87,6 +115,20 @@ type Row struct {
 	User   string
 	Items  []string
 	Scores []float64
+}
+
+// Shard is some users' rows, users ascending: the element PerUser
+// returns. Users hash to a fixed number of shards, so a few large elements
+// cross each shuffle instead of one per user: Prism and portable Flink pay
+// per element.
+type Shard struct {
+	Rows []Row
+}
+
+// PartialShard is one bundle's partials of one shard's users, aligned.
+type PartialShard struct {
+	Users []string
+	Parts []Partial
 }
 
 // Counts reports what Aggregate changed.

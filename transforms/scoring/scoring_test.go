@@ -127,7 +127,9 @@ func TestPerUser(t *testing.T) {
 		ev("u3", "z", 8, 50), // outside: u3 has no row
 	}
 	p, s := beam.NewPipelineWithRoot()
-	rows := PerUser(s, beam.CreateList(s, events), Config{Aggregate: AggregateSum, HalfLife: 100, Since: 500, Clip: 5})
+	// Two batches, and two shards: the users' events meet across both.
+	batches := beam.Create(s, interactions.Batch{Events: events[:3]}, interactions.Batch{Events: events[3:]})
+	rows := Rows(s, PerUser(s, batches, Config{Aggregate: AggregateSum, HalfLife: 100, Since: 500, Clip: 5, Shards: 2}))
 	passert.Equals(s, rows,
 		Row{User: "u1", Items: []string{"a", "b"}, Scores: []float64{3, 5}},
 		Row{User: "u2", Items: []string{"a"}, Scores: []float64{0.5}},
