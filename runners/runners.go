@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -197,10 +198,22 @@ func flags(o *Options) map[string]*string {
 	}
 }
 
+// memoryLimit is the process's soft memory limit. On Prism the whole job,
+// runner and workers, runs in this process; without a limit Go lets the
+// heap grow to twice what is live before it collects.
+var memoryLimit = flag.Int64("memory_limit_mb", 0, "Soft memory limit of this process in MiB (as GOMEMLIMIT): the garbage collector works harder near it instead of letting the heap double. It bounds the embedded Prism runner, where the whole job runs in this process. 0 keeps GOMEMLIMIT (or no limit).")
+
 // Prepare validates Beam's runner flags and completes them in place (see
-// Resolve). Call it after flag.Parse and beam.Init, before building the
-// pipeline; its error is meant for the user as is.
+// Resolve), and applies --memory_limit_mb. Call it after flag.Parse and
+// beam.Init, before building the pipeline; its error is meant for the user
+// as is.
 func Prepare() error {
+	if *memoryLimit < 0 {
+		return fmt.Errorf("--memory_limit_mb=%d: want a size in MiB, or 0 for no limit", *memoryLimit)
+	}
+	if *memoryLimit > 0 {
+		debug.SetMemoryLimit(*memoryLimit << 20)
+	}
 	var o Options
 	fields := flags(&o)
 	for name, dst := range fields {

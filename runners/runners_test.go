@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -135,6 +136,22 @@ func TestPrepare(t *testing.T) {
 			if got := flagValue(name); got != want {
 				t.Errorf("--%s = %q, want %q", name, got, want)
 			}
+		}
+	})
+	t.Run("memory limit", func(t *testing.T) {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restore
+		setFlags(t, map[string]string{}) // Prism, no other flag
+		t.Cleanup(func() { flag.Set("memory_limit_mb", "0") })
+		flag.Set("memory_limit_mb", "4608")
+		if err := Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != 4608<<20 {
+			t.Errorf("memory limit = %d, want %d", got, 4608<<20)
+		}
+		flag.Set("memory_limit_mb", "-1")
+		if err := Prepare(); err == nil || !strings.Contains(err.Error(), "--memory_limit_mb=-1") {
+			t.Errorf("Prepare() = %v, want a --memory_limit_mb error", err)
 		}
 	})
 	t.Run("dataflow reads --staging_location", func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -42,8 +43,12 @@ func main() {
 	topN := flag.Int("top_n", 10, "Neighbours kept per item.")
 	output := flag.String("output", "", "JSONL output (required).")
 	cpuprofile := flag.String("cpuprofile", "", "CPU profile file (required).")
+	heapprofile := flag.String("heapprofile", "", "Heap profile file, written whenever the live heap reaches a new peak (optional).")
 	flag.Parse()
 	beam.Init()
+	if *heapprofile != "" {
+		go watchHeap(*heapprofile)
+	}
 	if err := run(src, dimsum.Config{Threshold: *threshold, Seed: *seed}, *topN, *output, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
@@ -84,6 +89,25 @@ func run(src data.Source, dc dimsum.Config, topN int, output, cpuprofile string)
 	}
 	fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// watchHeap writes a heap profile to path each time the heap in use after
+// a collection reaches a new peak, checked every 200 ms: the last file shows
+// what the job held at its fullest.
+func watchHeap(path string) {
+	var peak uint64
+	var ms runtime.MemStats
+	for range time.Tick(200 * time.Millisecond) {
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse <= peak {
+			continue
+		}
+		peak = ms.HeapInuse
+		if f, err := os.Create(path); err == nil {
+			pprof.WriteHeapProfile(f) // the profile of the last collection
+			f.Close()
+		}
+	}
 }
 
 // neighborsJSON renders one output line as the pipeline does.
