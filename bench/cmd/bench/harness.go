@@ -120,7 +120,7 @@ func (h *harness) pipeline(d dataset, t float64, want sampling.Counts) (*pipelin
 	}
 	out := filepath.Join(h.work, fmt.Sprintf("%s-%d-t%g.jsonl", d.Name, len(h.runs), t))
 	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--threshold="+strconv.FormatFloat(t, 'g', -1, 64),
-		"--seed="+strconv.FormatUint(h.o.seed, 10), "--output="+out)
+		"--seed="+strconv.FormatUint(h.o.seed, 10), "--memory_limit_mb="+strconv.Itoa(h.o.memoryLimitMB), "--output="+out)
 	var r *pipelineRun
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		p, stdout, err := h.run(h.bin("similarity"), args...)

@@ -48,9 +48,9 @@ func markdown(r *Results) string {
 		p(" (**the machine was loaded by other work: timings are contaminated**)")
 	}
 	p(" and %.2f at its end (which includes the run's own work)", m.LoadAfter)
-	p(".\n\nPipeline: `pipelines/similarity` on Prism, `--top_n=%d --seed=%d`; peers: scipy exact cosine "+
+	p(".\n\nPipeline: `pipelines/similarity` on Prism, `--top_n=%d --seed=%d --memory_limit_mb=%d`; peers: scipy exact cosine "+
 		"(`bench/peers/scipy_cosine.py`) and the single-process exact Go limit (`bench/cmd/exact`). "+
-		"Every tool is a subprocess; wall time includes its start-up, CPU is user + system, RSS is wait4's peak.\n\n", r.TopN, r.Seed)
+		"Every tool is a subprocess; wall time includes its start-up, CPU is user + system, RSS is wait4's peak.\n\n", r.TopN, r.Seed, r.MemoryLimitMB)
 	for _, s := range r.Skipped {
 		p("- %s\n", s)
 	}

@@ -13,20 +13,22 @@ import (
 
 // Results is everything one run measured; results.json is this value.
 type Results struct {
-	Date       string           `json:"date"`
-	Machine    Machine          `json:"machine"`
-	Quick      bool             `json:"quick"`
-	Thresholds []float64        `json:"thresholds"`
-	TopN       int              `json:"top_n"`
-	Seed       uint64           `json:"seed"`
-	SynthSeed  uint64           `json:"synth_seed"`
-	Datasets   []*DatasetResult `json:"datasets"`
-	Skipped    []string         `json:"skipped,omitempty"`
-	Scaling    *ScalingResult   `json:"scaling,omitempty"`
-	Profile    *ProfileResult   `json:"profile,omitempty"`
-	Targets    []Target         `json:"targets"`
-	Plots      []string         `json:"plots"`
-	TotalSec   float64          `json:"total_sec"`
+	Date       string    `json:"date"`
+	Machine    Machine   `json:"machine"`
+	Quick      bool      `json:"quick"`
+	Thresholds []float64 `json:"thresholds"`
+	TopN       int       `json:"top_n"`
+	// MemoryLimitMB is the pipeline's --memory_limit_mb.
+	MemoryLimitMB int              `json:"memory_limit_mb"`
+	Seed          uint64           `json:"seed"`
+	SynthSeed     uint64           `json:"synth_seed"`
+	Datasets      []*DatasetResult `json:"datasets"`
+	Skipped       []string         `json:"skipped,omitempty"`
+	Scaling       *ScalingResult   `json:"scaling,omitempty"`
+	Profile       *ProfileResult   `json:"profile,omitempty"`
+	Targets       []Target         `json:"targets"`
+	Plots         []string         `json:"plots"`
+	TotalSec      float64          `json:"total_sec"`
 }
 
 // Machine describes where the figures were taken.
