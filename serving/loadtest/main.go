@@ -28,6 +28,7 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,6 +60,7 @@ var (
 	serverPID   = flag.Int("server_pid", 0, "The server's process id, to report its CPU use (optional).")
 	targetRPS   = flag.Float64("target_rps", 20000, "Throughput target, requests/s, for the verdict column.")
 	targetP99   = flag.Duration("target_p99", time.Millisecond, "p99 latency target for the verdict column: p99 must be below it.")
+	baseline    = flag.Bool("baseline", false, "Instead of --url, load a bare net/http handler in this process that answers every request with a fixed 10-item response: the floor HTTP itself sets on this machine. With --generator=go the client's CPU counts as the server's.")
 )
 
 func main() {
@@ -111,7 +113,15 @@ func run() error {
 		items[k] = l.Item
 	}
 	base := strings.TrimSuffix(*target, "/")
-	if *waitReady > 0 {
+	if *baseline {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer lis.Close()
+		go http.Serve(lis, baselineHandler())
+		base, *serverPID = "http://"+lis.Addr().String(), os.Getpid()
+	} else if *waitReady > 0 {
 		if err := awaitReady(base+"/readyz", *waitReady); err != nil {
 			return err
 		}
@@ -129,7 +139,11 @@ func run() error {
 		}
 	}
 
-	fmt.Printf("generator=%s model=%s (%d items) loadavg at start: %s\n", gen, *sims, len(items), loadavg())
+	what := fmt.Sprintf("model=%s (%d items)", *sims, len(items))
+	if *baseline {
+		what = "server=baseline (a fixed response from a bare net/http handler)"
+	}
+	fmt.Printf("generator=%s %s loadavg at start: %s\n", gen, what, loadavg())
 	fmt.Printf("target: p99 < %s and >= %.0f req/s\n", *targetP99, *targetRPS)
 	for _, n := range sizeList {
 		paths := loadgen.RecommendationPaths(items, n, *distinct, *seed)
@@ -155,6 +169,19 @@ func run() error {
 		}
 	}
 	return nil
+}
+
+// baselineHandler answers every request with the same 10-item response,
+// shaped like the server's, doing nothing else.
+func baselineHandler() http.Handler {
+	body := []byte(`{"result":[{"item":"50","score":3.1},{"item":"181","score":2.9},{"item":"121","score":2.7},` +
+		`{"item":"117","score":2.5},{"item":"405","score":2.3},{"item":"151","score":2.1},{"item":"222","score":1.9},` +
+		`{"item":"1","score":1.7},{"item":"7","score":1.5},{"item":"100","score":1.3}],"version":"baseline"}` + "\n")
+	ct := []string{"application/json"}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = ct
+		w.Write(body)
+	})
 }
 
 // measure warms up, then runs one measured load, sampling CPU use around
@@ -239,14 +266,15 @@ const clockTick = 100
 type cpuSample struct {
 	at     time.Time
 	busy   float64 // machine, seconds
+	steal  float64 // time the hypervisor ran something else, seconds
 	server float64 // --server_pid, seconds
 	self   time.Duration
 }
 
 // cpuUse is the cores each party used over a window.
 type cpuUse struct {
-	server, client, other float64
-	haveServer, ok        bool
+	server, client, other, steal float64
+	haveServer, ok               bool
 }
 
 func (c cpuUse) String() string {
@@ -259,11 +287,12 @@ func (c cpuUse) String() string {
 	} else {
 		s += " (other includes the server: no --server_pid)"
 	}
-	return s
+	return s + fmt.Sprintf(", steal %.2f", c.steal)
 }
 
 func sampleCPU(self time.Duration) cpuSample {
-	return cpuSample{at: time.Now(), busy: machineBusy(), server: pidCPU(*serverPID), self: self}
+	busy, steal := machineCPU()
+	return cpuSample{at: time.Now(), busy: busy, steal: steal, server: pidCPU(*serverPID), self: self}
 }
 
 // since is the CPU use from s to now, given the generator's CPU time in
@@ -274,7 +303,7 @@ func (s cpuSample) since(client time.Duration) cpuUse {
 	if secs <= 0 || s.busy < 0 || now.busy < 0 {
 		return cpuUse{}
 	}
-	u := cpuUse{ok: true, client: client.Seconds() / secs}
+	u := cpuUse{ok: true, client: client.Seconds() / secs, steal: (now.steal - s.steal) / secs}
 	u.other = (now.busy-s.busy)/secs - u.client
 	if *serverPID > 0 && s.server >= 0 && now.server >= 0 {
 		u.haveServer = true
@@ -285,28 +314,31 @@ func (s cpuSample) since(client time.Duration) cpuUse {
 	return u
 }
 
-// machineBusy is the machine's non-idle CPU time in seconds, from the
-// first line of /proc/stat (user nice system idle iowait irq softirq
+// machineCPU is the machine's non-idle CPU time in seconds, excluding
+// steal, and its steal time (the hypervisor running something else), from
+// the first line of /proc/stat (user nice system idle iowait irq softirq
 // steal ...); -1 when unknown.
-func machineBusy() float64 {
+func machineCPU() (busy, steal float64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return -1
+		return -1, -1
 	}
-	var busy float64
 	for k, v := range f[1:9] {
-		if k == 3 || k == 4 { // idle, iowait
-			continue
-		}
 		n, _ := strconv.ParseFloat(v, 64)
-		busy += n
+		switch k {
+		case 3, 4: // idle, iowait
+		case 7:
+			steal = n
+		default:
+			busy += n
+		}
 	}
-	return busy / clockTick
+	return busy / clockTick, steal / clockTick
 }
 
 // pidCPU is a process's user+system CPU time in seconds; -1 when unknown.

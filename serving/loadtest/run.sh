@@ -14,6 +14,8 @@
 #   ADDR          listen address (default 127.0.0.1:18080)
 #   GOMAXPROCS    passed to the server as is (default: Go's, the core count)
 #   SERVER_FLAGS  extra flags for the server
+#   SERVER_CPUS   pin the server to these CPUs (taskset -c list, e.g. 0)
+#   CLIENT_CPUS   pin the load generator (wrk or Go) to these CPUs (e.g. 1)
 #   GO            the go command (default go)
 # Run from the repository root. The server's log goes to $BIN/loadtest-server.log.
 set -euo pipefail
@@ -40,10 +42,10 @@ mkdir -p "$BIN"
 
 log="$BIN/loadtest-server.log"
 # shellcheck disable=SC2086
-"$BIN/serving" --similarities="$SIMILARITIES" ${POPULAR:+--popular="$POPULAR"} \
+${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$BIN/serving" --similarities="$SIMILARITIES" ${POPULAR:+--popular="$POPULAR"} \
 	--addr="$ADDR" --reload_interval=0 ${SERVER_FLAGS:-} >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 
-echo "server pid $server on $ADDR (GOMAXPROCS=${GOMAXPROCS:-default}, $(nproc) cores), model $SIMILARITIES"
-"$BIN/loadtest" --url="http://$ADDR" --similarities="$SIMILARITIES" --server_pid="$server" "$@"
+echo "server pid $server on $ADDR (GOMAXPROCS=${GOMAXPROCS:-default}, $(nproc) cores, server CPUs ${SERVER_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}), model $SIMILARITIES"
+${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$BIN/loadtest" --url="http://$ADDR" --similarities="$SIMILARITIES" --server_pid="$server" "$@"
