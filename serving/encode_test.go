@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/recsys/itemsim/recommend"
@@ -94,6 +95,9 @@ func FuzzAppendResult(f *testing.F) {
 // package's code, net/http's own excluded (the recorder stands in for
 // it): the query, events, result and body are pooled.
 func TestSeedAPIAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	s := newTestServer(t, testModel(t, "v1"))
 	req := newRequest(t, "/make_recommendation?browsed=a,b&purchased=c&n=3")
 	w := &discardWriter{h: make(map[string][]string)}
@@ -125,3 +129,33 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// TestConcurrentSeedAPI: concurrent requests, each with its pooled
+// scratch, get exactly the answers they get one at a time.
+func TestConcurrentSeedAPI(t *testing.T) {
+	s := newTestServer(t, testModel(t, "v1"))
+	targets := []string{
+		"/make_recommendation?browsed=a", "/make_recommendation?browsed=a,b&purchased=a&n=1",
+		"/make_recommendation?basket=b&include_seen=true", "/make_recommendation?browsed=a,b,c",
+		"/make_recommendation?n=0", "/v1/similar/a?n=1", "/make_recommendation?browsed=zz,a&basket=",
+	}
+	want := map[string]string{}
+	for _, target := range targets {
+		want[target] = do(s, "GET", target, "").Body.String()
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				target := targets[(g+i)%len(targets)]
+				if got := do(s, "GET", target, "").Body.String(); got != want[target] {
+					t.Errorf("%s: %s, want %s", target, got, want[target])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -6,9 +6,10 @@
 //	go build -o bin/serving ./serving
 //	bin/serving --similarities=/tmp/ml100k.jsonl --popular=/tmp/ml100k-popular.json --addr=127.0.0.1:8080 &
 //	go run ./serving/loadtest --url=http://127.0.0.1:8080 --similarities=/tmp/ml100k.jsonl \
-//	    --concurrency=1,2,4,8 --server_pid=$!
+//	    --concurrency=1,2,4,8 --threads=1,2 --server_pid=$!
 //
-// serving/loadtest/run.sh does all of that (make loadtest runs it).
+// serving/loadtest/run.sh does all of that (make loadtest runs it); see
+// docs/serving.md for the options and measured results.
 //
 // Two generators: wrk (the C load generator, Debian package wrk), driven
 // through rotate.lua, and a Go one (internal/loadgen). Both are closed
@@ -48,8 +49,8 @@ var (
 	target      = flag.String("url", "http://127.0.0.1:8080", "Base URL of the server.")
 	sims        = flag.String("similarities", "/tmp/ml100k.jsonl", "The model's JSONL file, to draw item ids from.")
 	sizes       = flag.String("items", "1,10", "Items per request, comma-separated: one run per size.")
-	concurrency = flag.String("concurrency", "4", "Requests in flight (connections), comma-separated: one run per level.")
-	threads     = flag.String("threads", "1", "wrk threads, comma-separated: one run per count (skipped where above the concurrency).")
+	concurrency = flag.String("concurrency", "", "Requests in flight (connections), comma-separated: one run per level (default: 2 with wrk, 4 with the Go generator, the levels that do best on 2 cores).")
+	threads     = flag.String("threads", "2", "wrk threads, comma-separated: one run per count (skipped where above the concurrency).")
 	generator   = flag.String("generator", "auto", "Load generator: wrk, go, or auto (wrk when installed).")
 	script      = flag.String("script", "", "wrk Lua script (default: the embedded copy of serving/loadtest/rotate.lua).")
 	duration    = flag.Duration("duration", 6*time.Second, "Measured time per run (whole seconds with wrk).")
@@ -60,6 +61,7 @@ var (
 	serverPID   = flag.Int("server_pid", 0, "The server's process id, to report its CPU use (optional).")
 	targetRPS   = flag.Float64("target_rps", 20000, "Throughput target, requests/s, for the verdict column.")
 	targetP99   = flag.Duration("target_p99", time.Millisecond, "p99 latency target for the verdict column: p99 must be below it.")
+	pathsOut    = flag.String("paths_out", "", "Only write the request paths, one file per size (DIR/paths-N.txt), for running wrk by hand, and exit.")
 	baseline    = flag.Bool("baseline", false, "Instead of --url, load a bare net/http handler in this process that answers every request with a fixed 10-item response: the floor HTTP itself sets on this machine. With --generator=go the client's CPU counts as the server's.")
 )
 
@@ -74,10 +76,6 @@ func main() {
 func run() error {
 	ctx := context.Background()
 	sizeList, err := ints("items", *sizes)
-	if err != nil {
-		return err
-	}
-	concList, err := ints("concurrency", *concurrency)
 	if err != nil {
 		return err
 	}
@@ -98,6 +96,13 @@ func run() error {
 	if gen == "go" {
 		threadList = []int{0}
 	}
+	if *concurrency == "" {
+		*concurrency = map[string]string{"wrk": "2", "go": "4"}[gen]
+	}
+	concList, err := ints("concurrency", *concurrency)
+	if err != nil {
+		return err
+	}
 
 	f, err := os.Open(*sims)
 	if err != nil {
@@ -111,6 +116,17 @@ func run() error {
 	items := make([]string, len(lists))
 	for k, l := range lists {
 		items[k] = l.Item
+	}
+	if *pathsOut != "" {
+		for _, n := range sizeList {
+			file := filepath.Join(*pathsOut, fmt.Sprintf("paths-%d.txt", n))
+			paths := loadgen.RecommendationPaths(items, n, *distinct, *seed)
+			if err := os.WriteFile(file, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
+				return err
+			}
+			fmt.Println(file)
+		}
+		return nil
 	}
 	base := strings.TrimSuffix(*target, "/")
 	if *baseline {
