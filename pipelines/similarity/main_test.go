@@ -135,8 +135,8 @@ func TestFixtureMatchesReference(t *testing.T) {
 }
 
 // TestOutputIsInvariant: shuffling the input lines, splitting them over
-// several files, and running twice with the same seed change no byte, in
-// exact and in sampled mode.
+// several files, running twice with the same seed, and changing the number
+// of shards change no byte, in exact and in sampled mode.
 func TestOutputIsInvariant(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(readFile(t, fixture), "\n"), "\n")
 	header, rows := lines[0], lines[1:]
@@ -156,9 +156,13 @@ func TestOutputIsInvariant(t *testing.T) {
 	}
 	for _, threshold := range []string{"0", "0.5"} {
 		outs := map[string]string{}
-		for name, in := range map[string]string{"original": fixture, "again": fixture, "shuffled-split": filepath.Join(split, "*.csv")} {
-			out := filepath.Join(dir, threshold+"-"+name+".jsonl")
-			mustRun(t, "--input="+in, "--output="+out, "--threshold="+threshold, "--max_pending_pairs=500")
+		for name, flags := range map[string][]string{
+			"original":                 {"--input=" + fixture},
+			"again with one shard":     {"--input=" + fixture, "--shards=1"},
+			"shuffled-split, 7 shards": {"--input=" + filepath.Join(split, "*.csv"), "--shards=7"},
+		} {
+			out := filepath.Join(dir, threshold+"-"+strings.ReplaceAll(name, " ", "_")+".jsonl")
+			mustRun(t, append(flags, "--output="+out, "--threshold="+threshold, "--max_pending_pairs=500")...)
 			outs[name] = readFile(t, out)
 		}
 		if outs["original"] == "" {
