@@ -59,6 +59,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./transforms/interactions
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./transforms/scoring
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartialRow$$' -fuzztime $(FUZZTIME) ./transforms/dimsum
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendResult$$' -fuzztime $(FUZZTIME) ./serving
 
 -include runners/runners.mk templates/dataflow/template.mk
 
