@@ -98,3 +98,29 @@ func TestParseCounters(t *testing.T) {
 		t.Errorf("parseCounters = %v", got)
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		walls []float64
+		rss   []float64
+		n     int
+		want  Proc
+	}{
+		{"one run", []float64{5}, []float64{100}, 1, Proc{WallSec: 5, CPUSec: 50, MaxRSSMiB: 100}},
+		{"odd: the middle wall, the largest rss", []float64{3, 1, 2}, []float64{10, 30, 20}, 3, Proc{WallSec: 2, CPUSec: 20, MaxRSSMiB: 30}},
+		{"even: the upper middle", []float64{4, 1, 3, 2}, []float64{1, 1, 1, 1}, 4, Proc{WallSec: 3, CPUSec: 30, MaxRSSMiB: 1}},
+	} {
+		k := 0
+		next := func() (Proc, error) {
+			p := Proc{WallSec: tc.walls[k], CPUSec: 10 * tc.walls[k], MaxRSSMiB: tc.rss[k]}
+			k++
+			return p, nil
+		}
+		first, _ := next()
+		got, err := median(first, tc.n, next)
+		if err != nil || got != tc.want || k != tc.n {
+			t.Errorf("%s: median = %+v, %v after %d runs; want %+v after %d", tc.name, got, err, k, tc.want, tc.n)
+		}
+	}
+}

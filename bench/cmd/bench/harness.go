@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -113,7 +115,7 @@ const maxAttempts = 3
 // pipeline runs the pipeline binary on d at threshold t (once per input
 // and threshold), until its sampling counters equal want (the library's
 // sampling of the same rows) or maxAttempts runs were made.
-func (h *harness) pipeline(d dataset, t float64, want sampling.Counts) (*pipelineRun, error) {
+func (h *harness) pipeline(d dataset, t float64, want sampling.Counts, repeat int) (*pipelineRun, error) {
 	key := d.Source.Path + "@" + strconv.FormatFloat(t, 'g', -1, 64)
 	if r, ok := h.runs[key]; ok {
 		return r, nil
@@ -135,8 +137,40 @@ func (h *harness) pipeline(d dataset, t float64, want sampling.Counts) (*pipelin
 		}
 		fmt.Printf("    counters disagree with the library's sampling (%d pairs): lost counter updates\n", want.PairsEmitted)
 	}
+	if repeat > 1 {
+		p, err := median(r.Proc, repeat, func() (Proc, error) {
+			p, _, err := h.run(h.bin("similarity"), args...)
+			return p, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.Proc = p
+		fmt.Printf("    median of %d runs: wall %7.2fs  cpu %7.2fs  (largest rss %7.0f MiB)\n", repeat, p.WallSec, p.CPUSec, p.MaxRSSMiB)
+	}
 	h.runs[key] = r
 	return r, nil
+}
+
+// median completes first with further runs of the same command (again) up
+// to n in all, and returns the run with the median wall time, carrying the
+// largest peak RSS of them all: a single run's time on 2 shared cores varies
+// by tens of percent.
+func median(first Proc, n int, again func() (Proc, error)) (Proc, error) {
+	runs := []Proc{first}
+	for len(runs) < n {
+		p, err := again()
+		if err != nil {
+			return Proc{}, err
+		}
+		runs = append(runs, p)
+	}
+	slices.SortFunc(runs, func(a, b Proc) int { return cmp.Compare(a.WallSec, b.WallSec) })
+	m := runs[len(runs)/2]
+	for _, r := range runs {
+		m.MaxRSSMiB = max(m.MaxRSSMiB, r.MaxRSSMiB)
+	}
+	return m, nil
 }
 
 // samplingAgrees says the run's DIMSUM counters equal want's (distinct
@@ -152,15 +186,23 @@ func (r *pipelineRun) samplingAgrees(want sampling.Counts) bool {
 func (h *harness) peer(d dataset, name string) (Proc, string, error) {
 	out := filepath.Join(h.work, d.Name+"-"+name+".jsonl")
 	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
-	var p Proc
-	var err error
-	if name == "scipy" {
-		p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
-	} else {
-		p, _, err = h.run(h.bin("exact"), args...)
+	once := func() (Proc, error) {
+		var p Proc
+		var err error
+		if name == "scipy" {
+			p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
+		} else {
+			p, _, err = h.run(h.bin("exact"), args...)
+		}
+		return p, err
 	}
+	first, err := once()
+	if err != nil {
+		return Proc{}, out, err
+	}
+	p, err := median(first, h.o.repeat, once)
 	if err == nil {
-		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB)
+		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  (median of %d)\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB, h.o.repeat)
 	}
 	return p, out, err
 }
@@ -242,7 +284,7 @@ func (h *harness) evaluate(d dataset, m *data.Matrix, t float64, exact map[strin
 			acc.add(strong[i], row, t)
 		}
 	})
-	r, err := h.pipeline(d, t, in)
+	r, err := h.pipeline(d, t, in, h.o.repeat)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +339,7 @@ func (h *harness) scaling() (*ScalingResult, error) {
 		pt := ScalePoint{Factor: f, Interactions: d.Interactions, Users: len(m.Rows), Entries: m.Entries(), NaivePairs: m.NaivePairs()}
 		for _, t := range sr.Thresholds {
 			in := sampling.Count(m, t, h.o.seed)
-			r, err := h.pipeline(d, t, in)
+			r, err := h.pipeline(d, t, in, 1) // one run: the series is about pairs and bytes
 			if err != nil {
 				return nil, err
 			}

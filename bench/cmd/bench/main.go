@@ -34,6 +34,7 @@ type options struct {
 	thresholds                 []float64
 	topN                       int
 	memoryLimitMB              int
+	repeat                     int
 	seed, synthSeed            uint64
 	scaleItems, scaleBase      int
 	scaleFactors               []int
@@ -65,6 +66,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.profile, "profile", true, "Profile the pipeline in-process on the 1M synthetic set at threshold 0.1 (off with --quick unless set).")
 	thresholds := flag.String("thresholds", "0,0.5,0.2,0.1,0.05", "DIMSUM thresholds; 0 (exact) is always run first.")
 	flag.IntVar(&o.topN, "top_n", 10, "Neighbours per item.")
+	flag.IntVar(&o.repeat, "repeat", 3, "Runs of each timed command on the datasets (not the scaling series); wall and CPU are the median run's, peak RSS the largest.")
 	flag.IntVar(&o.memoryLimitMB, "memory_limit_mb", 4608, "The pipeline's --memory_limit_mb (its soft memory limit, 0: none).")
 	flag.Uint64Var(&o.seed, "seed", 42, "DIMSUM sampling seed.")
 	flag.Uint64Var(&o.synthSeed, "synth_seed", 1, "Seed of the synthetic logs.")
@@ -123,7 +125,7 @@ func run(o options) error {
 		return err
 	}
 	res := &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), Quick: o.quick,
-		Thresholds: o.thresholds, TopN: o.topN, Seed: o.seed, SynthSeed: o.synthSeed, MemoryLimitMB: o.memoryLimitMB}
+		Thresholds: o.thresholds, TopN: o.topN, Seed: o.seed, SynthSeed: o.synthSeed, MemoryLimitMB: o.memoryLimitMB, Repeat: o.repeat}
 	start := time.Now()
 	for _, d := range h.datasets() {
 		if err := h.generate(d); err != nil {

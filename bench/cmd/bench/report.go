@@ -51,6 +51,9 @@ func markdown(r *Results) string {
 	p(".\n\nPipeline: `pipelines/similarity` on Prism, `--top_n=%d --seed=%d --memory_limit_mb=%d`; peers: scipy exact cosine "+
 		"(`bench/peers/scipy_cosine.py`) and the single-process exact Go limit (`bench/cmd/exact`). "+
 		"Every tool is a subprocess; wall time includes its start-up, CPU is user + system, RSS is wait4's peak.\n\n", r.TopN, r.Seed, r.MemoryLimitMB)
+	if r.Repeat > 1 {
+		p("On the datasets every pipeline run and peer ran %d times: wall and CPU are the median run's (by wall time), peak RSS the largest of the %d; the scaling series ran once per point.\n\n", r.Repeat, r.Repeat)
+	}
 	for _, s := range r.Skipped {
 		p("- %s\n", s)
 	}

@@ -18,6 +18,8 @@ type Results struct {
 	Quick      bool      `json:"quick"`
 	Thresholds []float64 `json:"thresholds"`
 	TopN       int       `json:"top_n"`
+	// Repeat is the number of runs of each timed command on the datasets.
+	Repeat int `json:"repeat"`
 	// MemoryLimitMB is the pipeline's --memory_limit_mb.
 	MemoryLimitMB int              `json:"memory_limit_mb"`
 	Seed          uint64           `json:"seed"`
