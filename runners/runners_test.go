@@ -140,7 +140,7 @@ func TestPrepare(t *testing.T) {
 	})
 	t.Run("memory limit", func(t *testing.T) {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restore
-		setFlags(t, map[string]string{}) // Prism, no other flag
+		setFlags(t, nil)                                     // Prism, no other flag
 		t.Cleanup(func() { flag.Set("memory_limit_mb", "0") })
 		flag.Set("memory_limit_mb", "4608")
 		if err := Prepare(); err != nil {
