@@ -28,7 +28,7 @@ func encodePartialRow(p PartialRow) []byte {
 func encodePartialBlock(pb PartialBlock) []byte {
 	n := binary.MaxVarintLen64
 	for _, r := range pb.Rows {
-		n += binary.MaxVarintLen32 + EncodedSize(r)
+		n += 2*binary.MaxVarintLen32 + 11*len(r.J) // an estimate, like encodePartialRow's
 	}
 	b := binary.AppendUvarint(make([]byte, 0, n), uint64(len(pb.Items)))
 	for k, i := range pb.Items {

@@ -104,7 +104,7 @@ func firstLine(ctx context.Context, file string) (string, error) {
 	}
 	defer r.Close()
 	var rd io.Reader = r
-	if strings.HasSuffix(file, ".gz") { // textio decompresses by extension too
+	if gzipped(file) {
 		gz, err := gzip.NewReader(r)
 		if err != nil {
 			return "", fmt.Errorf("reading the header of %s: %v", file, err)
@@ -188,21 +188,20 @@ func (f *readFn) Setup() error {
 	return err
 }
 
-// compressed reports whether the file is read through a decompressor, whose
-// offsets (in decompressed bytes) the file size does not bound.
-func compressed(file fileio.ReadableFile) bool {
-	return strings.HasSuffix(file.Metadata.Path, ".gz") // fileio decompresses by extension
-}
+// gzipped reports whether a file is read through gzip: fileio decompresses
+// by extension. Its offsets (in decompressed bytes) are not bounded by the
+// file size.
+func gzipped(path string) bool { return strings.HasSuffix(path, ".gz") }
 
 func (f *readFn) CreateInitialRestriction(file fileio.ReadableFile) offsetrange.Restriction {
-	if compressed(file) {
+	if gzipped(file.Metadata.Path) {
 		return offsetrange.Restriction{Start: 0, End: unknownEnd}
 	}
 	return offsetrange.Restriction{Start: 0, End: file.Metadata.Size}
 }
 
 func (f *readFn) SplitRestriction(file fileio.ReadableFile, rest offsetrange.Restriction) []offsetrange.Restriction {
-	if compressed(file) {
+	if gzipped(file.Metadata.Path) {
 		return []offsetrange.Restriction{rest}
 	}
 	size := f.SplitSize

@@ -109,20 +109,16 @@ func (f *weighFn) ProcessElement(_ context.Context, b interactions.Batch, asOf [
 
 // flush emits the buffered users' partials grouped by shard.
 func (f *weighFn) flush(emit func(int64, PartialShard)) {
-	n := f.Config.shards()
-	shards := map[int64]*PartialShard{}
+	shards := make([]PartialShard, f.Config.shards())
 	for user, events := range f.users {
-		k := ShardOf(user, n)
-		ps := shards[k]
-		if ps == nil {
-			ps = &PartialShard{}
-			shards[k] = ps
-		}
+		ps := &shards[ShardOf(user, len(shards))]
 		ps.Users = append(ps.Users, user)
 		ps.Parts = append(ps.Parts, Reduce(events))
 	}
 	for k, ps := range shards {
-		emit(k, *ps)
+		if len(ps.Users) > 0 {
+			emit(int64(k), ps)
+		}
 	}
 	f.pending, f.users = 0, map[string][]Weighted{}
 }
