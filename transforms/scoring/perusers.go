@@ -12,7 +12,8 @@ import (
 )
 
 func init() {
-	register.DoFn4x0[context.Context, interactions.Batch, []int64, func(int64, PartialShard)](&weighFn{})
+	register.DoFn3x0[context.Context, interactions.Batch, func(int64, PartialShard)](&weighFn{})
+	register.DoFn4x0[context.Context, interactions.Batch, []int64, func(int64, PartialShard)](&newestWeighFn{})
 	register.DoFn4x0[context.Context, int64, func(*PartialShard) bool, func(Shard)](&aggregateFn{})
 	register.DoFn2x0[interactions.Batch, func(int64)](&newestFn{})
 	register.Function2x1(maxInt64)
@@ -31,13 +32,15 @@ func init() {
 // scoring/capped_entries.
 func PerUser(s beam.Scope, batches beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("scoring.PerUser")
-	asOf := beam.Create(s, c.AsOf)
+	var weighted beam.PCollection
 	if c.HalfLife > 0 && c.AsOf == 0 {
 		// The newest event in the window; an empty input gives no element
 		// and, downstream, no rows.
-		asOf = beam.Combine(s, maxInt64, beam.ParDo(s, &newestFn{Config: c}, batches))
+		asOf := beam.Combine(s, maxInt64, beam.ParDo(s, &newestFn{Config: c}, batches))
+		weighted = beam.ParDo(s, &newestWeighFn{Config: c}, batches, beam.SideInput{Input: asOf})
+	} else {
+		weighted = beam.ParDo(s, &weighFn{Config: c}, batches)
 	}
-	weighted := beam.ParDo(s, &weighFn{Config: c}, batches, beam.SideInput{Input: asOf})
 	return beam.ParDo(s, &aggregateFn{Config: c}, beam.GroupByKey(s, weighted))
 }
 
@@ -71,46 +74,47 @@ func (f *newestFn) ProcessElement(b interactions.Batch, emit func(int64)) {
 	}
 }
 
-// weighFn drops events outside the window, decays the rest, and reduces
-// them per user inside the bundle: one PartialShard per shard per bundle
+// weighing drops events outside the window, decays the rest, and reduces
+// them per user inside the bundle: one PartialShard per shard per flush
 // crosses the shuffle, not one element per event or per user. It flushes
 // every maxPendingEvents events, so a bundle that reads a whole file holds
 // a bounded part of it.
-type weighFn struct {
-	Config  Config
+type weighing struct {
 	dropped int64
 	pending int
 	users   map[string][]Weighted
 }
 
-// maxPendingEvents bounds the events weighFn holds (about 100 MB).
+// maxPendingEvents bounds the events a weighing holds (about 100 MB).
 const maxPendingEvents = 1 << 20
 
-func (f *weighFn) StartBundle(_ context.Context, _ []int64, _ func(int64, PartialShard)) {
-	f.dropped, f.pending, f.users = 0, 0, map[string][]Weighted{}
+func (w *weighing) start() {
+	w.dropped, w.pending, w.users = 0, 0, map[string][]Weighted{}
 }
 
-func (f *weighFn) ProcessElement(_ context.Context, b interactions.Batch, asOf []int64, emit func(int64, PartialShard)) {
+// add weighs a batch; decay says whether timed events decay relative to
+// asOf.
+func (w *weighing) add(c Config, b interactions.Batch, decay bool, asOf int64, emit func(int64, PartialShard)) {
 	for _, e := range b.Events {
-		if e.HasTime && !f.Config.InWindow(e.Time) {
-			f.dropped++
+		if e.HasTime && !c.InWindow(e.Time) {
+			w.dropped++
 			continue
 		}
-		w := e.Weight
-		if e.HasTime && len(asOf) > 0 {
-			w = f.Config.Decay(w, e.Time, asOf[0])
+		weight := e.Weight
+		if decay && e.HasTime {
+			weight = c.Decay(weight, e.Time, asOf)
 		}
-		f.users[e.User] = append(f.users[e.User], Weighted{Item: e.Item, Weight: w})
+		w.users[e.User] = append(w.users[e.User], Weighted{Item: e.Item, Weight: weight})
 	}
-	if f.pending += len(b.Events); f.pending >= maxPendingEvents {
-		f.flush(emit)
+	if w.pending += len(b.Events); w.pending >= maxPendingEvents {
+		w.flush(c, emit)
 	}
 }
 
 // flush emits the buffered users' partials grouped by shard.
-func (f *weighFn) flush(emit func(int64, PartialShard)) {
-	shards := make([]PartialShard, f.Config.shards())
-	for user, events := range f.users {
+func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
+	shards := make([]PartialShard, c.shards())
+	for user, events := range w.users {
 		ps := &shards[ShardOf(user, len(shards))]
 		ps.Users = append(ps.Users, user)
 		ps.Parts = append(ps.Parts, Reduce(events))
@@ -120,13 +124,55 @@ func (f *weighFn) flush(emit func(int64, PartialShard)) {
 			emit(int64(k), ps)
 		}
 	}
-	f.pending, f.users = 0, map[string][]Weighted{}
+	w.pending, w.users = 0, map[string][]Weighted{}
 }
 
-func (f *weighFn) FinishBundle(ctx context.Context, _ []int64, emit func(int64, PartialShard)) {
-	f.flush(emit)
-	f.users = nil
-	beam.NewCounter("scoring", "outside_window").Inc(ctx, f.dropped)
+func (w *weighing) finish(ctx context.Context, c Config, emit func(int64, PartialShard)) {
+	w.flush(c, emit)
+	w.users = nil
+	beam.NewCounter("scoring", "outside_window").Inc(ctx, w.dropped)
+}
+
+// weighFn weighs events when the decay's reference time is known before
+// the run (Config.AsOf) or there is no decay. It takes no side input: on
+// Prism (v2.77.0) a running stage that reads a side input keeps the
+// scheduler busy, at about a core, until it finishes.
+type weighFn struct {
+	Config Config
+	w      weighing
+}
+
+func (f *weighFn) StartBundle(_ context.Context, _ func(int64, PartialShard)) { f.w.start() }
+
+func (f *weighFn) ProcessElement(_ context.Context, b interactions.Batch, emit func(int64, PartialShard)) {
+	f.w.add(f.Config, b, f.Config.HalfLife > 0, f.Config.AsOf, emit)
+}
+
+func (f *weighFn) FinishBundle(ctx context.Context, emit func(int64, PartialShard)) {
+	f.w.finish(ctx, f.Config, emit)
+}
+
+// newestWeighFn weighs events decaying relative to the newest event in the
+// window, a side input (empty when no event is timed: nothing decays).
+type newestWeighFn struct {
+	Config Config
+	w      weighing
+}
+
+func (f *newestWeighFn) StartBundle(_ context.Context, _ []int64, _ func(int64, PartialShard)) {
+	f.w.start()
+}
+
+func (f *newestWeighFn) ProcessElement(_ context.Context, b interactions.Batch, asOf []int64, emit func(int64, PartialShard)) {
+	if len(asOf) == 0 {
+		f.w.add(f.Config, b, false, 0, emit)
+		return
+	}
+	f.w.add(f.Config, b, true, asOf[0], emit)
+}
+
+func (f *newestWeighFn) FinishBundle(ctx context.Context, _ []int64, emit func(int64, PartialShard)) {
+	f.w.finish(ctx, f.Config, emit)
 }
 
 // aggregateFn merges each user's partials in a shard into the user's row.

@@ -126,13 +126,32 @@ func TestPerUser(t *testing.T) {
 		ev("u2", "a", 0.5, 1000), ev("u2", "c", 4, 100), // outside the window
 		ev("u3", "z", 8, 50), // outside: u3 has no row
 	}
-	p, s := beam.NewPipelineWithRoot()
-	// Two batches, and two shards: the users' events meet across both.
-	batches := beam.Create(s, interactions.Batch{Events: events[:3]}, interactions.Batch{Events: events[3:]})
-	rows := Rows(s, PerUser(s, batches, Config{Aggregate: AggregateSum, HalfLife: 100, Since: 500, Clip: 5, Shards: 2}))
-	passert.Equals(s, rows,
-		Row{User: "u1", Items: []string{"a", "b"}, Scores: []float64{3, 5}},
-		Row{User: "u2", Items: []string{"a"}, Scores: []float64{0.5}},
-	)
-	ptest.RunAndValidate(t, p)
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want []Row
+	}{
+		{"decay from the newest event (side input)", Config{HalfLife: 100}, []Row{
+			{User: "u1", Items: []string{"a", "b"}, Scores: []float64{3, 5}}, // 2 + 2/2; 6 clipped
+			{User: "u2", Items: []string{"a"}, Scores: []float64{0.5}},
+		}},
+		{"decay from --as_of", Config{HalfLife: 100, AsOf: 1100}, []Row{
+			{User: "u1", Items: []string{"a", "b"}, Scores: []float64{1.5, 3}}, // 2/2 + 2/4; 6/2
+			{User: "u2", Items: []string{"a"}, Scores: []float64{0.25}},
+		}},
+		{"no decay", Config{}, []Row{
+			{User: "u1", Items: []string{"a", "b"}, Scores: []float64{4, 5}},
+			{User: "u2", Items: []string{"a"}, Scores: []float64{0.5}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			c.Aggregate, c.Since, c.Clip, c.Shards = AggregateSum, 500, 5, 2
+			p, s := beam.NewPipelineWithRoot()
+			// Two batches, and two shards: the users' events meet across both.
+			batches := beam.Create(s, interactions.Batch{Events: events[:3]}, interactions.Batch{Events: events[3:]})
+			passert.Equals(s, Rows(s, PerUser(s, batches, c)), beam.CreateList(s, tc.want))
+			ptest.RunAndValidate(t, p)
+		})
+	}
 }
