@@ -60,6 +60,7 @@ var (
 	popularN = flag.Int("popular_n", 100, "Items in --popular_output.")
 	runID    = flag.String("run_id", "", "Version id of this run in the Datastore versioned layout (default: the UTC start time, 20060102T150405Z).")
 	shards   = flag.Int("shards", scoring.DefaultShards, "Shards of users, and of items, that the shuffles group by: each shuffle moves a few large elements per worker and shard, and each shard is processed by one worker at a time.")
+	sumGo    = flag.Int("sum_goroutines", 0, "Goroutines a worker sums a flush's pairs on, each holding a dense array of the item count (0: the cores, at most 4).")
 	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs.")
 )
 
@@ -167,7 +168,7 @@ func configFromFlags() (config, error) {
 		return c, fmt.Errorf("--half_life, --since and --until need --time_field")
 	}
 	c.Scoring = sc
-	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *seed, MaxPendingPairs: *pending, Shards: *shards}
+	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *seed, MaxPendingPairs: *pending, Shards: *shards, Goroutines: *sumGo}
 	if err := c.DIMSUM.Validate(); err != nil {
 		return c, err
 	}

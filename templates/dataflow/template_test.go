@@ -217,6 +217,7 @@ var values = map[string]struct{ good, bad []string }{
 	"min_similarity":     {good: []string{"0", "0.3", "-1", "1"}, bad: []string{"1.5", "-1.5", "NaN", "abc"}},
 	"output":             {good: []string{"gs://my-bucket/out/neighbors.jsonl"}, bad: []string{"out/neighbors.jsonl", "/tmp/n.jsonl", "gs://my-bucket", "bq://p.d.t"}},
 	"shards":             {good: []string{"1", "256", "4096"}, bad: []string{"0", "-1", "2e3", "1_000"}},
+	"sum_goroutines":     {good: []string{"0", "1", "16"}, bad: []string{"-1", "1.5", "01"}},
 	"max_pending_pairs":  {good: []string{"0", "4000000"}, bad: []string{"-1", "4e6", "4_000_000"}},
 	"popular_output":     {good: []string{"gs://my-bucket/popular.json"}, bad: []string{"popular.json", "gs://my-bucket"}},
 	"popular_n":          {good: []string{"1", "100"}, bad: []string{"0", "-1", "ten"}},

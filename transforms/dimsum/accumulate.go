@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/internal/parallel"
 )
 
 // PartialRow holds some users' contributions to the pairs (i, j), j > i, of
@@ -23,7 +24,10 @@ type Row struct {
 // Accumulator gathers users' sampled entries and turns them into one
 // PartialRow per item with the row-by-row (Gustavson) product: the buffered
 // rows are transposed by counting sort, and each item's pairs are summed in
-// a dense array indexed by item id. No map is touched per pair.
+// a dense array indexed by item id. No map is touched per pair. Several
+// goroutines sum disjoint items, so a flush uses the cores a bundle would
+// otherwise leave idle (Prism runs a stage as one bundle); each item's row
+// is computed by one of them alone, so the bits do not depend on how many.
 type Accumulator struct {
 	// Buffered user rows in compressed sparse row form.
 	start []int32 // row r is col[start[r]:start[r+1]]
@@ -32,22 +36,38 @@ type Accumulator struct {
 	pairs int
 
 	// Scratch reused across flushes, sized to the item count.
-	count  []int32
-	dense  []exactsum.Sum
-	stamp  []int32
-	trans  []int32 // positions in col, grouped by item
-	rowEnd []int32 // end of the row that position k belongs to
-	seen   []int32
+	count   []int32
+	trans   []int32 // positions in col, grouped by item
+	rowEnd  []int32 // end of the row that position k belongs to
+	rows    []PartialRow
+	workers []sumScratch
 }
 
-// NewAccumulator returns an accumulator for n items.
-func NewAccumulator(n int) *Accumulator {
-	return &Accumulator{
-		start: []int32{0},
-		count: make([]int32, n+1),
-		dense: make([]exactsum.Sum, n),
-		stamp: make([]int32, n),
+// sumScratch is one goroutine's dense accumulator.
+type sumScratch struct {
+	dense []exactsum.Sum
+	stamp []int32
+	seen  []int32
+}
+
+// flushChunk is the number of items a flush goroutine claims at a time:
+// small enough to balance the long rows of popular items, large enough that
+// claiming costs nothing.
+const flushChunk = 64
+
+// NewAccumulator returns an accumulator for n items whose flushes sum on
+// the given number of goroutines (at least 1).
+func NewAccumulator(n, workers int) *Accumulator {
+	a := &Accumulator{
+		start:   []int32{0},
+		count:   make([]int32, n+1),
+		rows:    make([]PartialRow, n),
+		workers: make([]sumScratch, max(workers, 1)),
 	}
+	for w := range a.workers {
+		a.workers[w] = sumScratch{dense: make([]exactsum.Sum, n), stamp: make([]int32, n)}
+	}
+	return a
 }
 
 // Add buffers one user's kept entries: ids strictly ascending, values the
@@ -68,13 +88,34 @@ func (a *Accumulator) Add(ids []int32, vals []float64) int {
 func (a *Accumulator) Pending() int { return a.pairs }
 
 // Flush emits one PartialRow per item that has a pair with a larger item,
-// items ascending, and empties the buffer.
+// items ascending, on the calling goroutine, and empties the buffer.
 func (a *Accumulator) Flush(emit func(i int32, row PartialRow)) {
 	if a.pairs == 0 {
 		a.reset()
 		return
 	}
-	n := len(a.dense)
+	a.transpose()
+	n := len(a.rows)
+	chunks := (n + flushChunk - 1) / flushChunk
+	parallel.For(len(a.workers), chunks, func(w, c int) {
+		a.workers[w].sum(a, c*flushChunk, min((c+1)*flushChunk, n))
+	})
+	for i := range a.rows {
+		if a.rows[i].J != nil {
+			emit(int32(i), a.rows[i])
+			a.rows[i] = PartialRow{}
+		}
+	}
+	for w := range a.workers {
+		clear(a.workers[w].stamp)
+	}
+	a.reset()
+}
+
+// transpose groups the buffered positions by item: item i's positions are
+// trans[count[i]:count[i+1]].
+func (a *Accumulator) transpose() {
+	n := len(a.rows)
 	clear(a.count)
 	for _, c := range a.col {
 		a.count[c+1]++
@@ -84,7 +125,7 @@ func (a *Accumulator) Flush(emit func(i int32, row PartialRow)) {
 	}
 	a.trans = slices.Grow(a.trans[:0], len(a.col))[:len(a.col)]
 	a.rowEnd = slices.Grow(a.rowEnd[:0], len(a.col))[:len(a.col)]
-	fill := a.count[:n] // count[i] is now where item i's run starts; advance it while filling
+	fill := slices.Clone(a.count[:n]) // where each item's next position goes
 	for r := 0; r+1 < len(a.start); r++ {
 		end := a.start[r+1]
 		for k := a.start[r]; k < end; k++ {
@@ -94,40 +135,39 @@ func (a *Accumulator) Flush(emit func(i int32, row PartialRow)) {
 			a.rowEnd[k] = end
 		}
 	}
-	// fill[i] is now the end of item i's run, which is the start of i+1's.
-	begin := int32(0)
-	for i := 0; i < n; i++ {
-		end := fill[i]
+}
+
+// sum computes the rows of items [lo, hi) into a.rows.
+func (sc *sumScratch) sum(a *Accumulator, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		begin, end := a.count[i], a.count[i+1]
 		if end == begin {
 			continue
 		}
-		a.seen = a.seen[:0]
+		sc.seen = sc.seen[:0]
 		tag := int32(i + 1)
 		for _, k := range a.trans[begin:end] {
 			vi := a.val[k]
 			for q := k + 1; q < a.rowEnd[k]; q++ {
 				j := a.col[q]
-				if a.stamp[j] != tag {
-					a.stamp[j] = tag
-					a.dense[j] = exactsum.Sum{}
-					a.seen = append(a.seen, j)
+				if sc.stamp[j] != tag {
+					sc.stamp[j] = tag
+					sc.dense[j] = exactsum.Sum{}
+					sc.seen = append(sc.seen, j)
 				}
-				a.dense[j].Add(vi * a.val[q])
+				sc.dense[j].Add(vi * a.val[q])
 			}
 		}
-		begin = end
-		if len(a.seen) == 0 {
+		if len(sc.seen) == 0 {
 			continue // i is last in all its rows
 		}
-		slices.Sort(a.seen)
-		row := PartialRow{J: slices.Clone(a.seen), Sums: make([]exactsum.Sum, len(a.seen))}
-		for x, j := range a.seen {
-			row.Sums[x] = a.dense[j]
+		slices.Sort(sc.seen)
+		row := PartialRow{J: slices.Clone(sc.seen), Sums: make([]exactsum.Sum, len(sc.seen))}
+		for x, j := range sc.seen {
+			row.Sums[x] = sc.dense[j]
 		}
-		emit(int32(i), row)
+		a.rows[i] = row
 	}
-	clear(a.stamp)
-	a.reset()
 }
 
 func (a *Accumulator) reset() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -71,14 +72,15 @@ func bruteCosines(rows []scoring.Row) map[[2]string]float64 {
 }
 
 // estimate runs the plain-Go path of Similarities: sample, accumulate with
-// a flush every chunk rows (0: once), merge per item.
-func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, chunk int) map[[2]string]float64 {
+// a flush every chunk rows (0: once) summed on the given goroutines, merge
+// per item.
+func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, chunk, goroutines int) map[[2]string]float64 {
 	index := map[string]int32{}
 	for i, item := range t.Items {
 		index[item] = int32(i)
 	}
 	params := NewParams(t, threshold)
-	acc := NewAccumulator(len(t.Items))
+	acc := NewAccumulator(len(t.Items), goroutines)
 	parts := map[int32][]PartialRow{}
 	collect := func(i int32, p PartialRow) { parts[i] = append(parts[i], p) }
 	for n, r := range rows {
@@ -135,7 +137,7 @@ func itoa(n int) string { return fmt.Sprintf("%04d", n) }
 func TestExactEqualsBruteForce(t *testing.T) {
 	rows := randomRows(rand.New(rand.NewPCG(7, 7)), 120, 60, 0.15)
 	want := bruteCosines(rows)
-	got := estimate(rows, bruteTable(rows), 0, 1, 0)
+	got := estimate(rows, bruteTable(rows), 0, 1, 0, 2)
 	if len(got) != len(want) {
 		t.Fatalf("%d pairs, want %d", len(got), len(want))
 	}
@@ -147,22 +149,63 @@ func TestExactEqualsBruteForce(t *testing.T) {
 }
 
 // TestFlushingDoesNotChangeBits: however often a worker flushes (bundle
-// size, memory budget), the sums are the same bits.
+// size, memory budget) and on however many goroutines it sums, the sums are
+// the same bits.
 func TestFlushingDoesNotChangeBits(t *testing.T) {
-	rows := randomRows(rand.New(rand.NewPCG(3, 4)), 200, 40, 0.3)
+	rows := randomRows(rand.New(rand.NewPCG(3, 4)), 200, 300, 0.05) // more items than a flush chunk
 	table := bruteTable(rows)
 	for _, threshold := range []float64{0, 0.5} {
-		ref := estimate(rows, table, threshold, 9, 0)
-		for _, chunk := range []int{1, 7, 50} {
-			got := estimate(rows, table, threshold, 9, chunk)
-			if len(got) != len(ref) {
-				t.Fatalf("threshold %v chunk %d: %d pairs, want %d", threshold, chunk, len(got), len(ref))
-			}
-			for pair, v := range ref {
-				if got[pair] != v {
-					t.Fatalf("threshold %v chunk %d: pair %v = %v, unchunked %v", threshold, chunk, pair, got[pair], v)
+		ref := estimate(rows, table, threshold, 9, 0, 1)
+		for _, chunk := range []int{0, 1, 7, 50} {
+			for _, goroutines := range []int{1, 2, 3, 8} {
+				got := estimate(rows, table, threshold, 9, chunk, goroutines)
+				if len(got) != len(ref) {
+					t.Fatalf("threshold %v chunk %d goroutines %d: %d pairs, want %d", threshold, chunk, goroutines, len(got), len(ref))
+				}
+				for pair, v := range ref {
+					if got[pair] != v {
+						t.Fatalf("threshold %v chunk %d goroutines %d: pair %v = %v, unchunked %v", threshold, chunk, goroutines, pair, got[pair], v)
+					}
 				}
 			}
+		}
+	}
+}
+
+// TestFlushOrderAndRows: a flush emits the same partial rows, items
+// ascending, on any number of goroutines.
+func TestFlushOrderAndRows(t *testing.T) {
+	rows := randomRows(rand.New(rand.NewPCG(5, 6)), 300, 500, 0.04)
+	table := bruteTable(rows)
+	index := map[string]int32{}
+	for i, item := range table.Items {
+		index[item] = int32(i)
+	}
+	flush := func(goroutines int) (items []int32, parts []PartialRow) {
+		acc := NewAccumulator(len(table.Items), goroutines)
+		for _, r := range rows {
+			ids := make([]int32, len(r.Items))
+			for k, item := range r.Items {
+				ids[k] = index[item]
+			}
+			acc.Add(ids, r.Scores)
+		}
+		acc.Flush(func(i int32, p PartialRow) {
+			items, parts = append(items, i), append(parts, p)
+		})
+		return items, parts
+	}
+	refItems, refParts := flush(1)
+	if len(refItems) < 2*flushChunk {
+		t.Fatalf("only %d items have pairs: the goroutines would not split the work", len(refItems))
+	}
+	if !slices.IsSorted(refItems) {
+		t.Fatal("items not emitted in ascending order")
+	}
+	for _, goroutines := range []int{2, 3, 8} {
+		items, parts := flush(goroutines)
+		if !slices.Equal(items, refItems) || !reflect.DeepEqual(parts, refParts) {
+			t.Errorf("%d goroutines: flush differs from one goroutine's", goroutines)
 		}
 	}
 }
@@ -183,7 +226,7 @@ func TestUnbiased(t *testing.T) {
 	exact := bruteCosines(rows)
 	sum, sumSq := map[[2]string]float64{}, map[[2]string]float64{}
 	for seed := uint64(1); seed <= seeds; seed++ {
-		est := estimate(rows, table, threshold, seed, 0)
+		est := estimate(rows, table, threshold, seed, 0, 1)
 		for pair := range exact {
 			sum[pair] += est[pair]
 			sumSq[pair] += est[pair] * est[pair]
@@ -244,7 +287,7 @@ func TestOversampling(t *testing.T) {
 }
 
 func TestAccumulatorSkipsLoneEntries(t *testing.T) {
-	acc := NewAccumulator(3)
+	acc := NewAccumulator(3, 1)
 	if n := acc.Add([]int32{1}, []float64{1}); n != 0 {
 		t.Errorf("a single entry adds %d pairs", n)
 	}

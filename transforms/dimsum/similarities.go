@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/internal/parallel"
 	"github.com/recsys/itemsim/transforms/scoring"
 )
 
@@ -49,7 +51,16 @@ type Config struct {
 	// Shards is the number of item shards the pair sums are grouped by;
 	// 0 means scoring.DefaultShards.
 	Shards int
+	// Goroutines is the number of goroutines a worker sums pairs on, in a
+	// flush and in the final merge; each holds a dense array of the item
+	// count. 0 means DefaultGoroutines().
+	Goroutines int
 }
+
+// DefaultGoroutines is the machine's cores, at most 4: Prism runs a stage
+// as one bundle, so a flush is the only way it uses a second core, while
+// runners that run a bundle per core gain nothing from more.
+func DefaultGoroutines() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // PartialBlock is a flush's partial rows of one shard of items (item id
 // modulo the shard count, which spreads the long rows of small ids):
@@ -69,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.Shards < 0 {
 		return fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)
+	}
+	if c.Goroutines < 0 {
+		return fmt.Errorf("--sum_goroutines must be >= 0 (0 means the cores, at most 4)")
 	}
 	return nil
 }
@@ -97,9 +111,14 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 	if shards == 0 {
 		shards = scoring.DefaultShards
 	}
-	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards},
+	goroutines := c.Goroutines
+	if goroutines == 0 {
+		goroutines = DefaultGoroutines()
+	}
+	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards,
+		Goroutines: goroutines},
 		rows, beam.SideInput{Input: table})
-	return beam.ParDo(s, &mergeFn{}, beam.GroupByKey(s, partial))
+	return beam.ParDo(s, &mergeFn{Goroutines: goroutines}, beam.GroupByKey(s, partial))
 }
 
 // shardMax emits the largest score of a shard (rows are never empty).
@@ -211,6 +230,7 @@ type pairsFn struct {
 	Seed            uint64
 	MaxPendingPairs int
 	Shards          int
+	Goroutines      int
 
 	table  *ItemTable // the table the fields below were built from
 	index  map[string]int32
@@ -240,7 +260,7 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 		f.index[item] = int32(i)
 	}
 	f.params = NewParams(*t, f.Threshold)
-	f.acc = NewAccumulator(len(t.Items))
+	f.acc = NewAccumulator(len(t.Items), f.Goroutines)
 }
 
 func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialBlock)) {
@@ -309,10 +329,15 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 	beam.NewCounter("dimsum", "partial_bytes").Inc(ctx, f.bytes)
 }
 
-// mergeFn sums each item's partial rows in a shard into its final row.
+// mergeFn sums each item's partial rows in a shard into its final row, the
+// items on Goroutines goroutines, and emits the rows in item order.
 type mergeFn struct {
-	merger   Merger
+	Goroutines int
+
+	mergers  []Merger
 	parts    []itemPart
+	groups   []int // group g is parts[groups[g]:groups[g+1]], one item
+	rows     []Row
 	distinct int64
 }
 
@@ -322,7 +347,12 @@ type itemPart struct {
 	row PartialRow
 }
 
-func (f *mergeFn) StartBundle(_ context.Context, _ func(int64, Row)) { f.distinct = 0 }
+func (f *mergeFn) StartBundle(_ context.Context, _ func(int64, Row)) {
+	f.distinct = 0
+	if f.mergers == nil {
+		f.mergers = make([]Merger, max(f.Goroutines, 1))
+	}
+}
 
 func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*PartialBlock) bool, emit func(int64, Row)) {
 	f.parts = f.parts[:0]
@@ -333,13 +363,17 @@ func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*Partia
 		}
 	}
 	slices.SortFunc(f.parts, func(a, b itemPart) int { return cmp.Compare(a.i, b.i) })
-	for lo := 0; lo < len(f.parts); {
-		hi := lo + 1
-		for hi < len(f.parts) && f.parts[hi].i == f.parts[lo].i {
-			hi++
+	f.groups = append(f.groups[:0], 0)
+	for k := 1; k <= len(f.parts); k++ {
+		if k == len(f.parts) || f.parts[k].i != f.parts[k-1].i {
+			f.groups = append(f.groups, k)
 		}
-		next := lo
-		row := f.merger.Merge(func(p *PartialRow) bool {
+	}
+	n := len(f.groups) - 1
+	f.rows = slices.Grow(f.rows[:0], n)[:n]
+	parallel.For(len(f.mergers), n, func(w, g int) {
+		next, hi := f.groups[g], f.groups[g+1]
+		f.rows[g] = f.mergers[w].Merge(func(p *PartialRow) bool {
 			if next == hi {
 				return false
 			}
@@ -347,11 +381,13 @@ func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*Partia
 			next++
 			return true
 		})
+	})
+	for g, row := range f.rows {
 		f.distinct += int64(len(row.J))
-		emit(int64(f.parts[lo].i), row)
-		lo = hi
+		emit(int64(f.parts[f.groups[g]].i), row)
 	}
 	clear(f.parts) // drop the rows for the collector
+	clear(f.rows)
 }
 
 func (f *mergeFn) FinishBundle(ctx context.Context, _ func(int64, Row)) {

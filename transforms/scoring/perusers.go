@@ -4,10 +4,12 @@ import (
 	"context"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/internal/parallel"
 	"github.com/recsys/itemsim/transforms/interactions"
 )
 
@@ -111,14 +113,25 @@ func (w *weighing) add(c Config, b interactions.Batch, decay bool, asOf int64, e
 	}
 }
 
-// flush emits the buffered users' partials grouped by shard.
+// flush emits the buffered users' partials grouped by shard. The users'
+// reductions run on the machine's cores (Prism runs a stage as one bundle);
+// each shard's partial is built by one goroutine, in the users' map order
+// like before, and the shards are emitted in order on the calling one.
 func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
 	shards := make([]PartialShard, c.shards())
-	for user, events := range w.users {
-		ps := &shards[ShardOf(user, len(shards))]
-		ps.Users = append(ps.Users, user)
-		ps.Parts = append(ps.Parts, Reduce(events))
+	events := make([][][]Weighted, len(shards))
+	for user, evs := range w.users {
+		k := ShardOf(user, len(shards))
+		shards[k].Users = append(shards[k].Users, user)
+		events[k] = append(events[k], evs)
 	}
+	parallel.For(runtime.GOMAXPROCS(0), len(shards), func(_, k int) {
+		ps := &shards[k]
+		ps.Parts = make([]Partial, len(ps.Users))
+		for u, evs := range events[k] {
+			ps.Parts[u] = Reduce(evs)
+		}
+	})
 	for k, ps := range shards {
 		if len(ps.Users) > 0 {
 			emit(int64(k), ps)
