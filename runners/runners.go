@@ -203,16 +203,32 @@ func flags(o *Options) map[string]*string {
 // heap grow to twice what is live before it collects.
 var memoryLimit = flag.Int64("memory_limit_mb", 0, "Soft memory limit of this process in MiB (as GOMEMLIMIT): the garbage collector works harder near it instead of letting the heap double. It bounds the embedded Prism runner, where the whole job runs in this process. 0 keeps GOMEMLIMIT (or no limit).")
 
+// gcPercent is the collector's target heap growth.
+var gcPercent = flag.Int("gc_percent", 0, "Heap growth, in percent of the live heap, that triggers a garbage collection (as GOGC). 0 keeps GOGC, or uses 400 when --memory_limit_mb is set and GOGC is not: the limit then bounds the heap, and collecting a fifth as often frees a core's share on Prism.")
+
+// limitedGCPercent is --gc_percent's default under a memory limit: measured
+// on synth-1M at threshold 0.1, 14% less wall time than 100 (median of 5).
+const limitedGCPercent = 400
+
 // Prepare validates Beam's runner flags and completes them in place (see
-// Resolve), and applies --memory_limit_mb. Call it after flag.Parse and
-// beam.Init, before building the pipeline; its error is meant for the user
-// as is.
+// Resolve), and applies --memory_limit_mb and --gc_percent. Call it after
+// flag.Parse and beam.Init, before building the pipeline; its error is
+// meant for the user as is.
 func Prepare() error {
 	if *memoryLimit < 0 {
 		return fmt.Errorf("--memory_limit_mb=%d: want a size in MiB, or 0 for no limit", *memoryLimit)
 	}
+	if *gcPercent < 0 {
+		return fmt.Errorf("--gc_percent=%d: want a percentage, or 0 for the default", *gcPercent)
+	}
 	if *memoryLimit > 0 {
 		debug.SetMemoryLimit(*memoryLimit << 20)
+	}
+	switch {
+	case *gcPercent > 0:
+		debug.SetGCPercent(*gcPercent)
+	case *memoryLimit > 0 && os.Getenv("GOGC") == "":
+		debug.SetGCPercent(limitedGCPercent)
 	}
 	var o Options
 	fields := flags(&o)

@@ -154,6 +154,37 @@ func TestPrepare(t *testing.T) {
 			t.Errorf("Prepare() = %v, want a --memory_limit_mb error", err)
 		}
 	})
+	t.Run("gc percent", func(t *testing.T) {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+		defer debug.SetGCPercent(debug.SetGCPercent(100))
+		setFlags(t, nil)
+		t.Cleanup(func() { flag.Set("memory_limit_mb", "0"); flag.Set("gc_percent", "0") })
+		for _, tc := range []struct {
+			name, limit, percent, gogc string
+			want                       int
+		}{
+			{"defaults keep GOGC", "0", "0", "", 100},
+			{"a memory limit raises it", "4608", "0", "", limitedGCPercent},
+			{"GOGC wins over the raise", "4608", "0", "150", 100}, // the runtime read GOGC at start; Prepare leaves it
+			{"the flag wins", "4608", "250", "", 250},
+			{"the flag alone", "0", "50", "", 50},
+		} {
+			debug.SetGCPercent(100)
+			t.Setenv("GOGC", tc.gogc)
+			flag.Set("memory_limit_mb", tc.limit)
+			flag.Set("gc_percent", tc.percent)
+			if err := Prepare(); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got := debug.SetGCPercent(100); got != tc.want {
+				t.Errorf("%s: GC percent %d, want %d", tc.name, got, tc.want)
+			}
+		}
+		flag.Set("gc_percent", "-1")
+		if err := Prepare(); err == nil || !strings.Contains(err.Error(), "--gc_percent=-1") {
+			t.Errorf("Prepare() = %v, want a --gc_percent error", err)
+		}
+	})
 	t.Run("dataflow reads --staging_location", func(t *testing.T) {
 		setFlags(t, map[string]string{"runner": "dataflow", "project": "p", "region": "r", "staging_location": "/local"})
 		err := Prepare()

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
@@ -157,8 +159,9 @@ func Read(s beam.Scope, glob string, spec Spec) (Result, error) {
 }
 
 // readFn is a splittable DoFn over files, like textio's: it reads the lines
-// that start in its byte range, but parses them itself and emits batches,
-// so no element per line ever exists. Counts are kept per bundle and
+// that start in its byte range, but parses them itself and emits batches
+// (of up to BatchSize events: a block's lines less its bad and header
+// lines), so no element per line ever exists. Counts are kept per bundle and
 // published once in FinishBundle, off the per-line path.
 type readFn struct {
 	Spec       Spec
@@ -229,7 +232,10 @@ func (f *readFn) StartBundle(_ context.Context, _ func(Batch), _ func(DeadLetter
 }
 
 // ProcessElement parses every line that starts inside the restriction; the
-// line that straddles its start belongs to the previous range.
+// line that straddles its start belongs to the previous range. This
+// goroutine reads and claims the lines; blocks of BatchSize lines are
+// parsed on the machine's cores (Prism runs the read as one bundle) and
+// emitted in file order, so the output is the same as a serial parse's.
 func (f *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, file fileio.ReadableFile, emit func(Batch), dead func(DeadLetter), _ func(Stats)) error {
 	rc, err := file.Open(ctx)
 	if err != nil {
@@ -258,7 +264,9 @@ func (f *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, file 
 		}
 		at += int64(len(skipped)) - 1
 	}
-	batch := Batch{Events: make([]Event, 0, BatchSize)}
+	p := f.startParsing(file.Metadata.Path, emit, dead)
+	defer p.stop()
+	lines := make([]string, 0, BatchSize)
 	for rt.TryClaim(at) {
 		line, err := rd.ReadString('\n')
 		if err != nil && err != io.EOF {
@@ -266,38 +274,125 @@ func (f *readFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, file 
 		}
 		at += int64(len(line))
 		if line != "" {
-			f.parse(file.Metadata.Path, strings.TrimSuffix(line, "\n"), &batch, dead)
+			lines = append(lines, strings.TrimSuffix(line, "\n"))
 		}
-		if len(batch.Events) == BatchSize {
-			emit(batch)
-			batch = Batch{Events: make([]Event, 0, BatchSize)}
+		if len(lines) == BatchSize {
+			p.submit(lines)
+			lines = make([]string, 0, BatchSize)
 		}
 		if err == io.EOF {
 			rt.TryClaim(rest.End) // done: claim the rest of the range
 			break
 		}
 	}
-	if len(batch.Events) > 0 {
-		emit(batch)
-	}
+	p.submit(lines)
+	p.drain()
 	return nil
 }
 
-// parse adds a line's event to the batch or sends the line to the dead
-// letter; header lines (any file's) are skipped.
-func (f *readFn) parse(file, line string, batch *Batch, dead func(DeadLetter)) {
-	if f.HeaderLine != "" && strings.TrimSuffix(strings.TrimPrefix(line, "\ufeff"), "\r") == f.HeaderLine {
+// block is a run of lines and what parsing them gave.
+type block struct {
+	lines []string
+	batch Batch
+	dead  []DeadLetter
+	stats Stats
+	bad   map[string]int64
+	done  chan struct{}
+}
+
+// parsing is a ProcessElement call's parse goroutines and its blocks in
+// flight, oldest first.
+type parsing struct {
+	f        *readFn
+	file     string
+	emit     func(Batch)
+	dead     func(DeadLetter)
+	jobs     chan *block
+	inFlight []*block
+	wg       sync.WaitGroup
+}
+
+func (f *readFn) startParsing(file string, emit func(Batch), dead func(DeadLetter)) *parsing {
+	p := &parsing{f: f, file: file, emit: emit, dead: dead, jobs: make(chan *block)}
+	for range runtime.GOMAXPROCS(0) {
+		p.wg.Go(func() {
+			for b := range p.jobs {
+				f.parse(file, b)
+			}
+		})
+	}
+	return p
+}
+
+// submit hands lines to the parse goroutines, and delivers the oldest
+// block once a few are in flight, which bounds the lines held.
+func (p *parsing) submit(lines []string) {
+	if len(lines) == 0 {
 		return
 	}
-	f.stats.Rows++
-	e, reason := f.parser.Parse(line)
-	if reason != "" {
-		f.stats.Bad++
-		f.bad[reason]++
-		dead(DeadLetter{Reason: reason, File: file, Line: line})
-		return
+	b := &block{lines: lines, done: make(chan struct{})}
+	p.jobs <- b
+	p.inFlight = append(p.inFlight, b)
+	if len(p.inFlight) > 2*runtime.GOMAXPROCS(0) {
+		p.deliver()
 	}
-	batch.Events = append(batch.Events, e)
+}
+
+// deliver waits for the oldest block and emits its batch and dead letters
+// on the bundle's goroutine.
+func (p *parsing) deliver() {
+	b := p.inFlight[0]
+	p.inFlight = p.inFlight[1:]
+	<-b.done
+	for _, d := range b.dead {
+		p.dead(d)
+	}
+	p.f.stats.Rows += b.stats.Rows
+	p.f.stats.Bad += b.stats.Bad
+	for reason, n := range b.bad {
+		p.f.bad[reason] += n
+	}
+	if len(b.batch.Events) > 0 {
+		p.emit(b.batch)
+	}
+}
+
+// drain delivers every block in flight.
+func (p *parsing) drain() {
+	for len(p.inFlight) > 0 {
+		p.deliver()
+	}
+}
+
+// stop ends the parse goroutines; blocks not delivered are dropped (the
+// read failed).
+func (p *parsing) stop() {
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// parse turns a block's lines into its batch or dead letters; header lines
+// (any file's) are skipped.
+func (f *readFn) parse(file string, b *block) {
+	b.batch = Batch{Events: make([]Event, 0, len(b.lines))}
+	for _, line := range b.lines {
+		if f.HeaderLine != "" && strings.TrimSuffix(strings.TrimPrefix(line, "\ufeff"), "\r") == f.HeaderLine {
+			continue
+		}
+		b.stats.Rows++
+		e, reason := f.parser.Parse(line)
+		if reason != "" {
+			b.stats.Bad++
+			if b.bad == nil {
+				b.bad = map[string]int64{}
+			}
+			b.bad[reason]++
+			b.dead = append(b.dead, DeadLetter{Reason: reason, File: file, Line: line})
+			continue
+		}
+		b.batch.Events = append(b.batch.Events, e)
+	}
+	close(b.done)
 }
 
 func (f *readFn) FinishBundle(ctx context.Context, _ func(Batch), _ func(DeadLetter), emitStats func(Stats)) {

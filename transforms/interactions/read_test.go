@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,28 +155,67 @@ func TestReadSplits(t *testing.T) {
 	}
 }
 
-// TestReadBatches: a source emits full batches and one remainder.
+// TestReadBatches: a source emits a batch per block of BatchSize lines, less
+// the block's bad lines, in file order, and the bad lines' dead letters in
+// file order.
 func TestReadBatches(t *testing.T) {
-	var body strings.Builder
-	for i := range BatchSize + 5 {
-		fmt.Fprintf(&body, "u%d,p1,1\n", i)
-	}
-	path := writeFile(t, t.TempDir(), "a.csv", body.String())
-	file := fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: int64(body.Len())}}
-	spec := seedSpec
-	spec.Header = false
-	spec.UserField, spec.ItemField, spec.ActionField = "0", "1", "2"
-	fn := &readFn{Spec: spec}
-	if err := fn.Setup(); err != nil {
-		t.Fatal(err)
-	}
-	var sizes []int
-	emit := func(b Batch) { sizes = append(sizes, len(b.Events)) }
-	fn.StartBundle(context.Background(), emit, nil, nil)
-	if err := fn.ProcessElement(context.Background(), fn.CreateTracker(fn.CreateInitialRestriction(file)), file, emit, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	if want := []int{BatchSize, 5}; !reflect.DeepEqual(sizes, want) {
-		t.Errorf("batch sizes %v, want %v", sizes, want)
+	for _, tc := range []struct {
+		name      string
+		bad       []int // line numbers made bad
+		wantSizes []int
+	}{
+		{"all good", nil, []int{BatchSize, 5}},
+		{"bad lines in both blocks", []int{0, 7, BatchSize + 1}, []int{BatchSize - 2, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body strings.Builder
+			var wantDead []string
+			for i := range BatchSize + 5 {
+				if slices.Contains(tc.bad, i) {
+					line := fmt.Sprintf("u%d,p1,9", i) // action 9 has no weight
+					wantDead = append(wantDead, line)
+					fmt.Fprintln(&body, line)
+					continue
+				}
+				fmt.Fprintf(&body, "u%d,p1,1\n", i)
+			}
+			path := writeFile(t, t.TempDir(), "a.csv", body.String())
+			file := fileio.ReadableFile{Metadata: fileio.FileMetadata{Path: path, Size: int64(body.Len())}}
+			spec := seedSpec
+			spec.Header = false
+			spec.UserField, spec.ItemField, spec.ActionField = "0", "1", "2"
+			fn := &readFn{Spec: spec}
+			if err := fn.Setup(); err != nil {
+				t.Fatal(err)
+			}
+			var sizes []int
+			var users []string
+			emit := func(b Batch) {
+				sizes = append(sizes, len(b.Events))
+				for _, e := range b.Events {
+					users = append(users, e.User)
+				}
+			}
+			var dead []string
+			deadFn := func(d DeadLetter) { dead = append(dead, d.Line) }
+			fn.StartBundle(context.Background(), emit, deadFn, nil)
+			if err := fn.ProcessElement(context.Background(), fn.CreateTracker(fn.CreateInitialRestriction(file)), file, emit, deadFn, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(sizes, tc.wantSizes) {
+				t.Errorf("batch sizes %v, want %v", sizes, tc.wantSizes)
+			}
+			if !slices.Equal(dead, wantDead) {
+				t.Errorf("dead letters %v, want %v", dead, wantDead)
+			}
+			if fn.stats.Rows != BatchSize+5 || fn.stats.Bad != int64(len(tc.bad)) {
+				t.Errorf("stats %+v, want %d rows, %d bad", fn.stats, BatchSize+5, len(tc.bad))
+			}
+			for k := 1; k < len(users); k++ { // events stay in file order
+				if a, b := users[k-1], users[k]; len(a) > len(b) || (len(a) == len(b) && a >= b) {
+					t.Fatalf("event %d (%s) after %s: out of file order", k, b, a)
+				}
+			}
+		})
 	}
 }

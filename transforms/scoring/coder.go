@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,7 +13,10 @@ import (
 
 // Shards cross shuffles and hold most of the job's data; the reflective
 // schema coder cost more than the scoring itself, so they get a compact
-// coder: uvarint lengths, strings as bytes, floats as 8 fixed bytes.
+// coder: uvarint lengths, strings as bytes, and floats and the fractions of
+// fixed-point sums as the uvarint of their bits reversed: the low mantissa
+// bits of action weights (0.5, 2, 6) and of their sums are zero, so they
+// take 1 to 3 bytes instead of 8 (an arbitrary value takes up to 10).
 // Partial and Row get the same coder for the pipelines that ship them alone.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(Partial{}), encodePartial, decodePartial)
@@ -27,9 +31,11 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-func appendFloat(b []byte, f float64) []byte {
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
-}
+func appendFloat(b []byte, f float64) []byte { return appendReversed(b, math.Float64bits(f)) }
+
+// appendReversed appends v with its bits reversed as a uvarint: short when
+// v's low bits are zero.
+func appendReversed(b []byte, v uint64) []byte { return binary.AppendUvarint(b, bits.Reverse64(v)) }
 
 func appendStrings(b []byte, ss []string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(ss)))
@@ -43,7 +49,7 @@ func appendPartial(b []byte, p Partial) []byte {
 	b = appendStrings(b, p.Items)
 	for k := range p.Items {
 		b = binary.AppendUvarint(b, p.Sums[k].Hi)
-		b = binary.LittleEndian.AppendUint64(b, p.Sums[k].Lo)
+		b = appendReversed(b, p.Sums[k].Lo)
 		b = appendFloat(b, p.Maxes[k])
 	}
 	return b
@@ -97,15 +103,10 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) fixed() uint64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
+// reversed reads what appendReversed wrote.
+func (d *decoder) reversed() uint64 { return bits.Reverse64(d.uvarint()) }
+
+func (d *decoder) float() float64 { return math.Float64frombits(d.reversed()) }
 
 func (d *decoder) string() string {
 	n := d.uvarint()
@@ -156,8 +157,8 @@ func (d *decoder) partial() Partial {
 	p.Sums = make([]exactsum.Sum, len(p.Items))
 	p.Maxes = make([]float64, len(p.Items))
 	for k := range p.Items {
-		p.Sums[k] = exactsum.Sum{Hi: d.uvarint(), Lo: d.fixed()}
-		p.Maxes[k] = math.Float64frombits(d.fixed())
+		p.Sums[k] = exactsum.Sum{Hi: d.uvarint(), Lo: d.reversed()}
+		p.Maxes[k] = d.float()
 	}
 	return p
 }
@@ -166,7 +167,7 @@ func (d *decoder) row() Row {
 	r := Row{User: d.string(), Items: d.strings()}
 	r.Scores = make([]float64, len(r.Items))
 	for k := range r.Scores {
-		r.Scores[k] = math.Float64frombits(d.fixed())
+		r.Scores[k] = d.float()
 	}
 	return r
 }

@@ -69,3 +69,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestCompactFloats: action weights, their sums' fractions and their
+// maxima take a few bytes, an arbitrary value at most a uvarint's 10.
+func TestCompactFloats(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		max  int
+	}{
+		{"weight 0.5", appendFloat(nil, 0.5), 2},
+		{"weight 2", appendFloat(nil, 2), 1},
+		{"weight 6", appendFloat(nil, 6), 2},
+		{"score 8.5", appendFloat(nil, 8.5), 3},
+		{"zero", appendFloat(nil, 0), 1},
+		{"fraction .5 of a sum", appendReversed(nil, 1<<63), 1},
+		{"fraction .75 of a sum", appendReversed(nil, 3<<62), 1},
+		{"0.1", appendFloat(nil, 0.1), 10},
+	} {
+		if len(tc.b) > tc.max {
+			t.Errorf("%s: %d bytes, want at most %d", tc.name, len(tc.b), tc.max)
+		}
+	}
+}
