@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/recsys/itemsim/transforms/dimsum"
@@ -121,6 +122,38 @@ func TestMedian(t *testing.T) {
 		got, err := median(first, tc.n, next)
 		if err != nil || got != tc.want || k != tc.n {
 			t.Errorf("%s: median = %+v, %v after %d runs; want %+v after %d", tc.name, got, err, k, tc.want, tc.n)
+		}
+	}
+}
+
+// TestSpeedTarget: the 1M speed target uses the paired runs' median ratio
+// when there are paired runs, the table's medians otherwise.
+func TestSpeedTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		paired  *PairedResult
+		want    string
+		wantMet bool
+	}{
+		{"medians", nil, "1.10× (3.3s vs 3.0s)", false},
+		{"paired", &PairedResult{Threshold: 0.1, Ratios: []float64{1.2, 0.9, 0.95}, MedianRatio: 0.95}, "0.95×, median of 3 paired runs' ratios (0.90–1.20)", true},
+		{"paired over", &PairedResult{Threshold: 0.1, Ratios: []float64{1.2, 1.1, 0.95}, MedianRatio: 1.1}, "1.10×, median of 3", false},
+	} {
+		r := &Results{Datasets: []*DatasetResult{{
+			Name: "synth-1M", Scipy: Proc{WallSec: 3}, GoExact: Proc{WallSec: 1},
+			Runs: []*ThresholdResult{{Threshold: 0.1, Pipeline: Proc{WallSec: 3.3}, Overlap: 1}}, Paired: tc.paired,
+		}}}
+		var got *Target
+		for _, tg := range targets(r) {
+			if tg.Name == "1M t=0.1: pipeline vs scipy" {
+				got = &tg
+			}
+		}
+		if got == nil || got.Met == nil {
+			t.Fatalf("%s: no measured speed target in %+v", tc.name, targets(r))
+		}
+		if !strings.Contains(got.Measured, tc.want) || *got.Met != tc.wantMet {
+			t.Errorf("%s: measured %q met %v, want %q met %v", tc.name, got.Measured, *got.Met, tc.want, tc.wantMet)
 		}
 	}
 }

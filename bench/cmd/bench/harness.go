@@ -121,8 +121,7 @@ func (h *harness) pipeline(d dataset, t float64, want sampling.Counts, repeat in
 		return r, nil
 	}
 	out := filepath.Join(h.work, fmt.Sprintf("%s-%d-t%g.jsonl", d.Name, len(h.runs), t))
-	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--threshold="+strconv.FormatFloat(t, 'g', -1, 64),
-		"--seed="+strconv.FormatUint(h.o.seed, 10), "--memory_limit_mb="+strconv.Itoa(h.o.memoryLimitMB), "--output="+out)
+	args := h.pipelineArgs(d, t, out)
 	var r *pipelineRun
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		p, stdout, err := h.run(h.bin("similarity"), args...)
@@ -150,6 +149,12 @@ func (h *harness) pipeline(d dataset, t float64, want sampling.Counts, repeat in
 	}
 	h.runs[key] = r
 	return r, nil
+}
+
+// pipelineArgs are the pipeline's flags for d at threshold t.
+func (h *harness) pipelineArgs(d dataset, t float64, out string) []string {
+	return append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--threshold="+strconv.FormatFloat(t, 'g', -1, 64),
+		"--seed="+strconv.FormatUint(h.o.seed, 10), "--memory_limit_mb="+strconv.Itoa(h.o.memoryLimitMB), "--output="+out)
 }
 
 // median completes first with further runs of the same command (again) up
@@ -185,17 +190,7 @@ func (r *pipelineRun) samplingAgrees(want sampling.Counts) bool {
 // peer runs the scipy or Go exact peer on d.
 func (h *harness) peer(d dataset, name string) (Proc, string, error) {
 	out := filepath.Join(h.work, d.Name+"-"+name+".jsonl")
-	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
-	once := func() (Proc, error) {
-		var p Proc
-		var err error
-		if name == "scipy" {
-			p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
-		} else {
-			p, _, err = h.run(h.bin("exact"), args...)
-		}
-		return p, err
-	}
+	once := func() (Proc, error) { return h.runPeer(d, name, out) }
 	first, err := once()
 	if err != nil {
 		return Proc{}, out, err
@@ -205,6 +200,65 @@ func (h *harness) peer(d dataset, name string) (Proc, string, error) {
 		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  (median of %d)\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB, h.o.repeat)
 	}
 	return p, out, err
+}
+
+// runPeer runs the scipy or Go exact peer on d once, writing out.
+func (h *harness) runPeer(d dataset, name, out string) (Proc, error) {
+	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
+	var p Proc
+	var err error
+	if name == "scipy" {
+		p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
+	} else {
+		p, _, err = h.run(h.bin("exact"), args...)
+	}
+	return p, err
+}
+
+// The speed target's dataset and threshold, measured head to head.
+const (
+	pairedDataset   = "synth-1M"
+	pairedThreshold = 0.1
+)
+
+// paired runs the pipeline at threshold t and the scipy peer on d in turn,
+// n times each, alternating which goes first, and keeps each pair's ratio:
+// wall times on this VM drift by tens of percent within minutes, and a
+// ratio of neighbouring runs cancels the drift that medians taken minutes
+// apart do not.
+func (h *harness) paired(d dataset, t float64, n int) (*PairedResult, error) {
+	r := &PairedResult{Threshold: t}
+	out := filepath.Join(h.work, d.Name+"-paired.jsonl")
+	pipe := func() (Proc, error) {
+		p, _, err := h.run(h.bin("similarity"), h.pipelineArgs(d, t, out)...)
+		return p, err
+	}
+	scipy := func() (Proc, error) { return h.runPeer(d, "scipy", out) }
+	for k := range n {
+		first, second := pipe, scipy
+		if k%2 == 1 {
+			first, second = scipy, pipe
+		}
+		a, err := first()
+		if err != nil {
+			return nil, err
+		}
+		b, err := second()
+		if err != nil {
+			return nil, err
+		}
+		if k%2 == 1 {
+			a, b = b, a
+		}
+		r.PipelineWall = append(r.PipelineWall, a.WallSec)
+		r.ScipyWall = append(r.ScipyWall, b.WallSec)
+		r.Ratios = append(r.Ratios, a.WallSec/b.WallSec)
+		fmt.Printf("  paired    %-18s t=%-5g pipeline %6.2fs  scipy %6.2fs  ratio %.2f\n", d.Name, t, a.WallSec, b.WallSec, a.WallSec/b.WallSec)
+	}
+	sorted := slices.Sorted(slices.Values(r.Ratios))
+	r.MedianRatio = sorted[len(sorted)/2]
+	fmt.Printf("    median ratio of %d pairs: %.2f\n", n, r.MedianRatio)
+	return r, nil
 }
 
 // dataset measures the pipeline at every threshold and the peers on d.
@@ -262,6 +316,11 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 	dr.GoExactVsScipy = compare(scipy, goExact)
 	fmt.Printf("  exact vs scipy: pipeline max |Δ| %.3g (%d id mismatches), go-exact max |Δ| %.3g (%d)\n",
 		dr.PipelineVsScipy.MaxAbsDiff, dr.PipelineVsScipy.Mismatches, dr.GoExactVsScipy.MaxAbsDiff, dr.GoExactVsScipy.Mismatches)
+	if d.Name == pairedDataset && h.o.paired > 0 && slices.Contains(h.o.thresholds, pairedThreshold) {
+		if dr.Paired, err = h.paired(d, pairedThreshold, h.o.paired); err != nil {
+			return nil, err
+		}
+	}
 	return dr, nil
 }
 

@@ -35,6 +35,7 @@ type options struct {
 	topN                       int
 	memoryLimitMB              int
 	repeat                     int
+	paired                     int
 	seed, synthSeed            uint64
 	scaleItems, scaleBase      int
 	scaleFactors               []int
@@ -67,6 +68,7 @@ func parseFlags() (options, error) {
 	thresholds := flag.String("thresholds", "0,0.5,0.2,0.1,0.05", "DIMSUM thresholds; 0 (exact) is always run first.")
 	flag.IntVar(&o.topN, "top_n", 10, "Neighbours per item.")
 	flag.IntVar(&o.repeat, "repeat", 3, "Runs of each timed command on the datasets (not the scaling series); wall and CPU are the median run's, peak RSS the largest.")
+	flag.IntVar(&o.paired, "paired", 5, "Runs of the pipeline at threshold 0.1 and of scipy in turn on synth-1M, for the speed target's ratio (0: none).")
 	flag.IntVar(&o.memoryLimitMB, "memory_limit_mb", 4608, "The pipeline's --memory_limit_mb (its soft memory limit, 0: none).")
 	flag.Uint64Var(&o.seed, "seed", 42, "DIMSUM sampling seed.")
 	flag.Uint64Var(&o.synthSeed, "synth_seed", 1, "Seed of the synthetic logs.")

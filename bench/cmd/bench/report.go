@@ -80,6 +80,18 @@ func markdown(r *Results) string {
 			row(d.Name, "pipeline", t.Threshold, t.Pipeline)
 		}
 	}
+	for _, d := range r.Datasets {
+		pr := d.Paired
+		if pr == nil {
+			continue
+		}
+		p("\n### Head to head on %s\n\nThe pipeline at threshold %g and the scipy peer ran in turn, %d times each (alternating which went first), "+
+			"so that each ratio compares neighbouring runs; the speed target uses the median ratio, %.2f.\n\n| pair | pipeline s | scipy s | ratio |\n|---:|---:|---:|---:|\n",
+			d.Name, pr.Threshold, len(pr.Ratios), pr.MedianRatio)
+		for k := range pr.Ratios {
+			p("| %d | %.2f | %.2f | %.2f |\n", k+1, pr.PipelineWall[k], pr.ScipyWall[k], pr.Ratios[k])
+		}
+	}
 
 	p("\n## Shuffle and accuracy\n\nEntries dropped, pairs emitted (pairs summed by the workers) and distinct pairs (left after "+
 		"in-bundle combining) come from the library's code run in-process on the pipeline's rows (`bench/sampling`); expected ± sd "+

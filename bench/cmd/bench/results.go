@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/recsys/itemsim/bench/sampling"
@@ -61,6 +62,19 @@ type DatasetResult struct {
 	PipelineVsScipy Comparison         `json:"pipeline_exact_vs_scipy"`
 	GoExactVsScipy  Comparison         `json:"go_exact_vs_scipy"`
 	Runs            []*ThresholdResult `json:"runs"`
+	// Paired is the head-to-head series against scipy (the speed target's
+	// dataset only).
+	Paired *PairedResult `json:"paired,omitempty"`
+}
+
+// PairedResult is the pipeline at one threshold and the scipy peer run in
+// turn: run k of each are neighbours in time.
+type PairedResult struct {
+	Threshold    float64   `json:"threshold"`
+	PipelineWall []float64 `json:"pipeline_wall_sec"`
+	ScipyWall    []float64 `json:"scipy_wall_sec"`
+	Ratios       []float64 `json:"ratios"`
+	MedianRatio  float64   `json:"median_ratio"`
 }
 
 // ThresholdResult holds one pipeline run's figures.
@@ -221,9 +235,15 @@ func targets(r *Results) []Target {
 	}
 	if d := r.dataset("synth-1M"); d != nil && d.run(0.1) != nil {
 		t := d.run(0.1)
-		add("1M t=0.1: pipeline vs scipy", "wall ≤ 1.0× scipy",
-			fmt.Sprintf("%.2f× (%.1fs vs %.1fs)", t.Pipeline.WallSec/d.Scipy.WallSec, t.Pipeline.WallSec, d.Scipy.WallSec),
-			yes(t.Pipeline.WallSec <= d.Scipy.WallSec))
+		medians := fmt.Sprintf("%.2f× (%.1fs vs %.1fs", t.Pipeline.WallSec/d.Scipy.WallSec, t.Pipeline.WallSec, d.Scipy.WallSec)
+		if pr := d.Paired; pr != nil && pr.Threshold == 0.1 {
+			add("1M t=0.1: pipeline vs scipy", "wall ≤ 1.0× scipy",
+				fmt.Sprintf("%.2f×, median of %d paired runs' ratios (%.2f–%.2f); the medians above: %s)", pr.MedianRatio, len(pr.Ratios),
+					slices.Min(pr.Ratios), slices.Max(pr.Ratios), medians),
+				yes(pr.MedianRatio <= 1))
+		} else {
+			add("1M t=0.1: pipeline vs scipy", "wall ≤ 1.0× scipy", medians+")", yes(t.Pipeline.WallSec <= d.Scipy.WallSec))
+		}
 		add("1M t=0.1: pipeline vs Go exact", "wall ≤ 5× the single-process Go limit",
 			fmt.Sprintf("%.2f× (%.1fs vs %.1fs)", t.Pipeline.WallSec/d.GoExact.WallSec, t.Pipeline.WallSec, d.GoExact.WallSec),
 			yes(t.Pipeline.WallSec <= 5*d.GoExact.WallSec))
