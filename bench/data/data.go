@@ -96,16 +96,20 @@ func Load(path string, spec interactions.Spec, c scoring.Config) (*Matrix, error
 		}
 	}
 	slices.SortFunc(m.Rows, func(a, b scoring.Row) int { return strings.Compare(a.User, b.User) })
-	m.index()
+	m.index(c.Clip)
 	return m, nil
 }
 
-// index builds the item table and the rows' compact ids.
-func (m *Matrix) index() {
-	scale := 0.0
+// index builds the item table and the rows' compact ids. Its scale is the
+// pipeline's (dimsum.Table): bound, the scoring clip, when positive, else
+// the largest score.
+func (m *Matrix) index(bound float64) {
+	scale := bound
 	set := map[string]bool{}
 	for _, r := range m.Rows {
-		scale = math.Max(scale, slices.Max(r.Scores))
+		if bound <= 0 {
+			scale = math.Max(scale, slices.Max(r.Scores))
+		}
 		for _, it := range r.Items {
 			set[it] = true
 		}

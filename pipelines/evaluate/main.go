@@ -224,7 +224,7 @@ func build(s beam.Scope, c Config) error {
 	train, splits := beam.ParDo2(s, &splitFn{Config: c.Split}, byUser)
 
 	rows := scoring.PerUser(s, train, c.Scoring)
-	table := dimsum.Table(s, rows)
+	table := dimsum.Table(s, rows, c.Scoring.Clip)
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Similarities"), f.Similarities, beam.ParDo(s, neighborsJSON, neighbors), gate)

@@ -218,7 +218,7 @@ func build(s beam.Scope, c config) error {
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
 
 	rows := scoring.PerUser(s, src.Batches, c.Scoring)
-	table := dimsum.Table(s, rows)
+	table := dimsum.Table(s, rows, c.Scoring.Clip)
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)

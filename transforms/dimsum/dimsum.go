@@ -3,8 +3,9 @@
 // MapReduce"), as Spark MLlib's columnSimilarities does, exactly when the
 // threshold is 0.
 //
-// Scores are first divided by their maximum B (the paper's guarantee assumes
-// entries in [0, 1]; cosine is unchanged). With column norms ‖c_i‖ and
+// Scores are first divided by a bound B on them (the paper's guarantee
+// assumes entries in [0, 1]; cosine is unchanged): the scoring clip when
+// scores are clipped, else their maximum. With column norms ‖c_i‖ and
 // sg = sqrt(10·ln(n)/threshold), entry (u, i) is kept with probability
 // min(1, sg/‖c_i‖), drawn from a hash of (seed, user, item), and every pair
 // i < j of a user's kept entries adds

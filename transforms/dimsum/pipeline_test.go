@@ -77,24 +77,37 @@ func shard(rows []scoring.Row, n int) []scoring.Shard {
 	return out
 }
 
+// TestHandMatrix: the table's scale is the largest score (2) without a
+// bound, the bound (the scoring clip) with one; cosines do not depend on it.
 func TestHandMatrix(t *testing.T) {
-	p, s := beam.NewPipelineWithRoot()
-	rows := beam.CreateList(s, shard(handRows, 2))
-	table := dimsum.Table(s, rows)
-	passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
-		Items: []string{"A", "B", "C", "D"},
-		Norms: []float64{round(math.Sqrt(6) / 2), round(math.Sqrt(6) / 2), round(math.Sqrt(8) / 2), round(math.Sqrt(5) / 2)},
-		Scale: 2,
-	})
-	pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)
-	got := topn.Top(s, 2, 0, pairs, table)
-	passert.Equals(s, beam.ParDo(s, round12, got),
-		topn.Neighbors{Item: "A", Neighbors: []topn.Neighbor{nb("B", 0.5), nb("D", 2/math.Sqrt(30))}},
-		topn.Neighbors{Item: "B", Neighbors: []topn.Neighbor{nb("D", 4/math.Sqrt(30)), nb("C", 1/math.Sqrt(3))}},
-		topn.Neighbors{Item: "C", Neighbors: []topn.Neighbor{nb("B", 1/math.Sqrt(3)), nb("D", 1/math.Sqrt(10))}},
-		topn.Neighbors{Item: "D", Neighbors: []topn.Neighbor{nb("B", 4/math.Sqrt(30)), nb("A", 2/math.Sqrt(30))}},
-	)
-	ptest.RunAndValidate(t, p)
+	for _, tc := range []struct {
+		name         string
+		bound, scale float64
+	}{
+		{"scale from the scores", 0, 2},
+		{"scale from the clip", 5, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := beam.NewPipelineWithRoot()
+			rows := beam.CreateList(s, shard(handRows, 2))
+			table := dimsum.Table(s, rows, tc.bound)
+			b := tc.scale
+			passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
+				Items: []string{"A", "B", "C", "D"},
+				Norms: []float64{round(math.Sqrt(6) / b), round(math.Sqrt(6) / b), round(math.Sqrt(8) / b), round(math.Sqrt(5) / b)},
+				Scale: b,
+			})
+			pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)
+			got := topn.Top(s, 2, 0, pairs, table)
+			passert.Equals(s, beam.ParDo(s, round12, got),
+				topn.Neighbors{Item: "A", Neighbors: []topn.Neighbor{nb("B", 0.5), nb("D", 2/math.Sqrt(30))}},
+				topn.Neighbors{Item: "B", Neighbors: []topn.Neighbor{nb("D", 4/math.Sqrt(30)), nb("C", 1/math.Sqrt(3))}},
+				topn.Neighbors{Item: "C", Neighbors: []topn.Neighbor{nb("B", 1/math.Sqrt(3)), nb("D", 1/math.Sqrt(10))}},
+				topn.Neighbors{Item: "D", Neighbors: []topn.Neighbor{nb("B", 4/math.Sqrt(30)), nb("A", 2/math.Sqrt(30))}},
+			)
+			ptest.RunAndValidate(t, p)
+		})
+	}
 }
 
 type pairScore struct {
@@ -146,7 +159,7 @@ func TestPipelineExactEqualsBruteForce(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.CreateList(s, shard(rows, 7))
-	table := dimsum.Table(s, in)
+	table := dimsum.Table(s, in, 0)
 	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50, Shards: 3}, in, table)
 	flat := beam.ParDo(s, &pairsFn{}, pairs)
 	beam.ParDo0(s, &matchFn{Want: want, Tol: 1e-9}, beam.GroupByKey(s, beam.AddFixedKey(s, flat)), beam.SideInput{Input: table})

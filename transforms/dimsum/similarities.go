@@ -19,9 +19,11 @@ import (
 func init() {
 	register.Function2x0(shardMax)
 	register.Function2x1(maxFloat)
-	register.DoFn4x0[context.Context, scoring.Shard, []float64, func(itemSquares)](&normFn{})
+	register.DoFn3x0[context.Context, scoring.Shard, func(itemSquares)](&normFn{})
+	register.DoFn4x0[context.Context, scoring.Shard, []float64, func(itemSquares)](&maxNormFn{})
 	register.Combiner3[itemSquares, itemSquares, ItemTable](&tableFn{})
-	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&scaleFn{})
+	register.DoFn3x0[context.Context, ItemTable, func(ItemTable)](&scaleFn{})
+	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&maxScaleFn{})
 	register.DoFn4x0[context.Context, scoring.Shard, []ItemTable, func(int64, PartialBlock)](&pairsFn{})
 	register.DoFn4x0[context.Context, int64, func(*PartialBlock) bool, func(int64, Row)](&mergeFn{})
 	register.Emitter1[float64]()
@@ -88,15 +90,21 @@ func (c Config) Validate() error {
 }
 
 // Table computes the item dictionary of a PCollection<scoring.Shard>: the
-// scale B (the largest score), and each item's column norm after scaling.
-// It returns a PCollection holding a single ItemTable (none when there are
-// no rows).
-func Table(s beam.Scope, rows beam.PCollection) beam.PCollection {
+// scale B, and each item's column norm after scaling. bound > 0 says every
+// score is at most bound (the scoring clip): B is bound, and the norms are
+// summed in the same pass as the rows are made. Otherwise B is the largest
+// score, found first in a pass of its own. It returns a PCollection holding
+// a single ItemTable (none when there are no rows).
+func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection {
 	s = s.Scope("dimsum.Table")
+	if bound > 0 {
+		squares := beam.ParDo(s, &normFn{Scale: bound}, rows)
+		return beam.ParDo(s, &scaleFn{Scale: bound}, beam.Combine(s, &tableFn{}, squares))
+	}
 	scale := beam.Combine(s, maxFloat, beam.ParDo(s, shardMax, rows))
-	squares := beam.ParDo(s, &normFn{}, rows, beam.SideInput{Input: scale})
+	squares := beam.ParDo(s, &maxNormFn{}, rows, beam.SideInput{Input: scale})
 	table := beam.Combine(s, &tableFn{}, squares)
-	return beam.ParDo(s, &scaleFn{}, table, beam.SideInput{Input: scale})
+	return beam.ParDo(s, &maxScaleFn{}, table, beam.SideInput{Input: scale})
 }
 
 // Similarities estimates the cosine of every item pair that co-occurs in a
@@ -132,36 +140,64 @@ func shardMax(sh scoring.Shard, emit func(float64)) {
 
 func maxFloat(a, b float64) float64 { return math.Max(a, b) }
 
-// normFn adds each item's squared scaled scores over the bundle's rows and
+// squares adds each item's squared scaled scores over a bundle's rows and
 // emits them all as one element per bundle, not one per entry or item.
-type normFn struct {
+type squares struct {
 	sums map[string]*exactsum.Sum
 }
 
-func (f *normFn) StartBundle(_ context.Context, _ []float64, _ func(itemSquares)) {
-	f.sums = map[string]*exactsum.Sum{}
-}
+func (q *squares) start() { q.sums = map[string]*exactsum.Sum{} }
 
-func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, scale []float64, _ func(itemSquares)) {
+func (q *squares) add(sh scoring.Shard, scale float64) {
 	for _, r := range sh.Rows {
 		for k, item := range r.Items {
-			sum := f.sums[item]
+			sum := q.sums[item]
 			if sum == nil {
 				sum = &exactsum.Sum{}
-				f.sums[item] = sum
+				q.sums[item] = sum
 			}
-			a := r.Scores[k] / scale[0]
+			a := r.Scores[k] / scale
 			sum.Add(a * a)
 		}
 	}
 }
 
-func (f *normFn) FinishBundle(_ context.Context, _ []float64, emit func(itemSquares)) {
-	out := itemSquares{Items: make([]itemSq, 0, len(f.sums))}
-	for item, sum := range f.sums {
+func (q *squares) finish(emit func(itemSquares)) {
+	out := itemSquares{Items: make([]itemSq, 0, len(q.sums))}
+	for item, sum := range q.sums {
 		out.Items = append(out.Items, itemSq{Item: item, SumSq: *sum})
 	}
+	q.sums = nil
 	emit(out)
+}
+
+// normFn sums squares scaled by a bound known before the run. It takes no
+// side input, so runners fuse it with the step that makes the rows (on
+// Prism a side input would also make it a stage and a pass of its own).
+type normFn struct {
+	Scale float64
+	q     squares
+}
+
+func (f *normFn) StartBundle(_ context.Context, _ func(itemSquares)) { f.q.start() }
+
+func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(itemSquares)) {
+	f.q.add(sh, f.Scale)
+}
+
+func (f *normFn) FinishBundle(_ context.Context, emit func(itemSquares)) { f.q.finish(emit) }
+
+// maxNormFn sums squares scaled by the largest score, a side input.
+type maxNormFn struct{ q squares }
+
+func (f *maxNormFn) StartBundle(_ context.Context, _ []float64, _ func(itemSquares)) { f.q.start() }
+
+func (f *maxNormFn) ProcessElement(_ context.Context, sh scoring.Shard, scale []float64, _ func(itemSquares)) {
+	f.q.add(sh, scale[0])
+}
+
+func (f *maxNormFn) FinishBundle(_ context.Context, _ []float64, emit func(itemSquares)) {
+	f.q.finish(emit)
 }
 
 type itemSq struct {
@@ -211,15 +247,27 @@ func (tableFn) ExtractOutput(a itemSquares) ItemTable {
 // float64 (math.Float64bits), since gauges hold integers.
 const ScaleGauge = "dimsum/scale_bits"
 
-// scaleFn stamps the scale B on the table and reports it.
-type scaleFn struct{}
-
-func (scaleFn) ProcessElement(ctx context.Context, t ItemTable, scale []float64, emit func(ItemTable)) {
-	t.Scale = scale[0]
+// stampScale sets the scale B of the table and reports it.
+func stampScale(ctx context.Context, t ItemTable, scale float64) ItemTable {
+	t.Scale = scale
 	ns, name, _ := strings.Cut(ScaleGauge, "/")
 	beam.NewGauge(ns, name).Set(ctx, int64(math.Float64bits(t.Scale)))
 	beam.NewCounter("dimsum", "items").Inc(ctx, int64(len(t.Items)))
-	emit(t)
+	return t
+}
+
+// scaleFn stamps a bound known before the run as the scale.
+type scaleFn struct{ Scale float64 }
+
+func (f *scaleFn) ProcessElement(ctx context.Context, t ItemTable, emit func(ItemTable)) {
+	emit(stampScale(ctx, t, f.Scale))
+}
+
+// maxScaleFn stamps the largest score, a side input, as the scale.
+type maxScaleFn struct{}
+
+func (maxScaleFn) ProcessElement(ctx context.Context, t ItemTable, scale []float64, emit func(ItemTable)) {
+	emit(stampScale(ctx, t, scale[0]))
 }
 
 // pairsFn samples each user's entries and accumulates pair sums inside the

@@ -69,7 +69,7 @@ func run(src data.Source, dc dimsum.Config, topN int, output, cpuprofile string)
 		return err
 	}
 	rows := scoring.PerUser(s, in.Batches, sc)
-	table := dimsum.Table(s, rows)
+	table := dimsum.Table(s, rows, sc.Clip)
 	pairs := dimsum.Similarities(s, dc, rows, table)
 	textsink.Write(s.Scope("Output"), output, beam.ParDo(s, neighborsJSON, topn.Top(s, topN, 0, pairs, table)))
 
