@@ -55,7 +55,7 @@ type Config struct {
 	Shards int
 	// Goroutines is the number of goroutines a worker sums pairs on, in a
 	// flush and in the final merge; each holds a dense array of the item
-	// count. 0 means DefaultGoroutines().
+	// count. 0 means DefaultGoroutines() of the worker's machine.
 	Goroutines int
 }
 
@@ -63,6 +63,15 @@ type Config struct {
 // as one bundle, so a flush is the only way it uses a second core, while
 // runners that run a bundle per core gain nothing from more.
 func DefaultGoroutines() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// goroutines resolves a configured count on the worker (0: the worker's
+// default, not the launching machine's).
+func goroutines(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	return DefaultGoroutines()
+}
 
 // PartialBlock is a flush's partial rows of one shard of items (item id
 // modulo the shard count, which spreads the long rows of small ids):
@@ -119,14 +128,10 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 	if shards == 0 {
 		shards = scoring.DefaultShards
 	}
-	goroutines := c.Goroutines
-	if goroutines == 0 {
-		goroutines = DefaultGoroutines()
-	}
 	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards,
-		Goroutines: goroutines},
+		Goroutines: c.Goroutines},
 		rows, beam.SideInput{Input: table})
-	return beam.ParDo(s, &mergeFn{Goroutines: goroutines}, beam.GroupByKey(s, partial))
+	return beam.ParDo(s, &mergeFn{Goroutines: c.Goroutines}, beam.GroupByKey(s, partial))
 }
 
 // shardMax emits the largest score of a shard (rows are never empty).
@@ -308,7 +313,7 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 		f.index[item] = int32(i)
 	}
 	f.params = NewParams(*t, f.Threshold)
-	f.acc = NewAccumulator(len(t.Items), f.Goroutines)
+	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines))
 }
 
 func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialBlock)) {
@@ -378,7 +383,8 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 }
 
 // mergeFn sums each item's partial rows in a shard into its final row, the
-// items on Goroutines goroutines, and emits the rows in item order.
+// items on Goroutines goroutines (0: the worker's default), and emits the
+// rows in item order.
 type mergeFn struct {
 	Goroutines int
 
@@ -398,7 +404,7 @@ type itemPart struct {
 func (f *mergeFn) StartBundle(_ context.Context, _ func(int64, Row)) {
 	f.distinct = 0
 	if f.mergers == nil {
-		f.mergers = make([]Merger, max(f.Goroutines, 1))
+		f.mergers = make([]Merger, goroutines(f.Goroutines))
 	}
 }
 

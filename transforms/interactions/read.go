@@ -307,14 +307,15 @@ type parsing struct {
 	file     string
 	emit     func(Batch)
 	dead     func(DeadLetter)
+	workers  int
 	jobs     chan *block
 	inFlight []*block
 	wg       sync.WaitGroup
 }
 
 func (f *readFn) startParsing(file string, emit func(Batch), dead func(DeadLetter)) *parsing {
-	p := &parsing{f: f, file: file, emit: emit, dead: dead, jobs: make(chan *block)}
-	for range runtime.GOMAXPROCS(0) {
+	p := &parsing{f: f, file: file, emit: emit, dead: dead, workers: runtime.GOMAXPROCS(0), jobs: make(chan *block)}
+	for range p.workers {
 		p.wg.Go(func() {
 			for b := range p.jobs {
 				f.parse(file, b)
@@ -333,7 +334,7 @@ func (p *parsing) submit(lines []string) {
 	b := &block{lines: lines, done: make(chan struct{})}
 	p.jobs <- b
 	p.inFlight = append(p.inFlight, b)
-	if len(p.inFlight) > 2*runtime.GOMAXPROCS(0) {
+	if len(p.inFlight) > 2*p.workers {
 		p.deliver()
 	}
 }

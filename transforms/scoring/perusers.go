@@ -114,9 +114,9 @@ func (w *weighing) add(c Config, b interactions.Batch, decay bool, asOf int64, e
 }
 
 // flush emits the buffered users' partials grouped by shard. The users'
-// reductions run on the machine's cores (Prism runs a stage as one bundle);
-// each shard's partial is built by one goroutine, in the users' map order
-// like before, and the shards are emitted in order on the calling one.
+// reductions run on the machine's cores (Prism runs a stage as one bundle):
+// each shard's partial is built by one goroutine, and the shards are
+// emitted in order on the calling one.
 func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
 	shards := make([]PartialShard, c.shards())
 	events := make([][][]Weighted, len(shards))
