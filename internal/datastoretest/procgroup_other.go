@@ -1,0 +1,11 @@
+//go:build !unix
+
+package datastoretest
+
+import "os/exec"
+
+// setProcessGroup does nothing where process groups are not available.
+func setProcessGroup(*exec.Cmd) {}
+
+// killProcessGroup kills the launcher only: its java child may survive.
+func killProcessGroup(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
