@@ -17,7 +17,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := newServer(b)
 			ctx := context.Background()
-			cfg := testConfig(srv, "bench").withDefaults()
+			cfg := testConfig(fake(srv), "bench").withDefaults()
 			client, err := newClient(ctx, cfg)
 			if err != nil {
 				b.Fatal(err)

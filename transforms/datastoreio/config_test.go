@@ -74,7 +74,7 @@ func TestUpsertOpRejects(t *testing.T) {
 func TestEntityBytesBoundsEncoding(t *testing.T) {
 	srv := newServer(t)
 	ctx := context.Background()
-	cfg := testConfig(srv, "v1")
+	cfg := testConfig(fake(srv), "v1")
 	cfg.Namespace = "ns"
 	cfg = cfg.withDefaults()
 	client, err := newClient(ctx, cfg)

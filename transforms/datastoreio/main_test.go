@@ -83,11 +83,36 @@ func newServer(t testing.TB) *datastoretest.Server {
 	return srv
 }
 
-// testConfig writes to srv with millisecond retries.
-func testConfig(srv *datastoretest.Server, version string) Config {
+// backend is the Datastore a test writes to: the in-process server, which
+// injects faults and checks limits, or the real emulator.
+type backend struct {
+	addr string
+	srv  *datastoretest.Server   // nil on the emulator
+	emu  *datastoretest.Emulator // nil on the in-process server
+}
+
+func fake(srv *datastoretest.Server) backend { return backend{addr: srv.Addr, srv: srv} }
+
+func emulated(emu *datastoretest.Emulator) backend { return backend{addr: emu.Host, emu: emu} }
+
+// entities returns every stored entity.
+func (b backend) entities(t *testing.T) map[datastoretest.Key]*pb.Entity {
+	t.Helper()
+	if b.srv != nil {
+		return b.srv.Snapshot()
+	}
+	snap, err := b.emu.Snapshot(context.Background(), testProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// testConfig writes to b with millisecond retries.
+func testConfig(b backend, version string) Config {
 	return Config{
 		Project:  testProject,
-		Endpoint: srv.Addr,
+		Endpoint: b.addr,
 		Version:  version,
 		Retry:    Retry{MaxAttempts: 10, InitialBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, ThrottleDelay: 10 * time.Millisecond},
 	}
@@ -123,7 +148,7 @@ func runWrite(cfg Config, ns []topn.Neighbors) error {
 	return ptest.Run(p)
 }
 
-// stored is the state of the in-process server as the layout sees it.
+// stored is the state of a backend as the layout sees it.
 type stored struct {
 	pointer  string
 	markers  map[string]string                     // version -> state
@@ -131,10 +156,10 @@ type stored struct {
 	unknowns []string                              // keys outside the layout
 }
 
-func snapshot(t *testing.T, srv *datastoretest.Server, kind string) stored {
+func snapshot(t *testing.T, b backend, kind string) stored {
 	t.Helper()
 	st := stored{markers: map[string]string{}, items: map[string]map[string]simstore.Entity{}}
-	for k, e := range srv.Snapshot() {
+	for k, e := range b.entities(t) {
 		p := strings.Split(k.Path, "/")
 		switch {
 		case len(p) == 2 && p[0] == kind+"Version" && p[1] == simstore.CurrentName:

@@ -18,8 +18,22 @@ import (
 func TestWriteVersionsUnderFaults(t *testing.T) {
 	srv := newServer(t)
 	srv.SetFaults(datastoretest.Faults{Seed: 7, FailRate: 0.3, FailCodes: []codes.Code{codes.Unavailable, codes.DeadlineExceeded}})
+	testWriteVersions(t, fake(srv))
+	checkNoViolations(t, srv)
+	failed := 0
+	for _, c := range srv.Commits() {
+		if c.Code != codes.OK {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("no commit failed: fault injection is not exercised")
+	}
+}
 
-	// Items drift between runs: some disappear, some appear.
+// testWriteVersions writes three versions whose items drift; after each run
+// the pointer is on it and exactly the kept versions are stored, whole.
+func testWriteVersions(t *testing.T, b backend) {
 	runs := []struct {
 		version string
 		items   []topn.Neighbors
@@ -32,10 +46,10 @@ func TestWriteVersionsUnderFaults(t *testing.T) {
 	want := map[string][]topn.Neighbors{}
 	for _, r := range runs {
 		want[r.version] = r.items
-		if err := runWrite(testConfig(srv, r.version), r.items); err != nil {
+		if err := runWrite(testConfig(b, r.version), r.items); err != nil {
 			t.Fatalf("run %s: %v", r.version, err)
 		}
-		st := snapshot(t, srv, simstore.DefaultKind)
+		st := snapshot(t, b, simstore.DefaultKind)
 		if st.pointer != r.version {
 			t.Errorf("after run %s: pointer on %q", r.version, st.pointer)
 		}
@@ -49,72 +63,79 @@ func TestWriteVersionsUnderFaults(t *testing.T) {
 			checkItems(t, st, v, want[v])
 		}
 	}
-	checkNoViolations(t, srv)
-	failed := 0
-	for _, c := range srv.Commits() {
-		if c.Code != codes.OK {
-			failed++
-		}
-	}
-	if failed == 0 {
-		t.Error("no commit failed: fault injection is not exercised")
-	}
 }
 
-// TestWriteInvalidArgument checks a permanent error names the item, fails
-// the run and leaves the pointer; the next run deletes the partial version.
+// TestWriteInvalidArgument checks a permanent server error names the item,
+// fails the run and leaves the pointer; the next run deletes the partial
+// version.
 func TestWriteInvalidArgument(t *testing.T) {
 	srv := newServer(t)
+	v2 := neighbors(itemIDs("item-", 0, 1000), 5, 1)
+	testFailedRun(t, fake(srv), v2, []string{`item "item-00421"`, "InvalidArgument", "injected failure"},
+		func() { srv.SetFaults(datastoretest.Faults{FailForKey: "item-00421"}) },
+		func() { srv.SetFaults(datastoretest.Faults{}) })
+	checkNoViolations(t, srv)
+}
+
+// testFailedRun publishes v1, then runs v2 (with fail set up by breakV2 and
+// undone by heal) and expects it to fail with wantErr, leaving v1 live and
+// v2 writing; a third run keeping one version then deletes v1 and v2.
+func testFailedRun(t *testing.T, b backend, v2 []topn.Neighbors, wantErr []string, breakV2, heal func()) {
 	v1 := neighbors(itemIDs("item-", 0, 1000), 5, 0)
-	if err := runWrite(testConfig(srv, "v1"), v1); err != nil {
+	if err := runWrite(testConfig(b, "v1"), v1); err != nil {
 		t.Fatal(err)
 	}
 
-	srv.SetFaults(datastoretest.Faults{FailForKey: "item-00421"})
-	err := runWrite(testConfig(srv, "v2"), neighbors(itemIDs("item-", 0, 1000), 5, 1))
+	breakV2()
+	err := runWrite(testConfig(b, "v2"), v2)
 	if err == nil {
-		t.Fatal("run v2 succeeded despite an InvalidArgument")
+		t.Fatal("run v2 succeeded despite a permanent error")
 	}
-	for _, want := range []string{`item "item-00421"`, "InvalidArgument", "injected failure"} {
+	for _, want := range wantErr {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not contain %q: %v", want, err)
 		}
 	}
-	st := snapshot(t, srv, simstore.DefaultKind)
+	st := snapshot(t, b, simstore.DefaultKind)
 	if st.pointer != "v1" || st.markers["v2"] != simstore.StateWriting {
 		t.Errorf("after failed run: pointer %q, v2 marker %q; want v1, writing", st.pointer, st.markers["v2"])
 	}
 	checkItems(t, st, "v1", v1)
 
-	srv.SetFaults(datastoretest.Faults{})
-	cfg := testConfig(srv, "v3")
+	heal()
+	cfg := testConfig(b, "v3")
 	cfg.KeepVersions = 1
 	v3 := neighbors(itemIDs("item-", 500, 1500), 5, 3)
 	if err := runWrite(cfg, v3); err != nil {
 		t.Fatal(err)
 	}
-	st = snapshot(t, srv, simstore.DefaultKind)
+	st = snapshot(t, b, simstore.DefaultKind)
 	if st.pointer != "v3" || len(st.markers) != 1 || len(st.items) != 1 {
 		t.Errorf("after run v3 keeping 1: pointer %q, markers %v, %d item versions", st.pointer, st.markers, len(st.items))
 	}
 	checkItems(t, st, "v3", v3)
-	checkNoViolations(t, srv)
 }
 
 // TestReaderSeesCompleteVersions polls through simstore while a run writes
-// a new version: every answer must be one whole version.
+// a new version, with commits slowed down and failing at times so the
+// reader polls throughout the run.
 func TestReaderSeesCompleteVersions(t *testing.T) {
 	srv := newServer(t)
+	srv.SetFaults(datastoretest.Faults{Latency: 20 * time.Millisecond, Seed: 3, FailRate: 0.2, FailCodes: []codes.Code{codes.Unavailable}})
+	testReaderSeesCompleteVersions(t, fake(srv))
+}
+
+// testReaderSeesCompleteVersions writes v1, then polls every item while
+// the v2 run writes: every answer must be one whole version.
+func testReaderSeesCompleteVersions(t *testing.T, b backend) {
 	v1 := neighbors(itemIDs("item-", 0, 600), 5, 0)
 	v2 := neighbors(itemIDs("item-", 200, 800), 5, 1)
-	if err := runWrite(testConfig(srv, "v1"), v1); err != nil {
+	if err := runWrite(testConfig(b, "v1"), v1); err != nil {
 		t.Fatal(err)
 	}
-	// Slow commits down so the reader polls throughout the run.
-	srv.SetFaults(datastoretest.Faults{Latency: 20 * time.Millisecond, Seed: 3, FailRate: 0.2, FailCodes: []codes.Code{codes.Unavailable}})
 
 	ctx := context.Background()
-	client, err := newClient(ctx, testConfig(srv, ""))
+	client, err := newClient(ctx, testConfig(b, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +154,7 @@ func TestReaderSeesCompleteVersions(t *testing.T) {
 	}
 
 	done := make(chan error)
-	go func() { done <- runWrite(testConfig(srv, "v2"), v2) }()
+	go func() { done <- runWrite(testConfig(b, "v2"), v2) }()
 	polls := map[string]int{}
 	for running := true; running; {
 		select {
@@ -184,7 +205,7 @@ func TestWriteBatchLimits(t *testing.T) {
 			ns = append(ns, hugeNeighbors(fmt.Sprintf("huge-%02d", i/100)))
 		}
 	}
-	cfg := testConfig(srv, "")
+	cfg := testConfig(fake(srv), "")
 	cfg.Layout = simstore.LayoutInPlace
 	if err := runWrite(cfg, ns); err != nil {
 		t.Fatal(err)
@@ -197,7 +218,7 @@ func TestWriteBatchLimits(t *testing.T) {
 	if maxBytes < 5_000_000 || maxMuts > maxBatchMutations {
 		t.Errorf("largest commit %d bytes, most mutations %d: want several huge items per commit and at most %d", maxBytes, maxMuts, maxBatchMutations)
 	}
-	st := snapshot(t, srv, simstore.DefaultKind)
+	st := snapshot(t, fake(srv), simstore.DefaultKind)
 	if st.pointer != "" || len(st.markers) > 0 {
 		t.Errorf("in-place layout wrote pointer %q, markers %v", st.pointer, st.markers)
 	}
@@ -216,10 +237,11 @@ func hugeNeighbors(item string) topn.Neighbors {
 
 // TestEmulatorHostHonoured writes with no endpoint configured: the client
 // must find the server through DATASTORE_EMULATOR_HOST.
-func TestEmulatorHostHonoured(t *testing.T) {
-	srv := newServer(t)
-	t.Setenv("DATASTORE_EMULATOR_HOST", srv.Addr)
-	cfg := testConfig(srv, "v1")
+func TestEmulatorHostHonoured(t *testing.T) { testEmulatorHostHonoured(t, fake(newServer(t))) }
+
+func testEmulatorHostHonoured(t *testing.T, b backend) {
+	t.Setenv("DATASTORE_EMULATOR_HOST", b.addr)
+	cfg := testConfig(b, "v1")
 	cfg.Endpoint = ""
 	cfg.Namespace = "emulated"
 	cfg.Kind = "Sim"
@@ -227,12 +249,12 @@ func TestEmulatorHostHonoured(t *testing.T) {
 	if err := runWrite(cfg, ns); err != nil {
 		t.Fatal(err)
 	}
-	st := snapshot(t, srv, "Sim")
+	st := snapshot(t, b, "Sim")
 	if st.pointer != "v1" {
 		t.Errorf("pointer %q, want v1", st.pointer)
 	}
 	checkItems(t, st, "v1", ns)
-	for k := range srv.Snapshot() {
+	for k := range b.entities(t) {
 		if k.Namespace != "emulated" {
 			t.Errorf("key %s written in namespace %q", k.Path, k.Namespace)
 		}
