@@ -28,9 +28,9 @@ const (
 
 // writeVersion writes lists as version v with the pipeline's Datastore
 // sink, which lays them out and flips the pointer as in production.
-func writeVersion(t *testing.T, srv *datastoretest.Server, v string, lists []topn.Neighbors) {
+func writeVersion(t *testing.T, addr, v string, lists []topn.Neighbors) {
 	t.Helper()
-	cfg := datastoreio.Config{Project: testProject, Endpoint: srv.Addr, Namespace: testNamespace, Kind: testKind, Version: v,
+	cfg := datastoreio.Config{Project: testProject, Endpoint: addr, Namespace: testNamespace, Kind: testKind, Version: v,
 		Retry: datastoreio.Retry{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ThrottleDelay: time.Millisecond}}
 	p, s := beam.NewPipelineWithRoot()
 	datastoreio.Write(s, cfg, beam.CreateList(s, lists))
@@ -48,9 +48,21 @@ func TestDatastoreSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	testDatastoreSource(t, srv.Addr)
+}
+
+// TestDatastoreSourceEmulator is TestDatastoreSource against the real Cloud
+// Datastore emulator.
+func TestDatastoreSourceEmulator(t *testing.T) {
+	testDatastoreSource(t, datastoretest.StartEmulator(t).Host)
+}
+
+// testDatastoreSource runs the serving's Datastore source against the
+// empty Datastore at addr.
+func testDatastoreSource(t *testing.T, addr string) {
 	ctx := context.Background()
 	client, err := datastore.NewClient(ctx, testProject,
-		option.WithEndpoint("passthrough:///"+srv.Addr), option.WithoutAuthentication(),
+		option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +83,7 @@ func TestDatastoreSource(t *testing.T) {
 	}
 
 	v1 := []topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5)), nbs("c", nb("a", .25))}
-	writeVersion(t, srv, "v1", v1)
+	writeVersion(t, addr, "v1", v1)
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +102,7 @@ func TestDatastoreSource(t *testing.T) {
 		}
 	}
 
-	writeVersion(t, srv, "v2", []topn.Neighbors{nbs("a", nb("d", .9)), nbs("d", nb("a", .9))})
+	writeVersion(t, addr, "v2", []topn.Neighbors{nbs("a", nb("d", .9)), nbs("d", nb("a", .9))})
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}
