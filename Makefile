@@ -11,7 +11,7 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
-.PHONY: all build run serve evaluate bench bench-deps test test-direct vet fuzz
+.PHONY: all build run serve evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
 all: build
 
@@ -31,15 +31,23 @@ evaluate:
 	$(GO) run ./pipelines/evaluate --input=$(ML100K) --format=tsv --header=false \
 		--user_field=0 --item_field=1 --score_field=2 --top_n=10 --report=out/evaluation.json
 
-## bench: speed, memory, shuffle and accuracy against scipy and the Go limit,
-## written to docs/bench (BENCH=quick: MovieLens and the 100k set only).
+## bench: speed, memory, shuffle and accuracy against the vectorised pandas
+## peer and the Go limit, plus the sampling series, written to docs/bench
+## (BENCH=quick: MovieLens and the 100k set only).
 bench: bench-deps
 	$(GO) run ./bench/cmd/bench --out=docs/bench $(if $(filter quick,$(BENCH)),--quick)
 
-## bench-deps: Debian's scipy for the scipy peer (/usr/bin/python3).
+## bench-sampling: only the series where DIMSUM's sampling engages (500
+## items, FACTORS=1,2,4,8 times 100k users), into docs/bench's results.
+FACTORS ?= 1,2,4,8
+bench-sampling: bench-deps
+	$(GO) run ./bench/cmd/bench --out=docs/bench --sampling_only --scale_factors=$(FACTORS)
+
+## bench-deps: Debian's pandas, scipy, numpy and threadpoolctl for the
+## pandas peer (/usr/bin/python3).
 bench-deps:
-	@/usr/bin/python3 -c 'import scipy' 2>/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq python3-scipy python3-numpy; }
+	@/usr/bin/python3 -c 'import pandas, scipy, threadpoolctl' 2>/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq python3-pandas python3-scipy python3-numpy python3-threadpoolctl; }
 
 ## test: vet and every test, on Prism.
 test: vet

@@ -19,9 +19,14 @@ import (
 
 // Config sizes a log.
 type Config struct {
-	Interactions int    // rows to write
-	Items        int    // catalogue size, at least ItemsPerCategory
-	Seed         uint64 // the log is a function of the config
+	Interactions int // rows to write (ignored when Users is set)
+	// Users, when positive, is the fixed-catalogue mode: exactly Users
+	// users, each with their whole activity, so that logs of k·U and U
+	// users over the same Items differ only in how many users behave the
+	// same way (the first U users of both are identical).
+	Users int
+	Items int    // catalogue size, at least ItemsPerCategory
+	Seed  uint64 // the log is a function of the config
 	// Start is the unix time of the first possible event (default
 	// 2019-10-01); events spread uniformly over Days days (default 30).
 	Start int64
@@ -57,10 +62,15 @@ const (
 // Header is the CSV header Write emits: the seed's columns plus a time.
 const Header = "user,productSku,type,time"
 
-// Write writes cfg.Interactions CSV rows (with Header) to w, user by user.
+// Write writes cfg.Interactions CSV rows (with Header) to w, user by user,
+// or cfg.Users users' rows when that is set.
 func Write(w io.Writer, cfg Config) error {
-	if cfg.Interactions <= 0 || cfg.Items < ItemsPerCategory {
-		return fmt.Errorf("synth: want Interactions > 0 and Items >= %d", ItemsPerCategory)
+	if (cfg.Interactions <= 0 && cfg.Users <= 0) || cfg.Users < 0 || cfg.Items < ItemsPerCategory {
+		return fmt.Errorf("synth: want Interactions > 0 or Users > 0, and Items >= %d", ItemsPerCategory)
+	}
+	rows := cfg.Interactions
+	if cfg.Users > 0 {
+		rows = math.MaxInt
 	}
 	if cfg.Days == 0 {
 		cfg.Days = 30
@@ -84,10 +94,10 @@ func Write(w io.Writer, cfg Config) error {
 	fmt.Fprintln(bw, Header)
 	span := int64(cfg.Days) * 86400
 	written := 0
-	for u := 0; written < cfg.Interactions; u++ {
+	for u := 0; written < rows && (cfg.Users == 0 || u < cfg.Users); u++ {
 		activity := int(math.Min(MaxActivity, ActivityMin/math.Pow(1-r.Float64(), 1/ActivityAlpha)))
 		favourites := [2]uint64{cats.Uint64(), cats.Uint64()}
-		for e := 0; e < activity && written < cfg.Interactions; e++ {
+		for e := 0; e < activity && written < rows; e++ {
 			c := cats.Uint64()
 			if r.Float64() < FavouriteShare {
 				c = favourites[r.IntN(2)]

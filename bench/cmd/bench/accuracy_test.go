@@ -126,8 +126,9 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// TestSpeedTarget: the 1M speed target uses the paired runs' median ratio
-// when there are paired runs, the table's medians otherwise.
+// TestSpeedTarget: the exact-mode speed targets use the paired runs' median
+// ratio when there are paired runs, the table's medians otherwise, and the
+// 10M memory target compares peak RSS with the pandas peer's.
 func TestSpeedTarget(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -135,20 +136,16 @@ func TestSpeedTarget(t *testing.T) {
 		want    string
 		wantMet bool
 	}{
-		{"medians", nil, "1.10× (3.3s vs 3.0s)", false},
-		{"paired", &PairedResult{Threshold: 0.1, Ratios: []float64{1.2, 0.9, 0.95}, MedianRatio: 0.95}, "0.95×, median of 3 paired runs' ratios (0.90–1.20)", true},
-		{"paired over", &PairedResult{Threshold: 0.1, Ratios: []float64{1.2, 1.1, 0.95}, MedianRatio: 1.1}, "1.10×, median of 3", false},
+		{"medians", nil, "1.10× (3.3s vs 3.0s", false},
+		{"paired", &PairedResult{Threshold: 0, Ratios: []float64{1.2, 0.9, 0.95}, MedianRatio: 0.95}, "0.95×, median of 3 paired runs' ratios (0.90–1.20)", true},
+		{"paired over", &PairedResult{Threshold: 0, Ratios: []float64{1.2, 1.1, 0.95}, MedianRatio: 1.1}, "1.10×, median of 3", false},
+		{"paired at another threshold", &PairedResult{Threshold: 0.1, Ratios: []float64{0.5}, MedianRatio: 0.5}, "1.10× (3.3s vs 3.0s", false},
 	} {
 		r := &Results{Datasets: []*DatasetResult{{
-			Name: "synth-1M", Scipy: Proc{WallSec: 3}, GoExact: Proc{WallSec: 1},
-			Runs: []*ThresholdResult{{Threshold: 0.1, Pipeline: Proc{WallSec: 3.3}, Overlap: 1}}, Paired: tc.paired,
+			Name: "synth-1M", Pandas: Proc{WallSec: 3}, GoExact: Proc{WallSec: 1},
+			Runs: []*ThresholdResult{{Threshold: 0, Pipeline: Proc{WallSec: 3.3}, Overlap: 1}}, Paired: tc.paired,
 		}}}
-		var got *Target
-		for _, tg := range targets(r) {
-			if tg.Name == "1M t=0.1: pipeline vs scipy" {
-				got = &tg
-			}
-		}
+		got := target(targets(r), "synth-1M exact: pipeline vs pandas")
 		if got == nil || got.Met == nil {
 			t.Fatalf("%s: no measured speed target in %+v", tc.name, targets(r))
 		}
@@ -156,4 +153,35 @@ func TestSpeedTarget(t *testing.T) {
 			t.Errorf("%s: measured %q met %v, want %q met %v", tc.name, got.Measured, *got.Met, tc.want, tc.wantMet)
 		}
 	}
+	for _, tc := range []struct {
+		pipeRSS, peerRSS float64
+		want             string
+		wantMet          bool
+	}{
+		{3000, 2000, "1.50× (3000 MiB vs 2000 MiB)", true},
+		{3010, 2000, "1.50× (3010 MiB vs 2000 MiB)", false},
+		{4800, 2300, "2.09×", false},
+	} {
+		r := &Results{Datasets: []*DatasetResult{{
+			Name: "synth-10M", Pandas: Proc{WallSec: 15, MaxRSSMiB: tc.peerRSS},
+			Runs: []*ThresholdResult{{Threshold: 0, Pipeline: Proc{WallSec: 14, MaxRSSMiB: tc.pipeRSS}}},
+		}}}
+		got := target(targets(r), "synth-10M exact: peak RSS vs pandas")
+		if got == nil || got.Met == nil || !strings.Contains(got.Measured, tc.want) || *got.Met != tc.wantMet {
+			t.Errorf("RSS %g vs %g: target %+v, want %q met %v", tc.pipeRSS, tc.peerRSS, got, tc.want, tc.wantMet)
+		}
+		if w := target(targets(r), "synth-10M exact: pipeline vs pandas"); w == nil || w.Met == nil || !*w.Met {
+			t.Errorf("10M 14s vs 15s: speed target %+v, want met", w)
+		}
+	}
+}
+
+// target finds a target by name.
+func target(ts []Target, name string) *Target {
+	for k := range ts {
+		if ts[k].Name == name {
+			return &ts[k]
+		}
+	}
+	return nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/recsys/itemsim/bench/data"
 	"github.com/recsys/itemsim/bench/sampling"
@@ -30,8 +33,9 @@ type harness struct {
 type dataset struct {
 	Name   string
 	Source data.Source
-	// Synthetic sets are generated into the cache on first use.
-	Interactions, Items int
+	// Synthetic sets are generated into the cache on first use: a number
+	// of interactions, or (fixed-catalogue mode) of users, over Items.
+	Interactions, Users, Items int
 }
 
 // pipelineRun is one run of the pipeline binary.
@@ -66,8 +70,27 @@ func (h *harness) synthetic(name string, n, items int) dataset {
 		User: "user", Item: "productSku", Action: "type", Weights: "1:0.5,2:2,3:6"}}
 }
 
-// datasets lists the inputs of this run, smallest first.
+// fixedCatalogue names a bench/synth log of exactly users users over items
+// items (the sampling series).
+func (h *harness) fixedCatalogue(name string, users, items int) dataset {
+	d := h.synthetic(name, 0, items)
+	d.Users = users
+	d.Source.Path = filepath.Join(h.o.cache, fmt.Sprintf("synth-users%d-items%d-seed%d.csv", users, items, h.o.synthSeed))
+	return d
+}
+
+// datasets lists the inputs of this run, smallest first (those of
+// --datasets only, when set).
 func (h *harness) datasets() []dataset {
+	all := h.allDatasets()
+	if len(h.o.datasets) == 0 {
+		return all
+	}
+	return slices.DeleteFunc(all, func(d dataset) bool { return !slices.Contains(h.o.datasets, d.Name) })
+}
+
+// allDatasets lists the inputs of the mode (quick or full).
+func (h *harness) allDatasets() []dataset {
 	ml := dataset{Name: "ml-100k", Source: data.Source{Path: filepath.Join(h.o.shared, "ml-100k/u.data"), Format: "tsv",
 		User: "0", Item: "1", Score: "2"}}
 	rees := dataset{Name: "rees46-oct-sample", Source: data.Source{Path: filepath.Join(h.o.shared, "rees46-2019-oct-sample/2019-Oct.csv"),
@@ -81,7 +104,7 @@ func (h *harness) datasets() []dataset {
 
 // generate writes a synthetic log into the cache unless it is there.
 func (h *harness) generate(d dataset) error {
-	if d.Interactions == 0 {
+	if d.Interactions == 0 && d.Users == 0 {
 		return nil
 	}
 	if _, err := os.Stat(d.Source.Path); err == nil {
@@ -96,7 +119,7 @@ func (h *harness) generate(d dataset) error {
 	if err != nil {
 		return err
 	}
-	err = synth.Write(f, synth.Config{Interactions: d.Interactions, Items: d.Items, Seed: h.o.synthSeed})
+	err = synth.Write(f, synth.Config{Interactions: d.Interactions, Users: d.Users, Items: d.Items, Seed: h.o.synthSeed})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -129,8 +152,8 @@ func (h *harness) pipeline(d dataset, t float64, want sampling.Counts, repeat in
 			return nil, err
 		}
 		r = &pipelineRun{Proc: p, Counters: parseCounters(stdout), Output: out, Attempts: attempt}
-		fmt.Printf("  pipeline  %-18s t=%-5g wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  pairs %d\n",
-			d.Name, t, p.WallSec, p.CPUSec, p.MaxRSSMiB, r.Counters["dimsum/pairs_emitted"])
+		fmt.Printf("  pipeline  %-18s t=%-5g wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  load %.1f  pairs %d\n",
+			d.Name, t, p.WallSec, p.CPUSec, p.MaxRSSMiB, p.Load, r.Counters["dimsum/pairs_emitted"])
 		if r.samplingAgrees(want) {
 			break
 		}
@@ -187,41 +210,50 @@ func (r *pipelineRun) samplingAgrees(want sampling.Counts) bool {
 		(want.DistinctPairs == 0 || c["dimsum/distinct_pairs"] == want.DistinctPairs)
 }
 
-// peer runs the scipy or Go exact peer on d.
-func (h *harness) peer(d dataset, name string) (Proc, string, error) {
+// peer runs the pandas or Go exact peer on d; it returns the median run,
+// the output file and the last run's standard output.
+func (h *harness) peer(d dataset, name string) (Proc, string, string, error) {
 	out := filepath.Join(h.work, d.Name+"-"+name+".jsonl")
-	once := func() (Proc, error) { return h.runPeer(d, name, out) }
+	var stdout string
+	once := func() (Proc, error) {
+		p, s, err := h.runPeer(d, name, out)
+		stdout = s
+		return p, err
+	}
 	first, err := once()
 	if err != nil {
-		return Proc{}, out, err
+		return Proc{}, out, "", err
 	}
 	p, err := median(first, h.o.repeat, once)
 	if err == nil {
-		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  (median of %d)\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB, h.o.repeat)
+		fmt.Printf("  %-9s %-18s       wall %7.2fs  cpu %7.2fs  rss %7.0f MiB  load %.1f (median of %d)\n", name, d.Name, p.WallSec, p.CPUSec, p.MaxRSSMiB, p.Load, h.o.repeat)
 	}
-	return p, out, err
+	return p, out, stdout, err
 }
 
-// runPeer runs the scipy or Go exact peer on d once, writing out.
-func (h *harness) runPeer(d dataset, name, out string) (Proc, error) {
+// runPeer runs the pandas or Go exact peer on d once, writing out. The
+// pandas peer runs without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which
+// this machine sets for old OpenBLAS builds and which pin a current numpy
+// to a slower kernel (it prints the kernel it then runs).
+func (h *harness) runPeer(d dataset, name, out string) (Proc, string, error) {
 	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
-	var p Proc
-	var err error
-	if name == "scipy" {
-		p, _, err = h.run(h.o.python, append([]string{filepath.Join(h.root, "bench/peers/scipy_cosine.py")}, args...)...)
-	} else {
-		p, _, err = h.run(h.bin("exact"), args...)
+	if name == "pandas" {
+		env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=")
+		})
+		return h.runEnv(env, h.o.python, append([]string{filepath.Join(h.root, "bench/peers/pandas_cosine.py")}, args...)...)
 	}
-	return p, err
+	return h.run(h.bin("exact"), args...)
 }
 
-// The speed target's dataset and threshold, measured head to head.
+// The speed target's dataset and threshold (exact mode), measured head
+// to head.
 const (
 	pairedDataset   = "synth-1M"
-	pairedThreshold = 0.1
+	pairedThreshold = 0
 )
 
-// paired runs the pipeline at threshold t and the scipy peer on d in turn,
+// paired runs the pipeline at threshold t and the pandas peer on d in turn,
 // n times each, alternating which goes first, and keeps each pair's ratio:
 // wall times on this VM drift by tens of percent within minutes, and a
 // ratio of neighbouring runs cancels the drift that medians taken minutes
@@ -233,11 +265,15 @@ func (h *harness) paired(d dataset, t float64, n int) (*PairedResult, error) {
 		p, _, err := h.run(h.bin("similarity"), h.pipelineArgs(d, t, out)...)
 		return p, err
 	}
-	scipy := func() (Proc, error) { return h.runPeer(d, "scipy", out) }
+	peer := func() (Proc, error) {
+		p, _, err := h.runPeer(d, "pandas", out)
+		return p, err
+	}
 	for k := range n {
-		first, second := pipe, scipy
+		r.Load = append(r.Load, loadAverage())
+		first, second := pipe, peer
 		if k%2 == 1 {
-			first, second = scipy, pipe
+			first, second = peer, pipe
 		}
 		a, err := first()
 		if err != nil {
@@ -250,10 +286,10 @@ func (h *harness) paired(d dataset, t float64, n int) (*PairedResult, error) {
 		if k%2 == 1 {
 			a, b = b, a
 		}
-		r.PipelineWall = append(r.PipelineWall, a.WallSec)
-		r.ScipyWall = append(r.ScipyWall, b.WallSec)
+		r.PipelineWall, r.PandasWall = append(r.PipelineWall, a.WallSec), append(r.PandasWall, b.WallSec)
+		r.PipelineRSS, r.PandasRSS = append(r.PipelineRSS, a.MaxRSSMiB), append(r.PandasRSS, b.MaxRSSMiB)
 		r.Ratios = append(r.Ratios, a.WallSec/b.WallSec)
-		fmt.Printf("  paired    %-18s t=%-5g pipeline %6.2fs  scipy %6.2fs  ratio %.2f\n", d.Name, t, a.WallSec, b.WallSec, a.WallSec/b.WallSec)
+		fmt.Printf("  paired    %-18s t=%-5g pipeline %6.2fs  pandas %6.2fs  ratio %.2f  load %.1f\n", d.Name, t, a.WallSec, b.WallSec, a.WallSec/b.WallSec, r.Load[k])
 	}
 	sorted := slices.Sorted(slices.Values(r.Ratios))
 	r.MedianRatio = sorted[len(sorted)/2]
@@ -286,11 +322,17 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 		}
 	})
 
-	var scipyOut, goOut string
-	if dr.Scipy, scipyOut, err = h.peer(d, "scipy"); err != nil {
+	pandasOut, stdout := "", ""
+	if dr.Pandas, pandasOut, stdout, err = h.peer(d, "pandas"); err != nil {
 		return nil, err
 	}
-	if dr.GoExact, goOut, err = h.peer(d, "go-exact"); err != nil {
+	for _, line := range strings.Split(stdout, "\n") {
+		if v, ok := strings.CutPrefix(line, "blas: "); ok {
+			dr.BLAS = v
+		}
+	}
+	var goOut string
+	if dr.GoExact, goOut, _, err = h.peer(d, "go-exact"); err != nil {
 		return nil, err
 	}
 	var exact map[string][]topn.Neighbor
@@ -304,7 +346,7 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 		}
 		dr.Runs = append(dr.Runs, tr)
 	}
-	scipy, err := readOutput(scipyOut)
+	pandas, err := readOutput(pandasOut)
 	if err != nil {
 		return nil, err
 	}
@@ -312,11 +354,11 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	dr.PipelineVsScipy = compare(scipy, exact)
-	dr.GoExactVsScipy = compare(scipy, goExact)
-	fmt.Printf("  exact vs scipy: pipeline max |Δ| %.3g (%d id mismatches), go-exact max |Δ| %.3g (%d)\n",
-		dr.PipelineVsScipy.MaxAbsDiff, dr.PipelineVsScipy.Mismatches, dr.GoExactVsScipy.MaxAbsDiff, dr.GoExactVsScipy.Mismatches)
-	if d.Name == pairedDataset && h.o.paired > 0 && slices.Contains(h.o.thresholds, pairedThreshold) {
+	dr.PipelineVsPandas = compare(pandas, exact)
+	dr.GoExactVsPandas = compare(pandas, goExact)
+	fmt.Printf("  exact vs pandas: pipeline max |Δ| %.3g (%d id mismatches), go-exact max |Δ| %.3g (%d); BLAS %s\n",
+		dr.PipelineVsPandas.MaxAbsDiff, dr.PipelineVsPandas.Mismatches, dr.GoExactVsPandas.MaxAbsDiff, dr.GoExactVsPandas.Mismatches, dr.BLAS)
+	if d.Name == pairedDataset && h.o.paired > 0 {
 		if dr.Paired, err = h.paired(d, pairedThreshold, h.o.paired); err != nil {
 			return nil, err
 		}
@@ -381,48 +423,91 @@ func withinTheory(emitted int64, mo sampling.Moments) bool {
 	return math.Abs(float64(emitted)-mo.Mean) <= max(0.01*mo.Mean, 3*math.Sqrt(mo.Var))
 }
 
-// scaling runs the user-scaling series: a fixed catalogue, more and more
-// users with the same behaviour.
+// scaling runs the sampling series: a fixed catalogue (--scale_items), 1×,
+// 2×, ... the users (bench/synth's fixed-catalogue mode, so each point's
+// users are the previous point's plus more who behave alike), thresholds
+// 0, 0.5 and 0.1. Its figures come from one run per point and threshold.
 func (h *harness) scaling() (*ScalingResult, error) {
-	sr := &ScalingResult{Items: h.o.scaleItems, Thresholds: []float64{0, 0.5, 0.1}}
-	fmt.Printf("user scaling, %d items\n", h.o.scaleItems)
+	start := time.Now()
+	sr := &ScalingResult{Items: h.o.scaleItems, BaseUsers: h.o.scaleUsers, Thresholds: []float64{0, 0.5, 0.1},
+		Date: start.UTC().Format(time.RFC3339), LoadStart: loadAverage()}
+	fmt.Printf("sampling series, %d items, %d users at 1×\n", h.o.scaleItems, h.o.scaleUsers)
 	for _, f := range h.o.scaleFactors {
-		d := h.synthetic(fmt.Sprintf("users-%dx", f), f*h.o.scaleBase, h.o.scaleItems)
+		d := h.fixedCatalogue(fmt.Sprintf("users-%dx", f), f*h.o.scaleUsers, h.o.scaleItems)
 		if err := h.generate(d); err != nil {
+			return nil, err
+		}
+		rows, err := countRows(d.Source.Path)
+		if err != nil {
 			return nil, err
 		}
 		m, err := data.LoadSource(d.Source)
 		if err != nil {
 			return nil, err
 		}
-		pt := ScalePoint{Factor: f, Interactions: d.Interactions, Users: len(m.Rows), Entries: m.Entries(), NaivePairs: m.NaivePairs()}
+		pt := ScalePoint{Factor: f, Interactions: rows, Users: len(m.Rows), Entries: m.Entries(), NaivePairs: m.NaivePairs()}
+		fmt.Printf("%s: %d interactions, %d users, %d entries\n", d.Name, rows, pt.Users, pt.Entries)
+		var exact map[string][]topn.Neighbor
 		for _, t := range sr.Thresholds {
-			in := sampling.Count(m, t, h.o.seed)
-			r, err := h.pipeline(d, t, in, 1) // one run: the series is about pairs and bytes
+			in := sampling.Estimate(m, t, h.o.seed, func(int32, dimsum.Row) {})
+			r, err := h.pipeline(d, t, in, 1)
 			if err != nil {
 				return nil, err
 			}
+			out, err := readOutput(r.Output)
+			if err != nil {
+				return nil, err
+			}
+			if t == 0 {
+				exact = out
+			}
 			mo := sampling.PairMoments(m, t)
-			pt.Runs = append(pt.Runs, ScaleRun{Threshold: t, Pipeline: r.Proc, Attempts: r.Attempts,
-				CountersAgree: r.samplingAgrees(in), PairsEmitted: r.Counters["dimsum/pairs_emitted"],
-				InProcessPairs: in.PairsEmitted, PartialBytes: r.Counters["dimsum/partial_bytes"],
-				DistinctPairs: r.Counters["dimsum/distinct_pairs"], EntriesDropped: in.EntriesDropped,
-				ExpectedPairs: mo.Mean, PairsSD: math.Sqrt(mo.Var), TheoryOK: withinTheory(in.PairsEmitted, mo)})
+			run := ScaleRun{Threshold: t, Pipeline: r.Proc, Attempts: r.Attempts, CountersAgree: r.samplingAgrees(in),
+				PairsEmitted: r.Counters["dimsum/pairs_emitted"], PartialBytes: r.Counters["dimsum/partial_bytes"],
+				DistinctPairs: r.Counters["dimsum/distinct_pairs"], InProcess: in, ExpectedPairs: mo.Mean,
+				PairsSD: math.Sqrt(mo.Var), TheoryOK: withinTheory(in.PairsEmitted, mo), Overlap: overlap(exact, out, h.o.topN)}
+			fmt.Printf("    dropped %d of %d entries (%.1f%%), pairs %d (expected %.0f ± %.0f), distinct %d, shuffle %.1f MB, overlap %.4f\n",
+				in.EntriesDropped, in.EntriesDropped+in.EntriesKept, 100*float64(in.EntriesDropped)/float64(in.EntriesDropped+in.EntriesKept),
+				in.PairsEmitted, mo.Mean, math.Sqrt(mo.Var), in.DistinctPairs, float64(run.PartialBytes)/1e6, run.Overlap)
+			pt.Runs = append(pt.Runs, run)
 		}
 		sr.Points = append(sr.Points, pt)
 	}
+	sr.TotalSec = time.Since(start).Seconds()
 	return sr, nil
 }
 
-// cpuProfile runs the pipeline in-process on the 1M synthetic set at
-// threshold 0.1 under pprof and keeps `go tool pprof -top`.
+// countRows counts the data lines of a file with a header line.
+func countRows(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	lines := 0
+	for {
+		n, err := f.Read(buf)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
+		if err == io.EOF {
+			return lines - 1, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// cpuProfile runs the pipeline in-process on the 1M synthetic set in
+// exact mode (the speed targets' mode) under pprof and keeps
+// `go tool pprof -top`.
 func (h *harness) cpuProfile() (*ProfileResult, error) {
 	d := h.synthetic("synth-1M", 1_000_000, 20_000)
 	if err := h.generate(d); err != nil {
 		return nil, err
 	}
 	prof := filepath.Join(h.work, "cpu.prof")
-	args := append(d.Source.Args(), "--threshold=0.1", "--top_n="+strconv.Itoa(h.o.topN),
+	args := append(d.Source.Args(), "--threshold=0", "--top_n="+strconv.Itoa(h.o.topN),
 		"--cpuprofile="+prof, "--output="+filepath.Join(h.work, "profile.jsonl"))
 	p, _, err := h.run(h.bin("profile"), args...)
 	if err != nil {
@@ -434,7 +519,7 @@ func (h *harness) cpuProfile() (*ProfileResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("go tool pprof: %v", err)
 	}
-	fmt.Printf("profile (%s, threshold 0.1, in-process):\n%s\n", d.Name, top)
+	fmt.Printf("profile (%s, exact, in-process):\n%s\n", d.Name, top)
 	// The job's own functions by cumulative time: what is left is Beam and
 	// Prism.
 	cum := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=25", "-show=recsys/itemsim", h.bin("profile"), prof)
@@ -443,6 +528,6 @@ func (h *harness) cpuProfile() (*ProfileResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("go tool pprof -cum: %v", err)
 	}
-	return &ProfileResult{Dataset: d.Name, Threshold: 0.1, Run: p, Top: strings.TrimSpace(string(top)),
+	return &ProfileResult{Dataset: d.Name, Threshold: 0, Run: p, Top: strings.TrimSpace(string(top)),
 		TopCum: strings.TrimSpace(string(topCum))}, nil
 }

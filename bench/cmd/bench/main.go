@@ -2,23 +2,28 @@
 // same files and the same scoring, in one run: speed (wall and CPU time),
 // peak memory, shuffle volume and accuracy against exact cosine, for every
 // dataset and DIMSUM threshold, plus how the emitted pairs grow with the
-// number of users on a fixed catalogue, checked against the sampling
-// theory. It writes results.md, results.json and PNG plots to --out.
+// number of users on a small fixed catalogue where DIMSUM's sampling
+// engages, checked against the sampling theory. It writes results.md,
+// results.json and PNG plots to --out.
 //
-//	go run ./bench/cmd/bench --out=docs/bench           # full run
-//	go run ./bench/cmd/bench --out=docs/bench --quick   # ML-100k and 100k synthetic only
+//	go run ./bench/cmd/bench --out=docs/bench                  # full run
+//	go run ./bench/cmd/bench --out=docs/bench --quick          # ML-100k and 100k synthetic only
+//	go run ./bench/cmd/bench --out=docs/bench --sampling_only  # the sampling series alone
 //
 // The pipeline (pipelines/similarity on Prism), the exact Go peer
-// (bench/cmd/exact) and the scipy peer (bench/peers/scipy_cosine.py, run
-// with --python, which needs scipy and numpy) each run as a subprocess,
+// (bench/cmd/exact) and the vectorised pandas peer
+// (bench/peers/pandas_cosine.py, run with --python, which needs pandas,
+// scipy and numpy) each run as a subprocess,
 // started by a small launcher (bench/cmd/rusage), so their time and peak
 // RSS are measured alike (wait4's rusage) and not inflated by the harness.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,13 +36,15 @@ import (
 type options struct {
 	out, cache, shared, python string
 	quick, profile, render     bool
+	samplingOnly               bool
+	datasets                   []string
 	thresholds                 []float64
 	topN                       int
 	memoryLimitMB              int
 	repeat                     int
 	paired                     int
 	seed, synthSeed            uint64
-	scaleItems, scaleBase      int
+	scaleItems, scaleUsers     int
 	scaleFactors               []int
 }
 
@@ -61,24 +68,32 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "docs/bench", "Directory of results.md, results.json and the plots.")
 	flag.StringVar(&o.cache, "cache", filepath.Join(cacheDir, "itemsim-bench"), "Directory of the generated synthetic logs (kept between runs, never committed).")
 	flag.StringVar(&o.shared, "shared", "../shared/datasets", "Directory of the shared datasets (ml-100k/u.data, rees46-2019-oct-sample/2019-Oct.csv), relative to the module root.")
-	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with scipy and numpy, for the scipy peer.")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with pandas, scipy and numpy, for the pandas peer.")
 	flag.BoolVar(&o.quick, "quick", false, "ML-100k and the 100k synthetic set only, no user-scaling series and no profile.")
 	flag.BoolVar(&o.render, "render", false, "Only rewrite results.md and the plots from --out's results.json (after a change of the report).")
-	flag.BoolVar(&o.profile, "profile", true, "Profile the pipeline in-process on the 1M synthetic set at threshold 0.1 (off with --quick unless set).")
+	flag.BoolVar(&o.samplingOnly, "sampling_only", false, "Run only the sampling series and put it into --out's results.json (the other sections are kept).")
+	datasets := flag.String("datasets", "", "Comma-separated dataset names to run (default: every dataset of the mode), e.g. synth-1M,synth-10M.")
+	flag.BoolVar(&o.profile, "profile", true, "Profile the pipeline in-process on the 1M synthetic set in exact mode (off with --quick or --datasets unless set).")
 	thresholds := flag.String("thresholds", "0,0.5,0.2,0.1,0.05", "DIMSUM thresholds; 0 (exact) is always run first.")
 	flag.IntVar(&o.topN, "top_n", 10, "Neighbours per item.")
 	flag.IntVar(&o.repeat, "repeat", 3, "Runs of each timed command on the datasets (not the scaling series); wall and CPU are the median run's, peak RSS the largest.")
-	flag.IntVar(&o.paired, "paired", 5, "Runs of the pipeline at threshold 0.1 and of scipy in turn on synth-1M, for the speed target's ratio (0: none).")
+	flag.IntVar(&o.paired, "paired", 5, "Runs of the pipeline in exact mode and of the pandas peer in turn on synth-1M, for the speed target's ratio (0: none).")
 	flag.IntVar(&o.memoryLimitMB, "memory_limit_mb", 4608, "The pipeline's --memory_limit_mb (its soft memory limit, 0: none).")
 	flag.Uint64Var(&o.seed, "seed", 42, "DIMSUM sampling seed.")
 	flag.Uint64Var(&o.synthSeed, "synth_seed", 1, "Seed of the synthetic logs.")
-	flag.IntVar(&o.scaleItems, "scale_items", 20_000, "Catalogue of the user-scaling series.")
-	flag.IntVar(&o.scaleBase, "scale_base", 1_000_000, "Interactions of the 1× point of the user-scaling series.")
-	factors := flag.String("scale_factors", "1,2,4,8", "User multipliers of the user-scaling series (none with --quick unless set).")
+	flag.IntVar(&o.scaleItems, "scale_items", 500, "Catalogue of the sampling series.")
+	flag.IntVar(&o.scaleUsers, "scale_users", 100_000, "Users of the 1× point of the sampling series (about 1M interactions).")
+	factors := flag.String("scale_factors", "1,2,4,8", "User multipliers of the sampling series (none with --quick or --datasets unless set).")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.quick && !set["profile"] {
+	for _, s := range strings.Split(*datasets, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.datasets = append(o.datasets, s)
+		}
+	}
+	partial := o.quick || len(o.datasets) > 0
+	if (partial || o.samplingOnly) && !set["profile"] {
 		o.profile = false
 	}
 	o.thresholds = []float64{0}
@@ -91,7 +106,7 @@ func parseFlags() (options, error) {
 			o.thresholds = append(o.thresholds, t)
 		}
 	}
-	if !o.quick || set["scale_factors"] {
+	if !partial || o.samplingOnly || set["scale_factors"] {
 		for _, s := range strings.Split(*factors, ",") {
 			if s = strings.TrimSpace(s); s == "" {
 				continue
@@ -126,7 +141,10 @@ func run(o options) error {
 	if err := h.build(); err != nil {
 		return err
 	}
-	res := &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), Quick: o.quick,
+	if o.samplingOnly {
+		return samplingOnly(h)
+	}
+	res := &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), Quick: o.quick, Selected: o.datasets,
 		Thresholds: o.thresholds, TopN: o.topN, Seed: o.seed, SynthSeed: o.synthSeed, MemoryLimitMB: o.memoryLimitMB, Repeat: o.repeat}
 	start := time.Now()
 	for _, d := range h.datasets() {
@@ -163,16 +181,46 @@ func run(o options) error {
 
 // render rewrites the report of dir/results.json.
 func render(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	res, err := load(dir)
 	if err != nil {
 		return err
 	}
+	res.Targets = targets(res)
+	return write(dir, res)
+}
+
+// load reads dir/results.json.
+func load(dir string) (*Results, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return nil, err
+	}
 	var res Results
 	if err := json.Unmarshal(b, &res); err != nil {
-		return fmt.Errorf("%s: %v", filepath.Join(dir, "results.json"), err)
+		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, "results.json"), err)
 	}
-	res.Targets = targets(&res)
-	return write(dir, &res)
+	return &res, nil
+}
+
+// samplingOnly runs the sampling series and replaces it in --out's
+// results.json (a fresh report when there is none), keeping the rest.
+func samplingOnly(h *harness) error {
+	res, err := load(h.o.out)
+	if errors.Is(err, fs.ErrNotExist) {
+		res, err = &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), TopN: h.o.topN, Seed: h.o.seed,
+			SynthSeed: h.o.synthSeed, MemoryLimitMB: h.o.memoryLimitMB}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if res.TopN != h.o.topN || res.Seed != h.o.seed {
+		return fmt.Errorf("%s/results.json has --top_n=%d --seed=%d: run with the same", h.o.out, res.TopN, res.Seed)
+	}
+	if res.Scaling, err = h.scaling(); err != nil {
+		return err
+	}
+	res.Targets = targets(res)
+	return write(h.o.out, res)
 }
 
 // moduleRoot is the directory of the main module's go.mod.

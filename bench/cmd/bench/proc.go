@@ -20,6 +20,9 @@ type Proc struct {
 	// command ran (/proc/stat's busy time minus the command's): well above
 	// 0, other work competed with it and its wall time is inflated.
 	OthersCPUSec float64 `json:"others_cpu_sec"`
+	// Load is the 1-minute load average when the command started (the
+	// machine is shared: a high load means a contended run).
+	Load float64 `json:"load_average"`
 	// Reported is the wall time the tool printed itself (without process
 	// start-up, and for the scipy peer without interpreter start-up).
 	Reported string `json:"reported_wall,omitempty"`
@@ -29,9 +32,15 @@ type Proc struct {
 // for why) in the module root and measures it. It returns the command's
 // standard output.
 func (h *harness) run(name string, args ...string) (Proc, string, error) {
+	return h.runEnv(nil, name, args...)
+}
+
+// runEnv is run with the environment env (nil: the harness's).
+func (h *harness) runEnv(env []string, name string, args ...string) (Proc, string, error) {
 	usage := filepath.Join(h.work, "usage.json")
 	cmd := exec.Command(h.bin("rusage"), append([]string{"--out=" + usage, "--", name}, args...)...)
-	cmd.Dir = h.root
+	cmd.Dir, cmd.Env = h.root, env
+	load := loadAverage()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	busy := busyCPU()
@@ -56,7 +65,7 @@ func (h *harness) run(name string, args ...string) (Proc, string, error) {
 	if err := json.Unmarshal(b, &u); err != nil {
 		return Proc{}, "", fmt.Errorf("%s: %v", usage, err)
 	}
-	p := Proc{WallSec: u.WallSec, CPUSec: u.UserSec + u.SysSec, MaxRSSMiB: float64(u.MaxRSSKiB) / 1024}
+	p := Proc{WallSec: u.WallSec, CPUSec: u.UserSec + u.SysSec, MaxRSSMiB: float64(u.MaxRSSKiB) / 1024, Load: load}
 	p.OthersCPUSec = max(0, others-p.CPUSec)
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "wall time: "); ok {

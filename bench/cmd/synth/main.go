@@ -2,6 +2,7 @@
 // seed system's columns user,productSku,type plus time) to stdout or --out.
 //
 //	go run ./bench/cmd/synth --interactions=1000000 --items=20000 --out=/tmp/1m.csv
+//	go run ./bench/cmd/synth --users=100000 --items=500 --out=/tmp/u1x.csv   # fixed catalogue
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 
 func main() {
 	n := flag.Int("interactions", 5000, "Rows to generate.")
+	users := flag.Int("users", 0, "Fixed-catalogue mode: exactly this many users, each with all their rows (--interactions is then ignored).")
 	items := flag.Int("items", 1000, "Catalogue size (at least 50).")
 	seed := flag.Uint64("seed", 1, "Generator seed.")
 	out := flag.String("out", "", "Output file (default stdout).")
@@ -29,7 +31,7 @@ func main() {
 		defer f.Close()
 		w = f
 	}
-	if err := synth.Write(w, synth.Config{Interactions: *n, Items: *items, Seed: *seed}); err != nil {
+	if err := synth.Write(w, synth.Config{Interactions: *n, Users: *users, Items: *items, Seed: *seed}); err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
 	}
