@@ -208,6 +208,7 @@ func ticks(log bool, fixed []float64) plot.Ticker {
 	}
 	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
 		var out []plot.Tick
+		labelled := 0
 		for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
 			for m := 1; m <= 9; m++ {
 				v := float64(m) * math.Pow(10, e)
@@ -217,8 +218,14 @@ func ticks(log bool, fixed []float64) plot.Ticker {
 				label := ""
 				if m == 1 || m == 2 || m == 5 {
 					label = humanize(v)
+					labelled++
 				}
 				out = append(out, plot.Tick{Value: v, Label: label})
+			}
+		}
+		if labelled < 3 { // a narrow range: label every tick
+			for k := range out {
+				out[k].Label = humanize(out[k].Value)
 			}
 		}
 		return out
@@ -246,7 +253,7 @@ func scalingCharts(s *ScalingResult) []chart {
 	for _, pt := range s.Points {
 		factors = append(factors, float64(pt.Factor))
 	}
-	x := fmt.Sprintf("users (× %d)", s.BaseUsers)
+	x := fmt.Sprintf("users (1× = %s)", humanize(float64(s.BaseUsers)))
 	panel := func(title, y string, logY bool, value func(pt ScalePoint, k int) (float64, bool)) chart {
 		c := chart{title: title, x: x, y: y, logX: true, logY: logY, xTicks: factors}
 		for k, t := range s.Thresholds {
