@@ -81,3 +81,22 @@ loadtest: $(if $(SIMILARITIES),,run)
 	SIMILARITIES='$(or $(SIMILARITIES),$(OUTPUT))' \
 	POPULAR='$(if $(SIMILARITIES),$(if $(filter command line environment,$(origin POPULAR)),$(POPULAR)),$(POPULAR))' \
 		serving/loadtest/run.sh $(LOADTEST_ARGS)
+
+## datastore-emulator: the Cloud Datastore emulator in the foreground on
+## 127.0.0.1:$(DATASTORE_PORT), in memory, every write applied at once
+## (--consistency=1.0). In another shell, run the export line it prints,
+## then the job and the server with --datastore_project=any-name (see
+## docs/datastore.md). Stop it with Ctrl-C or
+## `curl -X POST 127.0.0.1:$(DATASTORE_PORT)/shutdown` (killing the
+## launcher alone leaves its java running). Needs the gcloud component
+## cloud-datastore-emulator and Java 11+.
+.PHONY: datastore-emulator
+DATASTORE_PORT ?= 8081
+datastore-emulator:
+	@sdk="$$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null)"; \
+	launcher="$${sdk:-/usr/lib/google-cloud-sdk}/platform/cloud-datastore-emulator/cloud_datastore_emulator"; \
+	[ -x "$$launcher" ] && command -v java >/dev/null || { \
+		echo "datastore-emulator: need $$launcher (gcloud component cloud-datastore-emulator, Debian package google-cloud-cli-datastore-emulator) and java on PATH" >&2; exit 1; }; \
+	echo "export DATASTORE_EMULATOR_HOST=127.0.0.1:$(DATASTORE_PORT)"; \
+	cd "$$(mktemp -d)" && exec "$$launcher" start --host=127.0.0.1 --port=$(DATASTORE_PORT) \
+		--store_on_disk=false --store_index_configuration_on_disk=false --consistency=1.0
