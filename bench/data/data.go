@@ -4,8 +4,8 @@
 // very rows the pipeline scores.
 //
 // Parsing and scoring reuse transforms/interactions and transforms/scoring;
-// the item table is computed with the pipeline's arithmetic (scores divided
-// by their maximum, squared norms summed in fixed point), so estimates made
+// the item table is computed with the pipeline's arithmetic (raw scores'
+// exact squares summed exactly, the scale found apart), so estimates made
 // from it are bit-identical to the pipeline's.
 package data
 
@@ -130,13 +130,12 @@ func (m *Matrix) index(bound float64) {
 		for k, it := range row.Items {
 			i := ids[it]
 			m.IDs[r][k] = i
-			a := row.Scores[k] / scale // as the pipeline's norm step
-			sq[i].Add(a * a)
+			sq[i].AddProduct(row.Scores[k], row.Scores[k]) // as the pipeline's norm step
 		}
 	}
 	m.Table = dimsum.ItemTable{Items: items, Norms: make([]float64, len(items)), Scale: scale}
 	for i := range sq {
-		m.Table.Norms[i] = math.Sqrt(sq[i].Float64())
+		m.Table.Norms[i] = sq[i].Sqrt()
 	}
 }
 

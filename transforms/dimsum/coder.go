@@ -13,12 +13,50 @@ import (
 // PartialRows are the bulk of the shuffle: the reflective schema coder spent
 // more time encoding and decoding them than the pair arithmetic took. This
 // coder writes the count, the ids as ascending deltas (uvarint) and each sum
-// as a uvarint integer part plus 8 fixed bytes of fraction.
+// in exactsum's compact binary form.
 // A PartialBlock is a count and then, per row, its item id (uvarint) and
 // the row's encoding.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(PartialRow{}), encodePartialRow, decodePartialRow)
 	beam.RegisterCoder(reflect.TypeOf(PartialBlock{}), encodePartialBlock, decodePartialBlock)
+	beam.RegisterCoder(reflect.TypeOf(itemSquares{}), encodeItemSquares, decodeItemSquares)
+}
+
+// encodeItemSquares writes the count, then each item as its length, bytes
+// and sum.
+func encodeItemSquares(q itemSquares) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 16+24*len(q.Items)), uint64(len(q.Items)))
+	for _, it := range q.Items {
+		b = binary.AppendUvarint(b, uint64(len(it.Item)))
+		b = it.SumSq.AppendBinary(append(b, it.Item...))
+	}
+	return b
+}
+
+func decodeItemSquares(b []byte) (itemSquares, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares header")
+	}
+	b = b[k:]
+	q := itemSquares{Items: make([]itemSq, n)}
+	for x := range q.Items {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares item %d", x)
+		}
+		q.Items[x].Item = string(b[k : k+int(l)])
+		sum, m, err := exactsum.Decode(b[k+int(l):])
+		if err != nil {
+			return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares sum %d: %w", x, err)
+		}
+		q.Items[x].SumSq = sum
+		b = b[k+int(l)+m:]
+	}
+	if len(b) != 0 {
+		return itemSquares{}, fmt.Errorf("dimsum: %d trailing bytes after itemSquares", len(b))
+	}
+	return q, nil
 }
 
 func encodePartialRow(p PartialRow) []byte {
@@ -45,8 +83,7 @@ func appendPartialRow(b []byte, p PartialRow) []byte {
 		prev = j
 	}
 	for _, s := range p.Sums {
-		b = binary.AppendUvarint(b, s.Hi)
-		b = binary.LittleEndian.AppendUint64(b, s.Lo)
+		b = s.AppendBinary(b)
 	}
 	return b
 }
@@ -61,7 +98,7 @@ func EncodedSize(p PartialRow) int {
 		prev = j
 	}
 	for _, s := range p.Sums {
-		n += uvarintLen(s.Hi) + 8
+		n += s.EncodedLen()
 	}
 	return n
 }
@@ -120,12 +157,12 @@ func readPartialRow(b []byte) (PartialRow, []byte, error) {
 		b = b[k:]
 	}
 	for i := range p.Sums {
-		hi, k := binary.Uvarint(b)
-		if k <= 0 || len(b) < k+8 {
-			return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow sum %d", i)
+		sum, k, err := exactsum.Decode(b)
+		if err != nil {
+			return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow sum %d: %w", i, err)
 		}
-		p.Sums[i] = exactsum.Sum{Hi: hi, Lo: binary.LittleEndian.Uint64(b[k:])}
-		b = b[k+8:]
+		p.Sums[i] = sum
+		b = b[k:]
 	}
 	return p, b, nil
 }

@@ -10,8 +10,8 @@ import (
 func TestPartialRowCoderRoundTrip(t *testing.T) {
 	for _, p := range []PartialRow{
 		{J: []int32{}, Sums: []exactsum.Sum{}},
-		{J: []int32{0}, Sums: []exactsum.Sum{{Hi: 0, Lo: 1}}},
-		{J: []int32{3, 4, 1 << 30}, Sums: []exactsum.Sum{{Hi: 1, Lo: 1 << 63}, {Hi: 0, Lo: ^uint64(0)}, {Hi: 1 << 40, Lo: 0}}},
+		{J: []int32{0}, Sums: []exactsum.Sum{exactsum.Of(0x1p-64)}},
+		{J: []int32{3, 4, 1 << 30}, Sums: []exactsum.Sum{exactsum.Of(1.5), exactsum.Of(0.1, 0x1p-130), exactsum.Of(0x1p40)}},
 	} {
 		if n, want := EncodedSize(p), len(encodePartialRow(p)); n != want {
 			t.Errorf("EncodedSize(%+v) = %d, encoding is %d bytes", p, n, want)
@@ -27,7 +27,7 @@ func TestPartialBlockCoderRoundTrip(t *testing.T) {
 	for _, pb := range []PartialBlock{
 		{Items: []int32{}, Rows: []PartialRow{}},
 		{Items: []int32{7, 1 << 30}, Rows: []PartialRow{
-			{J: []int32{8, 9}, Sums: []exactsum.Sum{{Hi: 1, Lo: 2}, {Lo: 3}}},
+			{J: []int32{8, 9}, Sums: []exactsum.Sum{exactsum.Of(1, 1e300), exactsum.Of(3e-20)}},
 			{J: []int32{}, Sums: []exactsum.Sum{}},
 		}},
 	} {
@@ -41,9 +41,9 @@ func TestPartialBlockCoderRoundTrip(t *testing.T) {
 // FuzzDecodePartialRow: corrupt bytes give an error, never a panic or a
 // row (or block of rows) that does not encode back to the same bytes.
 func FuzzDecodePartialRow(f *testing.F) {
-	f.Add(encodePartialRow(PartialRow{J: []int32{1, 5}, Sums: []exactsum.Sum{{Hi: 0, Lo: 7}, {Hi: 2, Lo: 9}}}))
+	f.Add(encodePartialRow(PartialRow{J: []int32{1, 5}, Sums: []exactsum.Sum{exactsum.Of(7e-3), exactsum.Of(2, 0x1p-1074)}}))
 	f.Add([]byte{0xff, 0xff, 0xff})
-	f.Add(encodePartialBlock(PartialBlock{Items: []int32{2}, Rows: []PartialRow{{J: []int32{3}, Sums: []exactsum.Sum{{Lo: 1}}}}}))
+	f.Add(encodePartialBlock(PartialBlock{Items: []int32{2}, Rows: []PartialRow{{J: []int32{3}, Sums: []exactsum.Sum{exactsum.Of(0x1p-64)}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if pb, err := decodePartialBlock(b); err == nil {
 			if q, err := decodePartialBlock(encodePartialBlock(pb)); err != nil || !reflect.DeepEqual(pb, q) {

@@ -3,17 +3,20 @@
 // MapReduce"), as Spark MLlib's columnSimilarities does, exactly when the
 // threshold is 0.
 //
-// Scores are first divided by a bound B on them (the paper's guarantee
-// assumes entries in [0, 1]; cosine is unchanged): the scoring clip when
-// scores are clipped, else their maximum. With column norms ‖c_i‖ and
+// Scores are divided by a bound B on them (the paper's guarantee assumes
+// entries in [0, 1]; cosine is unchanged): the scoring clip when scores are
+// clipped, else their maximum. With column norms ‖c_i‖ and
 // sg = sqrt(10·ln(n)/threshold), entry (u, i) is kept with probability
 // min(1, sg/‖c_i‖), drawn from a hash of (seed, user, item), and every pair
 // i < j of a user's kept entries adds
 //
 //	(a_ui / min(sg, ‖c_i‖)) · (a_uj / min(sg, ‖c_j‖))
 //
-// to the pair's sum, whose expectation is the cosine. Sums are fixed point
-// (internal/exactsum), so the output does not depend on bundling.
+// to the pair's sum, whose expectation is the cosine. Every sum (the norms'
+// squares and the pairs' products) is exact (internal/exactsum), so the
+// output does not depend on bundling, and a column's norm is positive
+// whenever one of its scores is: an exact-mode cosine never exceeds 1 by
+// more than the rounding of its terms.
 //
 // The plain-Go parts (Draw, Params, Accumulator, Merger) hold the math and
 // the hot loop; Similarities is the Beam wrapper.
@@ -21,13 +24,18 @@ package dimsum
 
 import (
 	"math"
+
+	"github.com/recsys/itemsim/internal/idhash"
 )
 
 // ItemTable is the item dictionary shared with every worker as a side
 // input: item ids ascending (an item's compact id is its position), the
-// norm of its column in the scaled matrix, and the scale B.
+// norm of its column of raw scores, and the scale B.
 type ItemTable struct {
 	Items []string
+	// Norms are the columns' norms before scaling, ‖x_i‖ = B·‖c_i‖, from
+	// exact sums of exact squares: positive whenever a score is, however
+	// small (a square of a tiny score would underflow in float64).
 	Norms []float64
 	Scale float64
 }
@@ -42,45 +50,40 @@ func Oversampling(threshold float64, nItems int) float64 {
 
 // Params are the per-item sampling parameters for one table.
 type Params struct {
-	// Keep is each item's keep probability min(1, sg/‖c_i‖).
+	// Keep is each item's keep probability min(1, sg/‖c_i‖), 0 for an item
+	// whose norm is not positive and finite (it gets no neighbours; the
+	// table step counts such items in dimsum/zero_norm_items).
 	Keep []float64
 	// Divisor is each item's min(sg, ‖c_i‖) times the scale B, so an entry's
-	// contribution factor is raw score / Divisor.
+	// contribution factor is raw score / Divisor, at most 1.
 	Divisor []float64
 }
 
 // NewParams computes the sampling parameters of a table at a threshold.
+// In raw units an item is sampled when ‖x_i‖ > sg·B; comparing there, not
+// after dividing by B, keeps tiny and huge norms exact.
 func NewParams(t ItemTable, threshold float64) Params {
-	sg := Oversampling(threshold, len(t.Items))
+	sgB := Oversampling(threshold, len(t.Items)) * t.Scale
 	p := Params{Keep: make([]float64, len(t.Items)), Divisor: make([]float64, len(t.Items))}
 	for i, norm := range t.Norms {
-		p.Keep[i] = math.Min(1, sg/norm)
-		p.Divisor[i] = math.Min(sg, norm) * t.Scale
+		switch {
+		case !usableNorm(norm):
+			p.Keep[i], p.Divisor[i] = 0, 1
+		case norm <= sgB:
+			p.Keep[i], p.Divisor[i] = 1, norm
+		default:
+			p.Keep[i], p.Divisor[i] = sgB/norm, sgB
+		}
 	}
 	return p
 }
 
+// usableNorm reports whether a column norm can divide: positive and finite.
+func usableNorm(norm float64) bool { return norm > 0 && !math.IsInf(norm, 1) }
+
 // Draw returns a uniform number in [0, 1) determined by (seed, user, item)
 // alone, so a sampled entry is the same on every run, runner and bundling.
-func Draw(seed uint64, user, item string) float64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037) ^ seed
-	h *= prime
-	for i := 0; i < len(user); i++ {
-		h = (h ^ uint64(user[i])) * prime
-	}
-	h = (h ^ 0xff) * prime // separator: ("ab","c") and ("a","bc") differ
-	for i := 0; i < len(item); i++ {
-		h = (h ^ uint64(item[i])) * prime
-	}
-	// splitmix64 finaliser: FNV's low-entropy high bits are mixed in.
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	h ^= h >> 31
-	return float64(h>>11) * 0x1p-53
-}
+func Draw(seed uint64, user, item string) float64 { return idhash.Uniform(seed, user, item) }
 
 // Sample appends one user's kept entries to keptIDs and keptVals: ids are
 // the row's items' compact ids (ascending, aligned with items and the raw

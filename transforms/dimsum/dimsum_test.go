@@ -13,7 +13,7 @@ import (
 )
 
 // bruteTable computes the item table the way the definition reads, with no
-// shared code: B is the largest score, norms are of the scaled columns.
+// shared code: B is the largest score, norms are of the raw columns.
 func bruteTable(rows []scoring.Row) ItemTable {
 	sq := map[string]float64{}
 	scale := 0.0
@@ -24,7 +24,7 @@ func bruteTable(rows []scoring.Row) ItemTable {
 	}
 	for _, r := range rows {
 		for k, item := range r.Items {
-			sq[item] += (r.Scores[k] / scale) * (r.Scores[k] / scale)
+			sq[item] += r.Scores[k] * r.Scores[k]
 		}
 	}
 	t := ItemTable{Scale: scale}
@@ -219,8 +219,8 @@ func TestUnbiased(t *testing.T) {
 	table := bruteTable(rows)
 	sg := Oversampling(threshold, len(table.Items))
 	for i, n := range table.Norms {
-		if n <= sg {
-			t.Fatalf("item %s has norm %.2f <= sg %.2f: nothing would be sampled", table.Items[i], n, sg)
+		if n/table.Scale <= sg {
+			t.Fatalf("item %s has scaled norm %.2f <= sg %.2f: nothing would be sampled", table.Items[i], n/table.Scale, sg)
 		}
 	}
 	exact := bruteCosines(rows)
@@ -279,10 +279,16 @@ func TestOversampling(t *testing.T) {
 	if got, want := Oversampling(0.1, 1000), math.Sqrt(10*math.Log(1000)/0.1); got != want {
 		t.Errorf("Oversampling(0.1, 1000) = %v, want %v", got, want)
 	}
-	p := NewParams(ItemTable{Items: []string{"a", "b"}, Norms: []float64{2, 100}, Scale: 4}, 0.5)
-	sg := Oversampling(0.5, 2)
-	if p.Keep[0] != 1 || p.Divisor[0] != 8 || p.Keep[1] != sg/100 || p.Divisor[1] != sg*4 {
+	// Raw norms 2 and 100 at B = 4 are scaled norms 0.5 and 25, against
+	// sg = sqrt(10·ln 4 / 0.5) = 5.27: the first is kept whole, the second
+	// sampled; a zero or infinite norm keeps nothing.
+	p := NewParams(ItemTable{Items: []string{"a", "b", "c", "d"}, Norms: []float64{2, 100, 0, math.Inf(1)}, Scale: 4}, 0.5)
+	sg := Oversampling(0.5, 4)
+	if p.Keep[0] != 1 || p.Divisor[0] != 2 || p.Keep[1] != sg*4/100 || p.Divisor[1] != sg*4 {
 		t.Errorf("NewParams = %+v (sg %v)", p, sg)
+	}
+	if p.Keep[2] != 0 || p.Keep[3] != 0 {
+		t.Errorf("unusable norms keep %v and %v, want 0", p.Keep[2], p.Keep[3])
 	}
 }
 

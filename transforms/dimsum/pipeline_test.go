@@ -94,7 +94,7 @@ func TestHandMatrix(t *testing.T) {
 			b := tc.scale
 			passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
 				Items: []string{"A", "B", "C", "D"},
-				Norms: []float64{round(math.Sqrt(6) / b), round(math.Sqrt(6) / b), round(math.Sqrt(8) / b), round(math.Sqrt(5) / b)},
+				Norms: []float64{round(math.Sqrt(6)), round(math.Sqrt(6)), round(math.Sqrt(8)), round(math.Sqrt(5))},
 				Scale: b,
 			})
 			pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)

@@ -20,7 +20,6 @@ func init() {
 	register.Function2x0(shardMax)
 	register.Function2x1(maxFloat)
 	register.DoFn3x0[context.Context, scoring.Shard, func(itemSquares)](&normFn{})
-	register.DoFn4x0[context.Context, scoring.Shard, []float64, func(itemSquares)](&maxNormFn{})
 	register.Combiner3[itemSquares, itemSquares, ItemTable](&tableFn{})
 	register.DoFn3x0[context.Context, ItemTable, func(ItemTable)](&scaleFn{})
 	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&maxScaleFn{})
@@ -99,20 +98,19 @@ func (c Config) Validate() error {
 }
 
 // Table computes the item dictionary of a PCollection<scoring.Shard>: the
-// scale B, and each item's column norm after scaling. bound > 0 says every
-// score is at most bound (the scoring clip): B is bound, and the norms are
-// summed in the same pass as the rows are made. Otherwise B is the largest
-// score, found first in a pass of its own. It returns a PCollection holding
-// a single ItemTable (none when there are no rows).
+// scale B, and each item's column norm. The norms are summed in the same
+// pass as the rows are made (no side input, so runners fuse the step).
+// bound > 0 says every score is at most bound (the scoring clip): B is
+// bound. Otherwise B is the largest score, found in a pass of its own. It
+// returns a PCollection holding a single ItemTable (none when there are no
+// rows). Counters: dimsum/items, dimsum/zero_norm_items.
 func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection {
 	s = s.Scope("dimsum.Table")
+	table := beam.Combine(s, &tableFn{}, beam.ParDo(s, &normFn{}, rows))
 	if bound > 0 {
-		squares := beam.ParDo(s, &normFn{Scale: bound}, rows)
-		return beam.ParDo(s, &scaleFn{Scale: bound}, beam.Combine(s, &tableFn{}, squares))
+		return beam.ParDo(s, &scaleFn{Scale: bound}, table)
 	}
 	scale := beam.Combine(s, maxFloat, beam.ParDo(s, shardMax, rows))
-	squares := beam.ParDo(s, &maxNormFn{}, rows, beam.SideInput{Input: scale})
-	table := beam.Combine(s, &tableFn{}, squares)
 	return beam.ParDo(s, &maxScaleFn{}, table, beam.SideInput{Input: scale})
 }
 
@@ -145,64 +143,36 @@ func shardMax(sh scoring.Shard, emit func(float64)) {
 
 func maxFloat(a, b float64) float64 { return math.Max(a, b) }
 
-// squares adds each item's squared scaled scores over a bundle's rows and
+// normFn adds each item's exact squared scores over a bundle's rows and
 // emits them all as one element per bundle, not one per entry or item.
-type squares struct {
+type normFn struct {
 	sums map[string]*exactsum.Sum
 }
 
-func (q *squares) start() { q.sums = map[string]*exactsum.Sum{} }
+func (f *normFn) StartBundle(_ context.Context, _ func(itemSquares)) {
+	f.sums = map[string]*exactsum.Sum{}
+}
 
-func (q *squares) add(sh scoring.Shard, scale float64) {
+func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(itemSquares)) {
 	for _, r := range sh.Rows {
 		for k, item := range r.Items {
-			sum := q.sums[item]
+			sum := f.sums[item]
 			if sum == nil {
 				sum = &exactsum.Sum{}
-				q.sums[item] = sum
+				f.sums[item] = sum
 			}
-			a := r.Scores[k] / scale
-			sum.Add(a * a)
+			sum.AddProduct(r.Scores[k], r.Scores[k])
 		}
 	}
 }
 
-func (q *squares) finish(emit func(itemSquares)) {
-	out := itemSquares{Items: make([]itemSq, 0, len(q.sums))}
-	for item, sum := range q.sums {
+func (f *normFn) FinishBundle(_ context.Context, emit func(itemSquares)) {
+	out := itemSquares{Items: make([]itemSq, 0, len(f.sums))}
+	for item, sum := range f.sums {
 		out.Items = append(out.Items, itemSq{Item: item, SumSq: *sum})
 	}
-	q.sums = nil
+	f.sums = nil
 	emit(out)
-}
-
-// normFn sums squares scaled by a bound known before the run. It takes no
-// side input, so runners fuse it with the step that makes the rows (on
-// Prism a side input would also make it a stage and a pass of its own).
-type normFn struct {
-	Scale float64
-	q     squares
-}
-
-func (f *normFn) StartBundle(_ context.Context, _ func(itemSquares)) { f.q.start() }
-
-func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(itemSquares)) {
-	f.q.add(sh, f.Scale)
-}
-
-func (f *normFn) FinishBundle(_ context.Context, emit func(itemSquares)) { f.q.finish(emit) }
-
-// maxNormFn sums squares scaled by the largest score, a side input.
-type maxNormFn struct{ q squares }
-
-func (f *maxNormFn) StartBundle(_ context.Context, _ []float64, _ func(itemSquares)) { f.q.start() }
-
-func (f *maxNormFn) ProcessElement(_ context.Context, sh scoring.Shard, scale []float64, _ func(itemSquares)) {
-	f.q.add(sh, scale[0])
-}
-
-func (f *maxNormFn) FinishBundle(_ context.Context, _ []float64, emit func(itemSquares)) {
-	f.q.finish(emit)
 }
 
 type itemSq struct {
@@ -242,7 +212,7 @@ func (tableFn) ExtractOutput(a itemSquares) ItemTable {
 			sum.Merge(a.Items[j].SumSq)
 		}
 		t.Items = append(t.Items, a.Items[k].Item)
-		t.Norms = append(t.Norms, math.Sqrt(sum.Float64()))
+		t.Norms = append(t.Norms, sum.Sqrt())
 		k = j
 	}
 	return t
@@ -258,6 +228,13 @@ func stampScale(ctx context.Context, t ItemTable, scale float64) ItemTable {
 	ns, name, _ := strings.Cut(ScaleGauge, "/")
 	beam.NewGauge(ns, name).Set(ctx, int64(math.Float64bits(t.Scale)))
 	beam.NewCounter("dimsum", "items").Inc(ctx, int64(len(t.Items)))
+	zero := 0
+	for _, norm := range t.Norms {
+		if !usableNorm(norm) {
+			zero++
+		}
+	}
+	beam.NewCounter("dimsum", "zero_norm_items").Inc(ctx, int64(zero))
 	return t
 }
 

@@ -13,10 +13,10 @@ import (
 
 // Shards cross shuffles and hold most of the job's data; the reflective
 // schema coder cost more than the scoring itself, so they get a compact
-// coder: uvarint lengths, strings as bytes, and floats and the fractions of
-// fixed-point sums as the uvarint of their bits reversed: the low mantissa
-// bits of action weights (0.5, 2, 6) and of their sums are zero, so they
-// take 1 to 3 bytes instead of 8 (an arbitrary value takes up to 10).
+// coder: uvarint lengths, strings as bytes, floats as the uvarint of their
+// bits reversed (the low mantissa bits of action weights, 0.5, 2, 6, are
+// zero, so they take 1 to 3 bytes instead of 8; an arbitrary value takes up
+// to 10), and exact sums in exactsum's compact form, which does the same.
 // Partial and Row get the same coder for the pipelines that ship them alone.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(Partial{}), encodePartial, decodePartial)
@@ -48,8 +48,7 @@ func appendStrings(b []byte, ss []string) []byte {
 func appendPartial(b []byte, p Partial) []byte {
 	b = appendStrings(b, p.Items)
 	for k := range p.Items {
-		b = binary.AppendUvarint(b, p.Sums[k].Hi)
-		b = appendReversed(b, p.Sums[k].Lo)
+		b = p.Sums[k].AppendBinary(b)
 		b = appendFloat(b, p.Maxes[k])
 	}
 	return b
@@ -108,6 +107,17 @@ func (d *decoder) reversed() uint64 { return bits.Reverse64(d.uvarint()) }
 
 func (d *decoder) float() float64 { return math.Float64frombits(d.reversed()) }
 
+// sum reads what exactsum's AppendBinary wrote.
+func (d *decoder) sum() exactsum.Sum {
+	s, n, err := exactsum.Decode(d.b)
+	if err != nil {
+		d.fail()
+		return exactsum.Sum{}
+	}
+	d.b = d.b[n:]
+	return s
+}
+
 func (d *decoder) string() string {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
@@ -157,7 +167,7 @@ func (d *decoder) partial() Partial {
 	p.Sums = make([]exactsum.Sum, len(p.Items))
 	p.Maxes = make([]float64, len(p.Items))
 	for k := range p.Items {
-		p.Sums[k] = exactsum.Sum{Hi: d.uvarint(), Lo: d.reversed()}
+		p.Sums[k] = d.sum()
 		p.Maxes[k] = d.float()
 	}
 	return p

@@ -11,7 +11,7 @@ import (
 func TestCodersRoundTrip(t *testing.T) {
 	for _, p := range []Partial{
 		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
-		{Items: []string{"a", "ünï", ""}, Sums: []exactsum.Sum{{Hi: 1, Lo: 2}, {Hi: 1 << 60, Lo: ^uint64(0)}, {}}, Maxes: []float64{0.5, 6, 0}},
+		{Items: []string{"a", "ünï", ""}, Sums: []exactsum.Sum{exactsum.Of(1, 1e300), exactsum.Of(0x1p60, 0.3), {}}, Maxes: []float64{0.5, 6, 0}},
 	} {
 		if got, err := decodePartial(encodePartial(p)); err != nil || !reflect.DeepEqual(got, p) {
 			t.Errorf("Partial round trip: %+v, %v; want %+v", got, err, p)
@@ -26,7 +26,7 @@ func TestCodersRoundTrip(t *testing.T) {
 		}
 	}
 	ps := PartialShard{Users: []string{"u1", ""}, Parts: []Partial{
-		{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 3, Lo: 4}}, Maxes: []float64{2}},
+		{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(3.25)}, Maxes: []float64{2}},
 		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
 	}}
 	if got, err := decodePartialShard(encodePartialShard(ps)); err != nil || !reflect.DeepEqual(got, ps) {
@@ -43,9 +43,9 @@ func TestCodersRoundTrip(t *testing.T) {
 // value comparison useless).
 func FuzzDecode(f *testing.F) {
 	f.Add(encodeRow(Row{User: "u", Items: []string{"a"}, Scores: []float64{1}}))
-	f.Add(encodePartial(Partial{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 1}}, Maxes: []float64{1}}))
+	f.Add(encodePartial(Partial{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}))
 	f.Add(encodeShard(Shard{Rows: []Row{{User: "u", Items: []string{"a"}, Scores: []float64{1}}}}))
-	f.Add(encodePartialShard(PartialShard{Users: []string{"u"}, Parts: []Partial{{Items: []string{"a"}, Sums: []exactsum.Sum{{Hi: 1}}, Maxes: []float64{1}}}}))
+	f.Add(encodePartialShard(PartialShard{Users: []string{"u"}, Parts: []Partial{{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := decodeRow(b); err == nil {
 			if again, err := decodeRow(encodeRow(r)); err != nil || !bytes.Equal(encodeRow(again), encodeRow(r)) {

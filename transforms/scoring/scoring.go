@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/internal/idhash"
 )
 
 // Aggregation modes.
@@ -56,13 +57,7 @@ func (c Config) shards() int {
 
 // ShardOf returns the shard in [0, n) of a user: FNV-1a of the name, the
 // same in every process.
-func ShardOf(user string, n int) int64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(user); i++ {
-		h = (h ^ uint64(user[i])) * 1099511628211
-	}
-	return int64(h % uint64(n))
-}
+func ShardOf(user string, n int) int64 { return int64(idhash.String(user) % uint64(n)) }
 
 // NeedsTime reports whether the rules read event times.
 func (c Config) NeedsTime() bool { return c.HalfLife > 0 || c.Since != 0 || c.Until != 0 }
