@@ -36,7 +36,11 @@ type Config struct {
 	// Clip caps each (user, item) score; 0 disables it.
 	Clip float64
 	// MaxItemsPerUser keeps a user's highest-scored items only; 0 keeps all.
+	// Items are ranked by their score before clipping, ties broken by a hash
+	// of (Seed, user, item), so the cap favours no range of ids.
 	MaxItemsPerUser int
+	// Seed fixes the cap's tie-break (the job's --seed).
+	Seed uint64
 	// Shards is the number of user shards PerUser groups by; 0 means
 	// DefaultShards.
 	Shards int
@@ -169,6 +173,7 @@ func Aggregate(c Config, user string, parts []Partial) (Row, Counts) {
 		sum  exactsum.Sum
 		max  float64
 	}
+	var unclipped []float64 // aligned with row.Items, for the cap
 	var all []entry
 	for _, p := range parts {
 		for k, item := range p.Items {
@@ -189,6 +194,7 @@ func Aggregate(c Config, user string, parts []Partial) (Row, Counts) {
 		if c.Aggregate == AggregateSum {
 			score = sum.Float64()
 		}
+		raw := score
 		if c.Clip > 0 && score > c.Clip {
 			score = c.Clip
 			counts.Clipped++
@@ -196,25 +202,31 @@ func Aggregate(c Config, user string, parts []Partial) (Row, Counts) {
 		if score > 0 {
 			row.Items = append(row.Items, all[i].item)
 			row.Scores = append(row.Scores, score)
+			unclipped = append(unclipped, raw)
 		}
 		i = j
 	}
 	if c.MaxItemsPerUser > 0 && len(row.Items) > c.MaxItemsPerUser {
 		counts.Capped = len(row.Items) - c.MaxItemsPerUser
-		row = capRow(row, c.MaxItemsPerUser)
+		row = capRow(row, unclipped, c.MaxItemsPerUser, c.Seed)
 	}
 	return row, counts
 }
 
-// capRow keeps the n best-scored items (ties: smaller item id), items
-// ascending.
-func capRow(r Row, n int) Row {
+// capRow keeps the n items with the best unclipped scores, ties broken by
+// a hash of (seed, user, item), then by id; items stay ascending.
+func capRow(r Row, unclipped []float64, n int, seed uint64) Row {
 	idx := make([]int, len(r.Items))
+	tie := make([]uint64, len(r.Items))
 	for i := range idx {
 		idx[i] = i
+		tie[i] = idhash.Pair(seed, r.User, r.Items[i])
 	}
 	slices.SortFunc(idx, func(a, b int) int {
-		if c := cmp.Compare(r.Scores[b], r.Scores[a]); c != 0 {
+		if c := cmp.Compare(unclipped[b], unclipped[a]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(tie[a], tie[b]); c != 0 {
 			return c
 		}
 		return cmp.Compare(r.Items[a], r.Items[b])
