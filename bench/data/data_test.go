@@ -39,8 +39,8 @@ func TestLoadScoresLikeThePipeline(t *testing.T) {
 	if !reflect.DeepEqual(m.IDs, [][]int32{{0, 1}, {1}}) {
 		t.Errorf("ids = %v", m.IDs)
 	}
-	// Norms are of the scores divided by the largest, 6.
-	wantNorms := []float64{1.0 / 6, math.Sqrt(1 + 4.0/36)}
+	// Norms are of the raw scores (dimsum.ItemTable); the scale is the clip, 6.
+	wantNorms := []float64{1, math.Sqrt(36 + 4)}
 	for i, n := range m.Table.Norms {
 		if math.Abs(n-wantNorms[i]) > 1e-15 {
 			t.Errorf("norm of %s = %v, want %v", m.Table.Items[i], n, wantNorms[i])
