@@ -427,7 +427,8 @@ func withinTheory(emitted int64, mo sampling.Moments) bool {
 // 2×, ... the users (bench/synth's fixed-catalogue mode, so each point's
 // users are the previous point's plus more who behave alike), thresholds
 // 0, 0.5 and 0.1. Its figures come from one run per point and threshold.
-func (h *harness) scaling() (*ScalingResult, error) {
+// done, when not nil, is called with the series so far after each point.
+func (h *harness) scaling(done func(*ScalingResult) error) (*ScalingResult, error) {
 	start := time.Now()
 	sr := &ScalingResult{Items: h.o.scaleItems, BaseUsers: h.o.scaleUsers, Thresholds: []float64{0, 0.5, 0.1},
 		Date: start.UTC().Format(time.RFC3339), LoadStart: loadAverage()}
@@ -472,8 +473,13 @@ func (h *harness) scaling() (*ScalingResult, error) {
 			pt.Runs = append(pt.Runs, run)
 		}
 		sr.Points = append(sr.Points, pt)
+		sr.TotalSec = time.Since(start).Seconds()
+		if done != nil {
+			if err := done(sr); err != nil {
+				return nil, err
+			}
+		}
 	}
-	sr.TotalSec = time.Since(start).Seconds()
 	return sr, nil
 }
 

@@ -164,7 +164,7 @@ func run(o options) error {
 		res.Datasets = append(res.Datasets, dr)
 	}
 	if len(o.scaleFactors) > 0 {
-		if res.Scaling, err = h.scaling(); err != nil {
+		if res.Scaling, err = h.scaling(nil); err != nil {
 			return err
 		}
 	}
@@ -216,11 +216,13 @@ func samplingOnly(h *harness) error {
 	if res.TopN != h.o.topN || res.Seed != h.o.seed {
 		return fmt.Errorf("%s/results.json has --top_n=%d --seed=%d: run with the same", h.o.out, res.TopN, res.Seed)
 	}
-	if res.Scaling, err = h.scaling(); err != nil {
-		return err
-	}
-	res.Targets = targets(res)
-	return write(h.o.out, res)
+	// The report is written after every point: the series is long, and a
+	// point measured is kept if a later one is stopped.
+	_, err = h.scaling(func(sr *ScalingResult) error {
+		res.Scaling, res.Targets = sr, targets(res)
+		return write(h.o.out, res)
+	})
+	return err
 }
 
 // moduleRoot is the directory of the main module's go.mod.
