@@ -17,6 +17,7 @@
 package simstore
 
 import (
+	"strings"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -29,6 +30,14 @@ const (
 	// LayoutInPlace overwrites K/item at the root (the seed system's layout).
 	LayoutInPlace = "inplace"
 )
+
+// MaxKeyNameBytes is Datastore's limit on a key name, hence on an item id.
+const MaxKeyNameBytes = 1500
+
+// ReservedKeyName reports whether Datastore reserves a key name (__.*__).
+func ReservedKeyName(name string) bool {
+	return len(name) >= 4 && strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__")
+}
 
 // DefaultKind is the kind of item entities when none is configured.
 const DefaultKind = "ItemSimilarity"

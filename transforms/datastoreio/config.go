@@ -34,7 +34,7 @@ const (
 	maxEntityBytes = 1 << 20
 	// maxKeyNameBytes is Datastore's key name limit, hence the longest
 	// item id and the size CheckTopN assumes for every neighbour id.
-	maxKeyNameBytes = 1500
+	maxKeyNameBytes = simstore.MaxKeyNameBytes
 )
 
 // Config configures Write. Zero fields take the documented defaults.
@@ -154,7 +154,7 @@ func validKeyName(name string) error {
 		return errors.New("empty key name")
 	case len(name) > maxKeyNameBytes:
 		return fmt.Errorf("key name of %d bytes exceeds %d", len(name), maxKeyNameBytes)
-	case strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__"):
+	case simstore.ReservedKeyName(name):
 		return errors.New("key names matching __.*__ are reserved")
 	}
 	return nil

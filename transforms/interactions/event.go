@@ -1,5 +1,7 @@
 package interactions
 
+import "github.com/recsys/itemsim/simstore"
+
 // Event is one usable interaction: a weight (an action's weight or a numeric
 // score used as is) for a (user, item) at an optional time.
 type Event struct {
@@ -31,11 +33,37 @@ const (
 	ReasonNonFinite     = "non_finite_score"
 	ReasonNegativeScore = "negative_score"
 	ReasonBadTime       = "bad_time"
+	// ReasonScoreOutOfRange: a score above MaxScore.
+	ReasonScoreOutOfRange = "score_out_of_range"
+	// ReasonIDTooLong: a user or item id over MaxIDBytes, which no sink
+	// can store (Datastore key names).
+	ReasonIDTooLong = "id_too_long"
+	// ReasonIDReserved: an item id of the form __name__, which Datastore
+	// reserves for key names.
+	ReasonIDReserved = "id_reserved"
+	// ReasonQuotedNewline: a CSV line with an odd number of quotes: a
+	// piece of a record whose quoted field holds a line break (or a stray
+	// quote, which looks the same). Files are split into byte ranges at
+	// line breaks, so such records are not read whole: their first and last
+	// lines are set aside with this reason (a line between them holds no
+	// quote and is parsed as it stands).
+	ReasonQuotedNewline = "quoted_newline"
 )
+
+// MaxScore is the largest score the job accepts. Up to it, a score's exact
+// square and the exact sum of 2^40 of them stay inside the range exactsum
+// holds and float64 represents, so the cosine of any accepted input is
+// computed, not overflowed.
+const MaxScore = 1e150
+
+// MaxIDBytes is the longest user or item id, in bytes: Datastore's key-name
+// limit, so that an id that passes parsing can be published.
+const MaxIDBytes = simstore.MaxKeyNameBytes
 
 // Reasons lists every reason, for reports that print a count per reason.
 var Reasons = []string{
 	ReasonInvalidUTF8, ReasonMalformed, ReasonFieldCount, ReasonMissingField,
 	ReasonEmptyUser, ReasonEmptyItem, ReasonUnknownAction, ReasonBadScore,
-	ReasonNonFinite, ReasonNegativeScore, ReasonBadTime,
+	ReasonNonFinite, ReasonNegativeScore, ReasonBadTime, ReasonScoreOutOfRange,
+	ReasonIDTooLong, ReasonIDReserved, ReasonQuotedNewline,
 }

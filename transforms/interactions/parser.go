@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/recsys/itemsim/simstore"
 )
 
 // Parser turns records into Events under a Spec. It is built once per file
@@ -124,6 +126,9 @@ func (p *Parser) Parse(line string) (Event, string) {
 	if p.sep == ',' {
 		var ok bool
 		if fields, ok = SplitCSV(line, buf[:0]); !ok {
+			if strings.Count(line, `"`)%2 == 1 {
+				return Event{}, ReasonQuotedNewline
+			}
 			return Event{}, ReasonMalformed
 		}
 	} else {
@@ -190,6 +195,12 @@ func (p *Parser) Event(user, item, value, when string) (Event, string) {
 	if e.Item == "" {
 		return Event{}, ReasonEmptyItem
 	}
+	if len(e.User) > MaxIDBytes || len(e.Item) > MaxIDBytes {
+		return Event{}, ReasonIDTooLong
+	}
+	if simstore.ReservedKeyName(e.Item) {
+		return Event{}, ReasonIDReserved
+	}
 	value = strings.TrimSpace(value)
 	if p.spec.ActionField != "" {
 		w, ok := p.spec.Weights[value]
@@ -206,6 +217,8 @@ func (p *Parser) Event(user, item, value, when string) (Event, string) {
 			return Event{}, ReasonNonFinite
 		case f < 0:
 			return Event{}, ReasonNegativeScore
+		case f > MaxScore:
+			return Event{}, ReasonScoreOutOfRange
 		}
 		e.Weight = f
 	}

@@ -45,8 +45,23 @@ func TestParseDelimited(t *testing.T) {
 		{"empty user", seedSpec, header, ",p2,1,0", Event{}, ReasonEmptyUser},
 		{"empty item", seedSpec, header, "u1, ,1,0", Event{}, ReasonEmptyItem},
 		{"unknown action", seedSpec, header, "u1,p2,7,0", Event{}, ReasonUnknownAction},
-		{"bare quote", seedSpec, header, `u1,p"2,1,0`, Event{}, ReasonMalformed},
-		{"unterminated quote", seedSpec, header, `u1,"p2,1,0`, Event{}, ReasonMalformed},
+		{"bare quotes", seedSpec, header, `u1,p"2",1,0`, Event{}, ReasonMalformed},
+		// One stray quote cannot be told from a piece of a broken record.
+		{"one stray quote", seedSpec, header, `u1,p"2,1,0`, Event{}, ReasonQuotedNewline},
+		// A quoted field holding a line break reaches the parser as pieces
+		// with an odd number of quotes: both get their own reason.
+		{"record cut by a quoted newline, first piece", seedSpec, header, `u1,"p`, Event{}, ReasonQuotedNewline},
+		{"record cut by a quoted newline, last piece", seedSpec, header, `2",1,0`, Event{}, ReasonQuotedNewline},
+		{"quote after a closed field", seedSpec, header, `u1,"p2"x,1,0`, Event{}, ReasonMalformed},
+		{"item id at the limit", seedSpec, header, "u1," + strings.Repeat("i", MaxIDBytes) + ",1,0", Event{User: "u1", Item: strings.Repeat("i", MaxIDBytes), Weight: 0.5}, ""},
+		{"item id too long", seedSpec, header, "u1," + strings.Repeat("i", MaxIDBytes+1) + ",1,0", Event{}, ReasonIDTooLong},
+		{"user id too long", seedSpec, header, strings.Repeat("u", 2000) + ",p2,1,0", Event{}, ReasonIDTooLong},
+		{"reserved item id", seedSpec, header, "u1,__p__,1,0", Event{}, ReasonIDReserved},
+		{"underscores that are not reserved", seedSpec, header, "u1,___,1,0", Event{User: "u1", Item: "___", Weight: 0.5}, ""},
+		{"score at the limit", score, nil, "1\t2\t1e150\t0", Event{User: "1", Item: "2", Weight: 1e150, HasTime: true}, ""},
+		{"BigQuery NUMERIC-sized score", score, nil, "1\t2\t12000000000000000000\t0", Event{User: "1", Item: "2", Weight: 1.2e19, HasTime: true}, ""},
+		{"score out of range", score, nil, "1\t2\t1.0000000000000001e150\t0", Event{}, ReasonScoreOutOfRange},
+		{"huge score", score, nil, "1\t2\t1e300\t0", Event{}, ReasonScoreOutOfRange},
 		{"invalid utf8", seedSpec, header, "u\xff,p2,1,0", Event{}, ReasonInvalidUTF8},
 		{"bad time", timed, header, "u1,p2,1,yesterday", Event{}, ReasonBadTime},
 		{"tsv score", score, nil, "196\t242\t3\t881250949", Event{User: "196", Item: "242", Weight: 3, Time: 881250949, HasTime: true}, ""},
@@ -127,7 +142,7 @@ func TestParseWeights(t *testing.T) {
 	if w.Max() != 6 {
 		t.Errorf("Max() = %v", w.Max())
 	}
-	for _, bad := range []string{"view", "view:x", "view:-1", "a:1,a:2", ":1", "a:NaN"} {
+	for _, bad := range []string{"view", "view:x", "view:-1", "a:1,a:2", ":1", "a:NaN", "a:1e151", "a:Inf"} {
 		if _, err := ParseWeights(bad); err == nil {
 			t.Errorf("ParseWeights(%q) accepted", bad)
 		}
@@ -226,7 +241,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		for _, p := range parsers {
 			e, reason := p.Parse(line)
-			if reason == "" && (e.User == "" || e.Item == "" || !(e.Weight >= 0) || math.IsInf(e.Weight, 1)) {
+			if reason == "" && (e.User == "" || e.Item == "" || !(e.Weight >= 0) || e.Weight > MaxScore ||
+				len(e.User) > MaxIDBytes || len(e.Item) > MaxIDBytes) {
 				t.Fatalf("accepted %q as %+v", line, e)
 			}
 		}

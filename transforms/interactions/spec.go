@@ -106,8 +106,8 @@ func ParseWeights(s string) (Weights, error) {
 			return nil, fmt.Errorf("--weights: %q is not action:weight", part)
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-			return nil, fmt.Errorf("--weights: weight of %q is %q, want a finite number >= 0", k, v)
+		if err != nil || !(f >= 0 && f <= MaxScore) {
+			return nil, fmt.Errorf("--weights: weight of %q is %q, want a number in [0, %g]", k, v, MaxScore)
 		}
 		if _, dup := w[k]; dup {
 			return nil, fmt.Errorf("--weights: action %q is given twice", k)
