@@ -16,7 +16,16 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 )
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+// TestMain runs the tests on Prism, or, with SIMILARITY_RUN_MAIN=1, is the
+// similarity command itself (tests that run "the binary" exec the test
+// binary so, with the command's own flags on its command line).
+func TestMain(m *testing.M) {
+	if os.Getenv("SIMILARITY_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	ptest.MainWithDefault(m, "prism")
+}
 
 const (
 	movieLens = "../../../shared/datasets/ml-100k/u.data"
