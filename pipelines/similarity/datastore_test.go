@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"cloud.google.com/go/datastore"
@@ -35,6 +36,62 @@ func TestDatastoreEmulator(t *testing.T) {
 		emu.Reset(t)
 		testDatastoreSink(t, emu.Host)
 	})
+	t.Run("item id too long", func(t *testing.T) {
+		emu.Reset(t)
+		testLongItemID(t, emu.Host)
+	})
+}
+
+// testLongItemID runs five users' rows, one of them with an item id of
+// 2,000 bytes, longer than any Datastore key name: that row is a bad row
+// (id_too_long) and the run publishes the model of the others.
+func testLongItemID(t *testing.T, addr string) {
+	t.Setenv("DATASTORE_EMULATOR_HOST", addr)
+	dir := t.TempDir()
+	long := strings.Repeat("x", 2000)
+	in := filepath.Join(dir, "in.csv")
+	body := "user,productSku,type\nu1,a,3\nu1,b,3\nu2,a,1\nu2,b,2\nu3,a,2\nu3,c,1\nu4,b,1\nu4,c,3\nu5,a,1\nu5," + long + ",3\n"
+	if err := os.WriteFile(in, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, dead := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "dead.jsonl")
+	res := mustRun(t, "--input="+in, "--output="+out, "--dead_letter="+dead, "--max_bad_fraction=0.2",
+		"--datastore_project=p", "--datastore_namespace=long", "--run_id=v1")
+	if d := readFile(t, dead); strings.Count(d, "\n") != 1 || !strings.Contains(d, `"reason":"id_too_long"`) || !strings.Contains(d, "u5,"+long) {
+		t.Errorf("dead letter %.300q: want the one row with reason id_too_long", d)
+	}
+	if n := counter(res, "interactions/bad_id_too_long"); n != 1 {
+		t.Errorf("interactions/bad_id_too_long = %d, want 1", n)
+	}
+
+	want := readOutput(t, out)
+	if len(want) != 3 {
+		t.Fatalf("output has %d items, want a, b and c", len(want))
+	}
+	ctx := context.Background()
+	client, err := datastore.NewClient(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store, err := simstore.New(client, simstore.Options{Namespace: "long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := store.CurrentVersion(ctx); err != nil || v != "v1" {
+		t.Fatalf("live version = %q, %v; want v1", v, err)
+	}
+	for item, nbs := range want {
+		got, found, err := store.Get(ctx, item)
+		if err != nil || !found || len(got.Neighbors) != len(nbs) {
+			t.Fatalf("item %s: %+v, %v, %v; want %v", item, got, found, err, nbs)
+		}
+		for x, nb := range got.Neighbors {
+			if nb.Item != nbs[x].Item || nb.Score != nbs[x].Score {
+				t.Errorf("item %s #%d: %+v, want %+v", item, x, nb, nbs[x])
+			}
+		}
+	}
 }
 
 // testDatastoreSink runs the job on the fixture into the empty Datastore at
