@@ -100,3 +100,10 @@ datastore-emulator:
 	echo "export DATASTORE_EMULATOR_HOST=127.0.0.1:$(DATASTORE_PORT)"; \
 	cd "$$(mktemp -d)" && exec "$$launcher" start --host=127.0.0.1 --port=$(DATASTORE_PORT) \
 		--store_on_disk=false --store_index_configuration_on_disk=false --consistency=1.0
+
+## test-race: the race detector over the packages that run goroutines (the
+## reader, parallel, scoring, dimsum, serving, recommend); needs cgo (gcc).
+.PHONY: test-race
+RACE_PKGS := ./transforms/interactions ./internal/parallel ./transforms/scoring ./transforms/dimsum ./serving ./recommend
+test-race:
+	$(GO) test -race -count=1 -timeout 60m $(RACE_PKGS)
