@@ -151,17 +151,23 @@ func (f *matchFn) ProcessElement(_ context.Context, _ int, pairs func(*pairScore
 // TestPipelineExactEqualsBruteForce runs the Beam transforms on a random
 // sparse matrix, with a tiny flush budget so that partial rows really meet
 // in the shuffle, and compares every pair with the brute-force cosine.
+// matchFn runs once per group, so an empty output would never reach it:
+// passert.Count makes a missing or partial output fail on its own.
 func TestPipelineExactEqualsBruteForce(t *testing.T) {
 	rows := dimsum.RandomRows(120, 60, 0.15)
 	want := map[string]float64{}
 	for pair, v := range dimsum.BruteCosines(rows) {
 		want[pair[0]+"|"+pair[1]] = v
 	}
+	if len(want) < 100 {
+		t.Fatalf("the fixture has %d pairs: too few to test", len(want))
+	}
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.CreateList(s, shard(rows, 7))
 	table := dimsum.Table(s, in, 0)
 	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50, Shards: 3}, in, table)
 	flat := beam.ParDo(s, &pairsFn{}, pairs)
+	passert.Count(s, flat, "pairs", len(want))
 	beam.ParDo0(s, &matchFn{Want: want, Tol: 1e-9}, beam.GroupByKey(s, beam.AddFixedKey(s, flat)), beam.SideInput{Input: table})
 	ptest.RunAndValidate(t, p)
 }
