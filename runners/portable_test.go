@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/container/pool"
+	"github.com/recsys/itemsim/internal/testlogs"
 )
 
 // noCgo is the environment of every build the portable test runs: what
@@ -48,6 +49,20 @@ func TestPortable(t *testing.T) {
 	t.Run("LOOPBACK", func(t *testing.T) {
 		got := runPipeline(ctx, t, similarity, root, out, "flink-loopback",
 			"--runner=flink", "--endpoint="+endpoint, "--environment_type=LOOPBACK")
+		compare(t, got, want)
+	})
+	// DIMSUM's sampled path (the committed fixture samples nothing): a log
+	// where t = 0.3 drops about 40% of entries gives the same bytes too.
+	t.Run("LOOPBACK sampled", func(t *testing.T) {
+		csv, _ := testlogs.Clustered()
+		input := filepath.Join(t.TempDir(), "clustered.csv")
+		if err := os.WriteFile(input, []byte(csv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flags := []string{"--input=" + input, "--user_field=user", "--item_field=item", "--score_field=score", "--threshold=0.3"}
+		want := runPipeline(ctx, t, similarity, root, out, "prism-sampled", flags...)
+		got := runPipeline(ctx, t, similarity, root, out, "flink-loopback-sampled",
+			append(flags, "--runner=flink", "--endpoint="+endpoint, "--environment_type=LOOPBACK")...)
 		compare(t, got, want)
 	})
 	t.Run("EXTERNAL", func(t *testing.T) {

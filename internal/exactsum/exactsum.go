@@ -133,8 +133,10 @@ func (s *Sum) AddProduct(x, y float64) {
 		return
 	}
 	off := uint(shift & 63)
-	v := [3]uint64{lo << off, lo>>(64-off) | hi<<off, hi >> (64 - off)} // a shift by 64 gives 0
-	k := shift >> 6                                                     // the value's limbs above 2 are 0: it lies below 2^fastMax
+	// A shift by 64 gives 0; the value's limbs above 2 are 0, since it lies
+	// below 2^fastMax.
+	v := [3]uint64{lo << off, lo>>(64-off) | hi<<off, hi >> (64 - off)}
+	k := shift >> 6
 	var c uint64
 	s.w[0], c = bits.Add64(s.w[0], [3]uint64{v[0], 0, 0}[k], 0)
 	s.w[1], c = bits.Add64(s.w[1], [3]uint64{v[1], v[0], 0}[k], c)

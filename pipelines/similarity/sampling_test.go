@@ -8,42 +8,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/recsys/itemsim/internal/testlogs"
 )
 
-// clusteredLog writes a log where DIMSUM really samples: 200 items in 40
-// clusters of 5; each of 20,000 users picks a cluster, takes each of its
-// items with probability 0.8, and one item at random (score 1 each). An
-// item's squared norm is about 500 users, above sg² = 10·ln(200)/0.3 = 177
-// at t = 0.3, so about 40% of entries are dropped, while items of one
-// cluster have cosines near 0.64. It returns the path and, per user, the
-// items (for the brute force).
+// clusteredLog writes testlogs.Clustered to dir and returns its path and
+// each user's items.
 func clusteredLog(t *testing.T, dir string) (string, map[string][]string) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(2024, 12))
-	rows := map[string][]string{}
-	var b strings.Builder
-	b.WriteString("user,item,score\n")
-	for u := 0; u < 20000; u++ {
-		user := fmt.Sprintf("u%05d", u)
-		c := r.IntN(40)
-		seen := map[int]bool{}
-		for k := 0; k < 5; k++ {
-			if r.Float64() < 0.8 {
-				seen[c*5+k] = true
-			}
-		}
-		seen[r.IntN(200)] = true
-		for i := range seen {
-			item := fmt.Sprintf("i%03d", i)
-			rows[user] = append(rows[user], item)
-			fmt.Fprintf(&b, "%s,%s,1\n", user, item)
-		}
-	}
+	csv, users := testlogs.Clustered()
 	path := filepath.Join(dir, "clustered.csv")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path, rows
+	return path, users
 }
 
 // TestSampledPathThroughBeam runs the job at t = 0.3 on a log where
