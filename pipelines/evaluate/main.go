@@ -9,8 +9,9 @@
 //	go run ./pipelines/evaluate --input=../shared/datasets/ml-100k/u.data --format=tsv --header=false \
 //	  --user_field=0 --item_field=1 --score_field=2 --report=/tmp/eval.json
 //
-// Field, scoring and similarity flags mean what they mean to
-// ./pipelines/similarity; its --seed (DIMSUM's) is --dimsum_seed here.
+// Field, scoring and similarity flags are the similarity job's
+// (pipelines/options), but its --since and --until; its --seed (DIMSUM's)
+// is --dimsum_seed here.
 package main
 
 import (
@@ -18,7 +19,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,6 +26,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/popularity"
@@ -36,26 +37,15 @@ import (
 
 var (
 	input    = flag.String("input", "", "Interactions: a local path or glob, or gs://bucket/glob (required).")
-	format   = flag.String("format", "", "Input format: csv, tsv or jsonl (default: from the file extension).")
-	header   = flag.Bool("header", true, "Delimited files start with a header row.")
-	userF    = flag.String("user_field", "user", "User field: header name, 0-based index, or JSON key.")
-	itemF    = flag.String("item_field", "productSku", "Item field: header name, 0-based index, or JSON key.")
-	actionF  = flag.String("action_field", "", "Action field, mapped through --weights (default: type, unless --score_field is set).")
-	scoreF   = flag.String("score_field", "", "Numeric score field used as is, instead of --action_field.")
-	timeF    = flag.String("time_field", "", "Event time field (unix seconds or RFC 3339); needed by --split=time and --half_life.")
-	weights  = flag.String("weights", "1:0.5,2:2,3:6", "Action weights, action:weight comma-separated.")
-	agg      = flag.String("aggregate", "sum", "One score per (user, item): sum or max of its event weights.")
-	halfLife = flag.Duration("half_life", 0, "Time decay half-life before --as_of (0 disables).")
-	asOf     = flag.String("as_of", "", "Reference time of the decay (default: the newest training event).")
-	maxItems = flag.Int("max_items_per_user", 0, "Keep each user's highest-scored training items only (0: no cap).")
-	clip     = flag.Float64("clip_score", -1, "Cap each (user, item) score (-1: the largest action weight with --action_field, none with --score_field; 0 disables).")
-	maxBad   = flag.Float64("max_bad_fraction", 0.01, "Fail when more than this fraction of rows is bad.")
-	thresh   = flag.Float64("threshold", 0, "DIMSUM similarity threshold in [0, 1]; 0 is exact cosine.")
-	dsSeed   = flag.Uint64("dimsum_seed", 42, "Seed of DIMSUM's sampling (the similarity pipeline's --seed).")
-	pending  = flag.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before shipping partial sums.")
-	topN     = flag.Int("top_n", 20, "Neighbours kept per item.")
-	minSim   = flag.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this.")
 	popularN = flag.Int("popular_n", 10000, "Items ranked by popularity for the baseline and the fallback; more than any user's training items plus --k.")
+
+	// The similarity job's flags (pipelines/options); its --seed is
+	// --dimsum_seed here, since --seed seeds the split.
+	records = options.RegisterRecords(flag.CommandLine)
+	score   = options.RegisterScoring(flag.CommandLine)
+	sim     = options.RegisterDIMSUM(flag.CommandLine, "dimsum_seed")
+	top     = options.RegisterTopN(flag.CommandLine)
+	maxBad  = options.RegisterMaxBadFraction(flag.CommandLine)
 
 	split     = flag.String("split", SplitRandom, "How test items are chosen per user: random (seeded hash) or time (latest first-seen items; needs --time_field).")
 	testFrac  = flag.Float64("test_fraction", 0.25, "Share of each user's distinct items held out.")
@@ -134,55 +124,42 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// configFromFlags validates the flags, with the similarity pipeline's
-// defaults and rules.
+// configFromFlags validates the flags; the shared ones with the similarity
+// pipeline's defaults and rules.
 func configFromFlags() (Config, error) {
-	c := Config{Input: *input, TopN: *topN, MinSimilarity: *minSim, MaxBad: *maxBad, PopularN: *popularN,
+	c := Config{Input: *input, PopularN: *popularN,
 		Split: SplitConfig{Mode: *split, TestFraction: *testFrac, Seed: *splitSeed}, K: *k, Normalize: *normalize, WorkDir: *workDir}
 	if c.Input == "" {
 		return c, fmt.Errorf("--input is required")
 	}
-	c.Spec = interactions.Spec{Format: *format, Header: *header, UserField: *userF, ItemField: *itemF,
-		ActionField: *actionF, ScoreField: *scoreF, TimeField: *timeF}
 	var err error
-	if c.Spec, err = c.Spec.Complete(c.Input, *weights); err != nil {
+	if c.Spec, err = records.Spec(c.Input); err != nil {
 		return c, err
 	}
-	c.Scoring = scoring.Config{Aggregate: *agg, HalfLife: halfLife.Seconds(), MaxItemsPerUser: *maxItems, Clip: *clip}
-	if c.Scoring.Clip < 0 {
-		c.Scoring.Clip = c.Spec.Weights.Max()
-	}
-	if *asOf != "" {
-		t, err := interactions.ParseTime(*asOf)
-		if err != nil {
-			return c, fmt.Errorf("--as_of: %v", err)
-		}
-		c.Scoring.AsOf = t
-	}
-	if err := c.Scoring.Validate(); err != nil {
+	if c.Scoring, err = score.Config(c.Spec, nil); err != nil {
 		return c, err
 	}
-	if (c.Scoring.NeedsTime() || c.Split.Mode == SplitTime) && c.Spec.TimeField == "" {
-		return c, fmt.Errorf("--half_life and --split=time need --time_field")
+	if c.Split.Mode == SplitTime && c.Spec.TimeField == "" {
+		return c, fmt.Errorf("--split=time needs --time_field")
 	}
-	c.DIMSUM = dimsum.Config{Threshold: *thresh, Seed: *dsSeed, MaxPendingPairs: *pending}
-	if err := c.DIMSUM.Validate(); err != nil {
+	if c.DIMSUM, err = sim.Config(c.Scoring.Shards); err != nil {
 		return c, err
 	}
+	c.Scoring.Seed = c.DIMSUM.Seed // --max_items_per_user's tie-break
 	if err := c.Split.Validate(); err != nil {
 		return c, err
 	}
+	if c.TopN, c.MinSimilarity, err = top.Values(); err != nil {
+		return c, err
+	}
+	if c.MaxBad, err = maxBad.Value(); err != nil {
+		return c, err
+	}
 	switch {
-	case c.TopN < 1:
-		return c, fmt.Errorf("--top_n must be at least 1")
 	case c.K < 1:
 		return c, fmt.Errorf("--k must be at least 1")
 	case c.PopularN < c.K:
 		return c, fmt.Errorf("--popular_n must be at least --k")
-	case !(c.MaxBad >= 0 && c.MaxBad <= 1):
-		return c, fmt.Errorf("--max_bad_fraction must be in [0, 1]")
-	case math.IsNaN(c.MinSimilarity):
-		return c, fmt.Errorf("--min_similarity must be a number")
 	}
 	return c, nil
 }

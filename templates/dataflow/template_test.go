@@ -19,43 +19,61 @@ import (
 	"testing"
 )
 
-const pipelineDir = "../../pipelines/similarity"
+const (
+	pipelineDir = "../../pipelines/similarity"
+	// optionsDir holds the flags the jobs share; the pipeline registers
+	// groups of them by calling optionsPkg's Register functions.
+	optionsDir = "../../pipelines/options"
+	optionsPkg = "github.com/recsys/itemsim/pipelines/options"
+)
 
-// flagDefiners maps each flag package function that defines a flag to the
-// index of its name argument.
+// flagDefiners maps each flag package function (and *flag.FlagSet method)
+// that defines a flag to the index of its name argument.
 var flagDefiners = map[string]int{
 	"String": 0, "Bool": 0, "Int": 0, "Int64": 0, "Uint": 0, "Uint64": 0, "Float64": 0, "Duration": 0, "Func": 0, "BoolFunc": 0,
 	"StringVar": 1, "BoolVar": 1, "IntVar": 1, "Int64Var": 1, "UintVar": 1, "Uint64Var": 1, "Float64Var": 1, "DurationVar": 1, "Var": 1, "TextVar": 1,
 }
 
-// pipelineFlags returns the name of every flag the pipeline's non-test
-// sources define with the flag package, and where.
-func pipelineFlags(t *testing.T) map[string]string {
+// goPackage is the parsed non-test sources of one package.
+type goPackage struct {
+	fset   *token.FileSet
+	files  []*ast.File
+	consts map[string]string        // package-level string constants, for names given by one
+	funcs  map[string]*ast.FuncDecl // package-level functions
+}
+
+func parsePackage(t *testing.T, dir string) goPackage {
 	t.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(pipelineDir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no Go files in %s: %v", pipelineDir, err)
+	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
 	}
-	var parsed []*ast.File
-	consts := map[string]string{} // package-level string constants, for names given by one
-	for _, path := range files {
+	p := goPackage{fset: token.NewFileSet(), consts: map[string]string{}, funcs: map[string]*ast.FuncDecl{}}
+	for _, path := range paths {
 		if strings.HasSuffix(path, "_test.go") {
 			continue
 		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
+		f, err := parser.ParseFile(p.fset, path, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		parsed = append(parsed, f)
+		p.files = append(p.files, f)
 		for _, d := range f.Decls {
-			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
-				for _, s := range g.Specs {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					p.funcs[d.Name.Name] = d
+				}
+			case *ast.GenDecl:
+				if d.Tok != token.CONST {
+					continue
+				}
+				for _, s := range d.Specs {
 					vs := s.(*ast.ValueSpec)
 					for i, n := range vs.Names {
 						if i < len(vs.Values) {
 							if v, ok := stringLit(vs.Values[i]); ok {
-								consts[n.Name] = v
+								p.consts[n.Name] = v
 							}
 						}
 					}
@@ -63,11 +81,60 @@ func pipelineFlags(t *testing.T) map[string]string {
 			}
 		}
 	}
-	flags := map[string]string{}
-	for _, f := range parsed {
-		flagPkg := importName(f, "flag")
-		if flagPkg == "" {
+	return p
+}
+
+// flagSet collects flag definitions, failing the test on a name it cannot
+// read or a flag defined twice.
+type flagSet struct {
+	t     *testing.T
+	where map[string]string // flag name → where it is defined
+}
+
+func (s flagSet) add(name, pos string) {
+	if prev, dup := s.where[name]; dup {
+		s.t.Errorf("flag --%s is defined twice: %s and %s (the binary would panic)", name, prev, pos)
+	}
+	s.where[name] = pos
+}
+
+// name is the string a flag name argument stands for: a literal, a
+// constant of p, or (bound non-nil) a parameter bound to a value.
+func (p goPackage) name(e ast.Expr, bound map[string]string) (string, bool) {
+	if v, ok := stringLit(e); ok {
+		return v, true
+	}
+	id, ok := e.(*ast.Ident)
+	if !ok {
+		return "", false
+	}
+	if v, ok := bound[id.Name]; ok {
+		return v, true
+	}
+	v, ok := p.consts[id.Name]
+	return v, ok
+}
+
+// pipelineFlags returns the name of every flag the pipeline's non-test
+// sources define, and where: with the flag package's functions or
+// flag.CommandLine's methods, and through the options package's Register
+// functions, which must be given flag.CommandLine.
+func pipelineFlags(t *testing.T) map[string]string {
+	t.Helper()
+	pipe, opts := parsePackage(t, pipelineDir), parsePackage(t, optionsDir)
+	flags := flagSet{t, map[string]string{}}
+	for _, f := range pipe.files {
+		flagPkg, optPkg := importName(f, "flag"), importName(f, optionsPkg)
+		if flagPkg == "" && optPkg == "" {
 			continue
+		}
+		isCommandLine := func(e ast.Expr) bool {
+			sel, ok := e.(*ast.SelectorExpr)
+			if !ok {
+				return false
+			}
+			x, ok := sel.X.(*ast.Ident)
+			return ok && x.Name == flagPkg && sel.Sel.Name == "CommandLine"
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
@@ -78,25 +145,148 @@ func pipelineFlags(t *testing.T) map[string]string {
 			if !ok {
 				return true
 			}
-			pkg, ok := sel.X.(*ast.Ident)
-			arg, defines := flagDefiners[sel.Sel.Name]
-			if !ok || pkg.Name != flagPkg || !defines {
+			pos := pipe.fset.Position(call.Pos()).String()
+			if pkg, ok := sel.X.(*ast.Ident); ok && optPkg != "" && pkg.Name == optPkg {
+				fn := opts.funcs[sel.Sel.Name]
+				if fn == nil {
+					return true // a method or non-function: defines no flag
+				}
+				bound, fsArg := bindArgs(t, pipe, fn, call, nil, pos)
+				defined := flagSet{t, map[string]string{}}
+				opts.registered(fn, bound, defined, pos)
+				if len(defined.where) == 0 {
+					return true
+				}
+				if fsArg == nil || !isCommandLine(fsArg) {
+					t.Errorf("%s: options.%s is not given flag.CommandLine: cannot check its flags", pos, sel.Sel.Name)
+				}
+				for name, where := range defined.where {
+					flags.add(name, where)
+				}
 				return true
 			}
-			pos := fset.Position(call.Pos())
-			name, ok := stringLit(call.Args[arg])
-			if id, isIdent := call.Args[arg].(*ast.Ident); !ok && isIdent {
-				name, ok = consts[id.Name]
+			arg, defines := flagDefiners[sel.Sel.Name]
+			pkg, isPkg := sel.X.(*ast.Ident)
+			if !defines || flagPkg == "" || !(isPkg && pkg.Name == flagPkg || isCommandLine(sel.X)) {
+				return true
 			}
+			name, ok := pipe.name(call.Args[arg], nil)
 			if !ok {
 				t.Errorf("%s: flag.%s's name is not a string literal or constant: cannot check it", pos, sel.Sel.Name)
 				return true
 			}
-			flags[name] = pos.String()
+			flags.add(name, pos)
 			return true
 		})
 	}
-	return flags
+	for _, f := range opts.files {
+		if flagPkg := importName(f, "flag"); flagPkg != "" {
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					_, defines := flagDefiners[sel.Sel.Name]
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == flagPkg && (defines || sel.Sel.Name == "CommandLine") {
+						t.Errorf("%s: the options package uses flag.%s: it must register only on the FlagSet it is given",
+							opts.fset.Position(sel.Pos()), sel.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+	return flags.where
+}
+
+// bindArgs binds fn's string parameters to the values of call's arguments
+// (read in caller, whose own parameters are bound in outer) and returns the
+// argument given for its *flag.FlagSet parameter, nil if none.
+func bindArgs(t *testing.T, caller goPackage, fn *ast.FuncDecl, call *ast.CallExpr, outer map[string]string, pos string) (map[string]string, ast.Expr) {
+	t.Helper()
+	bound := map[string]string{}
+	var fsArg ast.Expr
+	i := 0
+	for _, field := range fn.Type.Params.List {
+		names := field.Names
+		if len(names) == 0 {
+			names = []*ast.Ident{{Name: "_"}}
+		}
+		for _, n := range names {
+			if i >= len(call.Args) {
+				break
+			}
+			switch {
+			case isFlagSetPtr(field.Type):
+				fsArg = call.Args[i]
+			case isIdent(field.Type, "string"):
+				if v, ok := caller.name(call.Args[i], outer); ok {
+					bound[n.Name] = v
+				} else {
+					t.Errorf("%s: argument %s of %s is not a string literal or constant: cannot check the flags it names", pos, n.Name, fn.Name.Name)
+				}
+			}
+			i++
+		}
+	}
+	return bound, fsArg
+}
+
+// registered adds the flags fn defines on its *flag.FlagSet parameters,
+// itself or through the package's other functions, with its string
+// parameters bound to the values in bound.
+func (p goPackage) registered(fn *ast.FuncDecl, bound map[string]string, out flagSet, via string) {
+	flagSets := map[string]bool{}
+	for _, field := range fn.Type.Params.List {
+		if isFlagSetPtr(field.Type) {
+			for _, n := range field.Names {
+				flagSets[n.Name] = true
+			}
+		}
+	}
+	if fn.Body == nil || len(flagSets) == 0 {
+		return
+	}
+	ast.Inspect(fn.Body, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		pos := p.fset.Position(call.Pos()).String()
+		switch fun := call.Fun.(type) {
+		case *ast.SelectorExpr: // fs.String("name", ...)
+			x, ok := fun.X.(*ast.Ident)
+			arg, defines := flagDefiners[fun.Sel.Name]
+			if !ok || !flagSets[x.Name] || !defines {
+				return true
+			}
+			name, ok := p.name(call.Args[arg], bound)
+			if !ok {
+				out.t.Errorf("%s: %s.%s's name is not a string literal, constant or string parameter: cannot check it", pos, x.Name, fun.Sel.Name)
+				return true
+			}
+			out.add(name, pos+", registered by "+via)
+		case *ast.Ident: // another Register function of the package
+			if callee := p.funcs[fun.Name]; callee != nil && callee != fn {
+				inner, _ := bindArgs(out.t, p, callee, call, bound, pos)
+				p.registered(callee, inner, out, via)
+			}
+		}
+		return true
+	})
+}
+
+// isFlagSetPtr reports whether a parameter's type is *flag.FlagSet (the
+// options package imports flag under its own name).
+func isFlagSetPtr(e ast.Expr) bool {
+	star, ok := e.(*ast.StarExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := star.X.(*ast.SelectorExpr)
+	return ok && isIdent(sel.X, "flag") && sel.Sel.Name == "FlagSet"
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
 }
 
 func stringLit(e ast.Expr) (string, bool) {

@@ -1,0 +1,240 @@
+// Package options registers the flags the jobs share, once, with their
+// doc strings, and validates them into the transforms' configs: how records
+// are parsed (interactions.Spec), how they are scored (scoring.Config, and
+// the --since/--until window), DIMSUM (dimsum.Config), the top-N lists and
+// the bad-row limit.
+//
+// Each group registers on the FlagSet it is given, so a job takes only the
+// groups it needs, under the same names, defaults and meanings as every
+// other job:
+//
+//	var (
+//		records = options.RegisterRecords(flag.CommandLine)
+//		score   = options.RegisterScoring(flag.CommandLine)
+//	)
+//
+//	func main() {
+//		flag.Parse()
+//		beam.Init()
+//		spec, err := records.Spec(*input)
+//		...
+//		sc, err := score.Config(spec, nil)
+//
+// A group's getters are meant to be called after the flags are parsed; the
+// errors they return name the flag to fix. The source of the input (--input,
+// BigQuery, a stream) is each job's own flag, since what it accepts differs.
+//
+// templates/dataflow's test reads the Register functions' flag definitions
+// to check the Flex Template against the similarity job: keep each flag's
+// name a string literal, a constant or a string parameter of its Register
+// function.
+package options
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/scoring"
+)
+
+// Records are the flags that say how a record is parsed: the format, the
+// header and the field of each column, and the action weights.
+type Records struct {
+	format, userField, itemField, actionField, scoreField, timeField, weights *string
+	header                                                                    *bool
+}
+
+// RegisterRecords registers --format, --header, --user_field,
+// --item_field, --action_field, --score_field, --time_field and --weights
+// on fs.
+func RegisterRecords(fs *flag.FlagSet) *Records {
+	return &Records{
+		format:      fs.String("format", "", "Input format: csv, tsv or jsonl (default: from the file extension)."),
+		header:      fs.Bool("header", true, "Delimited files start with a header row (field flags may then name columns)."),
+		userField:   fs.String("user_field", "user", "User field: header name, 0-based index, or JSON key."),
+		itemField:   fs.String("item_field", "productSku", "Item field: header name, 0-based index, or JSON key."),
+		actionField: fs.String("action_field", "", "Action field, mapped through --weights (default: type, unless --score_field is set)."),
+		scoreField:  fs.String("score_field", "", "Numeric score field used as is, instead of --action_field."),
+		timeField:   fs.String("time_field", "", "Optional event time field: unix seconds or RFC 3339."),
+		weights:     fs.String("weights", "1:0.5,2:2,3:6", "Action weights, action:weight comma-separated (e.g. view:0.5,cart:2,purchase:6)."),
+	}
+}
+
+// Spec is the validated record spec for the files of input: the format
+// from input's extension unless --format is set, the action field "type"
+// unless --score_field is set, and the parsed --weights (see
+// interactions.Spec.Complete).
+func (r *Records) Spec(input string) (interactions.Spec, error) {
+	return r.flags().Complete(input, *r.weights)
+}
+
+// TypedSpec is Spec for a source with typed columns (BigQuery), which is
+// read as JSONL whatever --format says.
+func (r *Records) TypedSpec() (interactions.Spec, error) {
+	s := r.flags()
+	s.Format = interactions.FormatJSONL
+	return s.Complete("", *r.weights)
+}
+
+// flags is the spec as the flags give it, defaults not yet resolved.
+func (r *Records) flags() interactions.Spec {
+	return interactions.Spec{Format: *r.format, Header: *r.header, UserField: *r.userField, ItemField: *r.itemField,
+		ActionField: *r.actionField, ScoreField: *r.scoreField, TimeField: *r.timeField}
+}
+
+// Scoring are the flags of scoring.Config but the window (see Window).
+type Scoring struct {
+	aggregate *string
+	halfLife  *time.Duration
+	asOf      *string
+	maxItems  *int
+	clip      *float64
+	shards    *int
+}
+
+// RegisterScoring registers --aggregate, --half_life, --as_of,
+// --max_items_per_user, --clip_score and --shards on fs.
+func RegisterScoring(fs *flag.FlagSet) *Scoring {
+	return &Scoring{
+		aggregate: fs.String("aggregate", scoring.AggregateSum, "One score per (user, item): sum of its event weights, or max single weight."),
+		halfLife:  fs.Duration("half_life", 0, "Time decay: an event's weight halves every half_life before --as_of (e.g. 720h; 0 disables)."),
+		asOf:      fs.String("as_of", "", "Reference time of the decay, RFC 3339 or unix seconds (default: the newest event scored)."),
+		maxItems:  fs.Int("max_items_per_user", 0, "Keep each user's highest-scored items only, ranked before clipping, ties broken by a hash of (seed, user, item) (0: no cap)."),
+		clip:      fs.Float64("clip_score", -1, "Cap each (user, item) score (default -1: the largest action weight with --action_field, none with --score_field; 0 disables)."),
+		shards:    fs.Int("shards", scoring.DefaultShards, "Shards of users, and of items, that the shuffles group by: each shuffle moves a few large elements per worker and shard, and each shard is processed by one worker at a time."),
+	}
+}
+
+// Window are the flags that keep the events of a time window.
+type Window struct {
+	since, until *string
+}
+
+// RegisterWindow registers --since and --until on fs.
+func RegisterWindow(fs *flag.FlagSet) *Window {
+	return &Window{
+		since: fs.String("since", "", "Keep events at or after this time (RFC 3339, date or unix seconds)."),
+		until: fs.String("until", "", "Keep events before this time (RFC 3339, date or unix seconds)."),
+	}
+}
+
+// Config is the validated scoring.Config for records parsed by spec: a
+// negative --clip_score becomes the largest of spec's weights (none with
+// --score_field). w adds its window; nil scores every event.
+func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, error) {
+	c := scoring.Config{Aggregate: *s.aggregate, HalfLife: s.halfLife.Seconds(), MaxItemsPerUser: *s.maxItems, Clip: *s.clip, Shards: *s.shards}
+	if c.Clip < 0 {
+		c.Clip = spec.Weights.Max() // 0 (none) for --score_field
+	}
+	type timeFlag struct {
+		name  string
+		value *string
+		dst   *int64
+	}
+	times := []timeFlag{{"as_of", s.asOf, &c.AsOf}}
+	if w != nil {
+		times = append(times, timeFlag{"since", w.since, &c.Since}, timeFlag{"until", w.until, &c.Until})
+	}
+	for _, t := range times {
+		if *t.value == "" {
+			continue
+		}
+		v, err := interactions.ParseTime(*t.value)
+		if err != nil {
+			return c, fmt.Errorf("--%s: %v", t.name, err)
+		}
+		*t.dst = v
+	}
+	if c.Shards < 0 {
+		return c, fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if c.NeedsTime() && spec.TimeField == "" {
+		if w != nil {
+			return c, fmt.Errorf("--half_life, --since and --until need --time_field")
+		}
+		return c, fmt.Errorf("--half_life needs --time_field")
+	}
+	return c, nil
+}
+
+// DIMSUM are the flags of dimsum.Config but its shards, which are the
+// scoring's (--shards).
+type DIMSUM struct {
+	threshold  *float64
+	seed       *uint64
+	pending    *int
+	goroutines *int
+}
+
+// RegisterDIMSUM registers --threshold, the sampling seed as --<seedFlag>,
+// --max_pending_pairs and --sum_goroutines on fs. The jobs also give the
+// seed to scoring.Config.Seed (the cap's tie-break). The similarity job names
+// the seed "seed"; a job whose --seed seeds something else names it
+// otherwise (evaluate: "dimsum_seed").
+func RegisterDIMSUM(fs *flag.FlagSet, seedFlag string) *DIMSUM {
+	return &DIMSUM{
+		threshold:  fs.Float64("threshold", 0, "DIMSUM similarity threshold in [0, 1]: pairs above it are estimated within bounded error; 0 is exact cosine."),
+		seed:       fs.Uint64(seedFlag, 42, "Seed of DIMSUM's sampling (and of --max_items_per_user's tie-break): the same input and seed give byte-identical output."),
+		pending:    fs.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs."),
+		goroutines: fs.Int("sum_goroutines", 0, "Goroutines a worker sums a flush's pairs on, each holding a dense array of the item count (0: the cores, at most 4)."),
+	}
+}
+
+// Config is the validated dimsum.Config with the given item shards (the
+// scoring.Config's Shards).
+func (d *DIMSUM) Config(shards int) (dimsum.Config, error) {
+	c := dimsum.Config{Threshold: *d.threshold, Seed: *d.seed, MaxPendingPairs: *d.pending, Shards: shards, Goroutines: *d.goroutines}
+	return c, c.Validate()
+}
+
+// TopN are the flags of the neighbour lists.
+type TopN struct {
+	n             *int
+	minSimilarity *float64
+}
+
+// RegisterTopN registers --top_n and --min_similarity on fs.
+func RegisterTopN(fs *flag.FlagSet) *TopN {
+	return &TopN{
+		n:             fs.Int("top_n", 20, "Neighbours kept per item."),
+		minSimilarity: fs.Float64("min_similarity", 0, "Drop neighbours whose similarity is below this."),
+	}
+}
+
+// Values are the validated neighbours per item and the least similarity
+// kept, as topn.Top takes them.
+func (t *TopN) Values() (n int, minSimilarity float64, err error) {
+	switch {
+	case *t.n < 1:
+		return 0, 0, fmt.Errorf("--top_n must be at least 1")
+	case math.IsNaN(*t.minSimilarity):
+		return 0, 0, fmt.Errorf("--min_similarity must be a number")
+	}
+	return *t.n, *t.minSimilarity, nil
+}
+
+// MaxBadFraction is the flag that bounds the share of bad rows
+// (interactions.Gate).
+type MaxBadFraction struct {
+	v *float64
+}
+
+// RegisterMaxBadFraction registers --max_bad_fraction on fs.
+func RegisterMaxBadFraction(fs *flag.FlagSet) *MaxBadFraction {
+	return &MaxBadFraction{fs.Float64("max_bad_fraction", 0.01, "Fail the run when more than this fraction of rows is bad.")}
+}
+
+// Value is the validated fraction, in [0, 1].
+func (m *MaxBadFraction) Value() (float64, error) {
+	if !(*m.v >= 0 && *m.v <= 1) {
+		return 0, fmt.Errorf("--max_bad_fraction must be in [0, 1]")
+	}
+	return *m.v, nil
+}

@@ -1,0 +1,174 @@
+package options
+
+import (
+	"flag"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/recsys/itemsim/transforms/dimsum"
+	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/scoring"
+)
+
+// groups is every group registered on one fresh FlagSet, as the similarity
+// job registers them.
+type groups struct {
+	fs      *flag.FlagSet
+	records *Records
+	score   *Scoring
+	window  *Window
+	sim     *DIMSUM
+	top     *TopN
+	maxBad  *MaxBadFraction
+}
+
+func register(t *testing.T, args ...string) groups {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g := groups{fs, RegisterRecords(fs), RegisterScoring(fs), RegisterWindow(fs), RegisterDIMSUM(fs, "seed"), RegisterTopN(fs), RegisterMaxBadFraction(fs)}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// configs validates every group in the order the jobs do and returns the
+// first error.
+func (g groups) configs(input string) (spec interactions.Spec, sc scoring.Config, dc dimsum.Config, n int, minSim, maxBad float64, err error) {
+	if spec, err = g.records.Spec(input); err != nil {
+		return
+	}
+	if sc, err = g.score.Config(spec, g.window); err != nil {
+		return
+	}
+	if dc, err = g.sim.Config(sc.Shards); err != nil {
+		return
+	}
+	if n, minSim, err = g.top.Values(); err != nil {
+		return
+	}
+	maxBad, err = g.maxBad.Value()
+	return
+}
+
+// TestDefaults: with no flag set, the configs are the seed export's
+// defaults that the README documents.
+func TestDefaults(t *testing.T) {
+	spec, sc, dc, n, minSim, maxBad, err := register(t).configs("in/events.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSpec := interactions.Spec{Format: interactions.FormatCSV, Header: true, UserField: "user", ItemField: "productSku", ActionField: "type",
+		Weights: spec.Weights}
+	if !reflect.DeepEqual(spec, wantSpec) || spec.Weights.Max() != 6 || len(spec.Weights) != 3 {
+		t.Errorf("spec %+v, want %+v with weights 1:0.5,2:2,3:6", spec, wantSpec)
+	}
+	if want := (scoring.Config{Aggregate: "sum", Clip: 6, Shards: scoring.DefaultShards}); sc != want {
+		t.Errorf("scoring %+v, want %+v", sc, want)
+	}
+	if want := (dimsum.Config{Seed: 42, MaxPendingPairs: dimsum.DefaultMaxPendingPairs, Shards: scoring.DefaultShards}); dc != want {
+		t.Errorf("dimsum %+v, want %+v", dc, want)
+	}
+	if n != 20 || minSim != 0 || maxBad != 0.01 {
+		t.Errorf("top_n %d, min_similarity %v, max_bad_fraction %v; want 20, 0, 0.01", n, minSim, maxBad)
+	}
+}
+
+// TestEveryFlag sets each shared flag and finds it in the configs.
+func TestEveryFlag(t *testing.T) {
+	g := register(t, "--format=tsv", "--header=false", "--user_field=0", "--item_field=1", "--score_field=2", "--time_field=3",
+		"--aggregate=max", "--half_life=1h30m", "--as_of=1000", "--since=100", "--until=2000", "--max_items_per_user=7", "--clip_score=0",
+		"--shards=9", "--threshold=0.25", "--seed=7", "--max_pending_pairs=11", "--sum_goroutines=3",
+		"--top_n=5", "--min_similarity=0.5", "--max_bad_fraction=0.2")
+	spec, sc, dc, n, minSim, maxBad, err := g.configs("in/events.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (interactions.Spec{Format: "tsv", UserField: "0", ItemField: "1", ScoreField: "2", TimeField: "3"}); !reflect.DeepEqual(spec, want) {
+		t.Errorf("spec %+v, want %+v", spec, want)
+	}
+	if want := (scoring.Config{Aggregate: "max", HalfLife: 5400, AsOf: 1000, Since: 100, Until: 2000, MaxItemsPerUser: 7, Shards: 9}); sc != want {
+		t.Errorf("scoring %+v, want %+v", sc, want)
+	}
+	if want := (dimsum.Config{Threshold: 0.25, Seed: 7, MaxPendingPairs: 11, Shards: 9, Goroutines: 3}); dc != want {
+		t.Errorf("dimsum %+v, want %+v", dc, want)
+	}
+	if n != 5 || minSim != 0.5 || maxBad != 0.2 {
+		t.Errorf("top_n %d, min_similarity %v, max_bad_fraction %v; want 5, 0.5, 0.2", n, minSim, maxBad)
+	}
+	// --score_field has no weights, so the clip default is none.
+	if _, sc, _, _, _, _, _ := register(t, "--score_field=s").configs("x.jsonl"); sc.Clip != 0 {
+		t.Errorf("clip with --score_field = %v, want 0", sc.Clip)
+	}
+	if spec, err := register(t, "--format=csv").records.TypedSpec(); err != nil || spec.Format != interactions.FormatJSONL {
+		t.Errorf("TypedSpec: format %q, error %v; want jsonl", spec.Format, err)
+	}
+}
+
+// TestErrors: each bad value fails with a message naming its flag.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--item_field="}, "--user_field and --item_field"},
+		{[]string{"--weights=view"}, "weights"},
+		{[]string{"--aggregate=avg"}, `--aggregate="avg"`},
+		{[]string{"--as_of=yesterday"}, "--as_of"},
+		{[]string{"--time_field=t", "--since=last week"}, "--since"},
+		{[]string{"--time_field=t", "--since=2000", "--until=1000"}, "--since must be before --until"},
+		{[]string{"--half_life=24h"}, "--half_life, --since and --until need --time_field"},
+		{[]string{"--until=2024-01-01"}, "need --time_field"},
+		{[]string{"--clip_score=NaN"}, "--clip_score"},
+		{[]string{"--max_items_per_user=-1"}, "--max_items_per_user"},
+		{[]string{"--shards=-1"}, "--shards must be >= 0"},
+		{[]string{"--threshold=2"}, "--threshold=2"},
+		{[]string{"--sum_goroutines=-1"}, "--sum_goroutines"},
+		{[]string{"--top_n=0"}, "--top_n must be at least 1"},
+		{[]string{"--min_similarity=NaN"}, "--min_similarity must be a number"},
+		{[]string{"--max_bad_fraction=1.5"}, "--max_bad_fraction must be in [0, 1]"},
+	} {
+		_, _, _, _, _, _, err := register(t, tc.args...).configs("in.csv")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestSubsets: a job registers only the groups it takes, and names the
+// DIMSUM seed as it needs.
+func TestSubsets(t *testing.T) {
+	names := func(fs *flag.FlagSet) []string {
+		var out []string
+		fs.VisitAll(func(f *flag.Flag) { out = append(out, f.Name) })
+		return out
+	}
+	fs := flag.NewFlagSet("records", flag.ContinueOnError)
+	RegisterRecords(fs)
+	if got, want := names(fs), []string{"action_field", "format", "header", "item_field", "score_field", "time_field", "user_field", "weights"}; !slices.Equal(got, want) {
+		t.Errorf("RegisterRecords: %v, want %v", got, want)
+	}
+	fs = flag.NewFlagSet("scoring", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	sc := RegisterScoring(fs)
+	d := RegisterDIMSUM(fs, "dimsum_seed")
+	if err := fs.Parse([]string{"--dimsum_seed=9"}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Lookup("seed") != nil || fs.Lookup("since") != nil || fs.Lookup("top_n") != nil {
+		t.Errorf("flags of groups not registered: %v", names(fs))
+	}
+	if c, err := d.Config(0); err != nil || c.Seed != 9 {
+		t.Errorf("--dimsum_seed=9: %+v, %v", c, err)
+	}
+	// Without a window, the time check names only the decay.
+	spec := interactions.Spec{Weights: interactions.Weights{"1": 1}}
+	fs.Set("half_life", "1h")
+	if _, err := sc.Config(spec, nil); err == nil || err.Error() != "--half_life needs --time_field" {
+		t.Errorf("error %v, want --half_life needs --time_field", err)
+	}
+}
