@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./transforms/scoring
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartialRow$$' -fuzztime $(FUZZTIME) ./transforms/dimsum
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendResult$$' -fuzztime $(FUZZTIME) ./serving
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuery$$' -fuzztime $(FUZZTIME) ./serving
 
 -include runners/runners.mk templates/dataflow/template.mk
 

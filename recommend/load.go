@@ -54,7 +54,7 @@ func ReadPopular(r io.Reader) ([]popularity.Item, error) {
 // LoadFiles builds a model from a similarities JSONL file and an optional
 // popular file ("" for none).
 func LoadFiles(similarities, popular, version string) (*Model, error) {
-	lists, err := readFile(similarities, ReadNeighbors)
+	lists, err := ReadNeighborsFile(similarities)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +63,11 @@ func LoadFiles(similarities, popular, version string) (*Model, error) {
 		return nil, err
 	}
 	return Build(lists, pop, version)
+}
+
+// ReadNeighborsFile reads a similarities JSONL file with ReadNeighbors.
+func ReadNeighborsFile(path string) ([]topn.Neighbors, error) {
+	return readFile(path, ReadNeighbors)
 }
 
 // ReadPopularFile reads a popular file with ReadPopular; "" reads none.

@@ -1,7 +1,8 @@
 // Package recommend scores a customer's items against the item-similarity
 // model the pipeline produces: r̂(i) = Σ_j w_j·s_ji over the neighbour lists
 // of the customer's items j, the top n returned, the customer's own items
-// excluded, and the most popular items as the fallback when nothing scores.
+// excluded, and the most popular items as the fallback when nothing scores
+// (and, with Options.TopUp, to fill a list that falls short of n).
 // The server (./serving) and the offline evaluation (./pipelines/evaluate)
 // share it, so what is measured offline is what is served.
 //
@@ -28,6 +29,12 @@ import (
 	"github.com/recsys/itemsim/transforms/topn"
 )
 
+// MaxSimilarity is the largest similarity a model may hold: a cosine is at
+// most 1, and 1e-9 leaves room for rounding in the pipeline's sums. A
+// larger value means a broken model (e.g. a norm that underflowed), which
+// would outrank every true neighbour.
+const MaxSimilarity = 1 + 1e-9
+
 // Model is an in-memory similarity table with its popularity fallback.
 type Model struct {
 	version string
@@ -51,7 +58,8 @@ type Model struct {
 // most popular items (most popular first; may be empty). version labels the
 // model, e.g. a Datastore version or a file's modification time. Lists are
 // sorted by score descending, ties by item ascending; an item listed twice,
-// a neighbour that is its item, or a score that is not finite is an error.
+// a neighbour that is its item, or a similarity that is not a cosine (not
+// finite, or outside [0, MaxSimilarity]) is an error naming both items.
 func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*Model, error) {
 	var names []string
 	for _, l := range lists {
@@ -96,8 +104,8 @@ func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*
 			if n.Item == l.Item {
 				return nil, fmt.Errorf("recommend: item %q lists itself as a neighbour", l.Item)
 			}
-			if math.IsNaN(n.Score) || math.IsInf(n.Score, 0) {
-				return nil, fmt.Errorf("recommend: item %q: neighbour %q has score %v", l.Item, n.Item, n.Score)
+			if !(n.Score >= 0 && n.Score <= MaxSimilarity) { // NaN fails both
+				return nil, fmt.Errorf("recommend: item %q: neighbour %q has similarity %v, outside [0, 1+1e-9]: the model is corrupt", l.Item, n.Item, n.Score)
 			}
 			m.nbr[lo+int32(k)], m.sim[lo+int32(k)] = m.ids[n.Item], n.Score
 		}
@@ -179,14 +187,24 @@ type Options struct {
 	// j that list i, turning it into a similarity-weighted mean of the
 	// customer's weights.
 	Normalize bool
+	// TopUp fills a list of fewer than N scored items from the popular
+	// list, most popular first, skipping items already in it and (unless
+	// IncludeSeen) the customer's own: a full page whenever the popular
+	// list is long enough.
+	TopUp bool
 }
 
 // Result is a recommendation list.
 type Result struct {
-	// Items are score descending, ties by item ascending.
+	// Items are the scored items, score descending, ties by item
+	// ascending, then the Popular items from the popular list.
 	Items []Scored
-	// Fallback is true when nothing scored and Items are the most popular
-	// items, scored by their number of users.
+	// Popular counts the items at the end of Items that come from the
+	// popular list, most popular first and scored by their number of
+	// users (not comparable with similarity scores).
+	Popular int
+	// Fallback is true when nothing scored, so that every item is from
+	// the popular list.
 	Fallback bool
 }
 
@@ -215,12 +233,14 @@ func (m *Model) add(a *accumulator, j int32, weight float64) {
 	m.accumulate(a, j, weight)
 }
 
-// finish selects the top o.N into dst (the fallback when nothing scored)
-// and resets a.
+// finish selects the top o.N into dst (empty), then the popular items when
+// nothing scored or o.TopUp asks for a full list, and resets a.
 func (m *Model) finish(a *accumulator, dst []Scored, o Options) Result {
-	res := Result{Items: a.top(m, dst, o)}
-	if len(res.Items) == 0 {
-		res = Result{Items: m.fallback(a, dst, o), Fallback: true}
+	items := a.top(m, dst, o)
+	res := Result{Items: items, Fallback: len(items) == 0}
+	if res.Fallback || o.TopUp {
+		res.Items = m.fallback(a, items, o)
+		res.Popular = len(res.Items) - len(items)
 	}
 	a.reset()
 	return res
@@ -299,14 +319,16 @@ func (m *Model) accumulate(a *accumulator, j int32, weight float64) {
 	}
 }
 
-// fallback returns the first o.N popular items, skipping the customer's
-// items unless o.IncludeSeen.
+// fallback appends popular items to out, the scored items, until it
+// holds o.N, skipping the customer's items unless o.IncludeSeen and items
+// already in out. Fewer than o.N scored means every eligible scored
+// (touched) item is in out, so the flags tell which those are.
 func (m *Model) fallback(a *accumulator, out []Scored, o Options) []Scored {
 	for k, id := range m.popular {
 		if len(out) == o.N {
 			break
 		}
-		if !o.IncludeSeen && a.flag[id]&flagSeen != 0 {
+		if a.flag[id]&flagTouched != 0 || !o.IncludeSeen && a.flag[id]&flagSeen != 0 {
 			continue
 		}
 		out = append(out, Scored{m.items[id], float64(m.users[k])})

@@ -91,6 +91,140 @@ func TestRecommend(t *testing.T) {
 	}
 }
 
+// TestTopUp: with TopUp, a list that falls short of N is filled from the
+// popular list, most popular first, skipping the items already in it and
+// the customer's own (unless IncludeSeen); Popular counts the fill.
+func TestTopUp(t *testing.T) {
+	m := fixture(t)
+	type s = Scored
+	tests := []struct {
+		name     string
+		items    []string
+		opts     Options
+		want     []Scored
+		popular  int
+		fallback bool
+	}{
+		// a lists b, c, d; popular e, a (seen), d (in the list), f.
+		{"filled to n", []string{"a"}, Options{N: 5, TopUp: true},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}, {"e", 10}, {"f", 3}}, 2, false},
+		{"filled by one", []string{"a"}, Options{N: 4, TopUp: true},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}, {"e", 10}}, 1, false},
+		{"full without the popular list", []string{"a"}, Options{N: 3, TopUp: true},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}}, 0, false},
+		{"popular list too short", []string{"a"}, Options{N: 10, TopUp: true},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}, {"e", 10}, {"f", 3}}, 2, false},
+		{"include seen", []string{"a"}, Options{N: 5, TopUp: true, IncludeSeen: true},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}, {"e", 10}, {"a", 8}}, 2, false},
+		{"nothing scores", []string{"f"}, Options{N: 2, TopUp: true},
+			[]s{{"e", 10}, {"a", 8}}, 2, true},
+		{"off", []string{"a"}, Options{N: 5},
+			[]s{{"b", .5}, {"c", .25}, {"d", .125}}, 0, false},
+		{"fallback without TopUp", []string{"f"}, Options{N: 2},
+			[]s{{"e", 10}, {"a", 8}}, 2, true},
+	}
+	p, err := NewProfiler("browsed:1", "sum", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			weights := make([]float64, len(tc.items))
+			var events []Event
+			for k, it := range tc.items {
+				weights[k] = 1
+				events = append(events, Event{Item: it, Action: "browsed"})
+			}
+			for range 2 { // the pooled scratch must come back clean
+				got := m.Recommend(tc.items, weights, tc.opts)
+				if !reflect.DeepEqual(got.Items, tc.want) || got.Popular != tc.popular || got.Fallback != tc.fallback {
+					t.Fatalf("Recommend: %v popular=%d fallback=%v, want %v popular=%d fallback=%v", got.Items, got.Popular, got.Fallback, tc.want, tc.popular, tc.fallback)
+				}
+				app, err := m.AppendRecommendations(nil, p, events, tc.opts)
+				if err != nil || !reflect.DeepEqual(app, got) {
+					t.Fatalf("AppendRecommendations: %+v %v, Recommend %+v", app, err, got)
+				}
+			}
+		})
+	}
+}
+
+// TestTopUpMatchesReference: on random models, popular lists and
+// profiles, a topped-up list is the reference's scored list followed by
+// the popular items in order that are neither in it nor (unless
+// IncludeSeen) the customer's, cut at N: exactly N items whenever there
+// are enough, and no item twice.
+func TestTopUpMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	name := func(i int) string { return fmt.Sprintf("i%02d", i) }
+	for trial := range 300 {
+		nItems := 2 + r.IntN(30)
+		var lists []topn.Neighbors
+		for i := range nItems {
+			l := topn.Neighbors{Item: name(i)}
+			for _, j := range r.Perm(nItems)[:r.IntN(min(nItems, 5))] {
+				if j != i {
+					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
+				}
+			}
+			lists = append(lists, l)
+		}
+		var pop []popularity.Item
+		for k, i := range r.Perm(nItems)[:r.IntN(nItems)] {
+			pop = append(pop, popularity.Item{Item: name(i), Users: int64(100 - k)})
+		}
+		m, err := Build(lists, pop, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var items []string
+		var weights []float64
+		for range 1 + r.IntN(4) {
+			items = append(items, name(r.IntN(nItems+2)))
+			weights = append(weights, float64(1+r.IntN(4))/2)
+		}
+		o := Options{N: 1 + r.IntN(15), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: true}
+		want := reference(lists, items, weights, o)
+		scored := len(want)
+		in := map[string]bool{}
+		for _, s := range want {
+			in[s.Item] = true
+		}
+		for _, p := range pop {
+			if len(want) == o.N {
+				break
+			}
+			if in[p.Item] || !o.IncludeSeen && slices.Contains(items, p.Item) {
+				continue
+			}
+			in[p.Item] = true
+			want = append(want, Scored{p.Item, float64(p.Users)})
+		}
+		got := m.Recommend(items, weights, o)
+		if !reflect.DeepEqual(got.Items, want) || got.Popular != len(want)-scored || got.Fallback != (scored == 0) {
+			t.Fatalf("trial %d (%v %v %+v):\n got %v popular=%d fallback=%v\nwant %v, %d scored", trial, items, weights, o, got.Items, got.Popular, got.Fallback, want, scored)
+		}
+		if len(in) != len(got.Items) {
+			t.Fatalf("trial %d: an item twice in %v", trial, got.Items)
+		}
+		if eligible := len(in) + countEligible(pop, in, items, o); len(got.Items) != min(o.N, eligible) {
+			t.Fatalf("trial %d: %d items, want min(%d, %d)", trial, len(got.Items), o.N, eligible)
+		}
+	}
+}
+
+// countEligible counts the popular items a topped-up list could still
+// take: neither in it nor excluded as the customer's.
+func countEligible(pop []popularity.Item, in map[string]bool, items []string, o Options) int {
+	n := 0
+	for _, p := range pop {
+		if !in[p.Item] && (o.IncludeSeen || !slices.Contains(items, p.Item)) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestSimilar(t *testing.T) {
 	m := fixture(t)
 	tests := []struct {
@@ -124,12 +258,29 @@ func TestBuildRejects(t *testing.T) {
 	}{
 		{"list twice", []topn.Neighbors{nbs("a", nb("b", 1)), nbs("a")}, nil, "two neighbour lists"},
 		{"itself", []topn.Neighbors{nbs("a", nb("a", 1))}, nil, "itself"},
-		{"not finite", []topn.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, "score"},
+		{"NaN", []topn.Neighbors{nbs("a", nb("b", .5)), nbs("b", nb("a", .5), nb("c", math.NaN()))}, nil,
+			`item "b": neighbour "c" has similarity NaN, outside [0, 1+1e-9]`},
+		{"+Inf", []topn.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, `item "a": neighbour "b" has similarity +Inf`},
+		{"-Inf", []topn.Neighbors{nbs("a", nb("b", math.Inf(-1)))}, nil, `item "a": neighbour "b" has similarity -Inf`},
+		{"negative", []topn.Neighbors{nbs("a", nb("b", -0.1))}, nil, `item "a": neighbour "b" has similarity -0.1`},
+		{"above 1", []topn.Neighbors{nbs("a", nb("b", 1.0000001))}, nil, `item "a": neighbour "b" has similarity 1.0000001`},
+		{"huge", []topn.Neighbors{nbs("a", nb("b", 9223372036854776000))}, nil, `neighbour "b" has similarity 9.223372036854776e+18`},
 		{"popular twice", nil, []popularity.Item{{Item: "a", Users: 2}, {Item: "a", Users: 1}}, "listed twice"},
 	}
 	for _, tc := range tests {
 		if _, err := Build(tc.lists, tc.pop, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	// Rounding just above 1, exactly 1, 0 and -0 are cosines.
+	for _, sim := range []float64{1 + 1e-10, 1, 0, math.Copysign(0, -1), MaxSimilarity} {
+		m, err := Build([]topn.Neighbors{nbs("a", nb("b", sim))}, nil, "")
+		if err != nil {
+			t.Errorf("similarity %v: %v", sim, err)
+			continue
+		}
+		if got, _ := m.Similar("a", 1); got[0].Score != sim {
+			t.Errorf("similarity %v stored as %v", sim, got[0].Score)
 		}
 	}
 }
@@ -378,7 +529,7 @@ func TestAppendRecommendationsMatchesProfile(t *testing.T) {
 			}
 			events = append(events, e)
 		}
-		o := Options{N: r.IntN(8), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0}
+		o := Options{N: r.IntN(8), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: r.IntN(2) == 0}
 		items, weights, err := p.Profile(slices.Clone(events))
 		if err != nil {
 			t.Fatal(err)
@@ -389,7 +540,7 @@ func TestAppendRecommendationsMatchesProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Items) != len(want.Items) || got.Fallback != want.Fallback ||
+		if len(got.Items) != len(want.Items) || got.Fallback != want.Fallback || got.Popular != want.Popular ||
 			(len(want.Items) > 0 && !reflect.DeepEqual(got.Items, want.Items)) {
 			t.Fatalf("trial %d (%s clip %v cap %d, %+v, %+v):\n got %v\nwant %v", trial, agg, clip, p.Scoring.MaxItemsPerUser, events, o, got, want)
 		}

@@ -16,6 +16,7 @@ import (
 type resultDoc struct {
 	Result   []recommend.Scored `json:"result"`
 	Fallback bool               `json:"fallback,omitempty"`
+	Popular  int                `json:"popular,omitempty"`
 	Version  string             `json:"version"`
 }
 
@@ -36,15 +37,16 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		for j, sc := range trickyScores {
 			items = append(items, recommend.Scored{Item: trickyItems[(k+j)%len(trickyItems)], Score: sc})
 		}
-		checkEncoding(t, items, k%2 == 0, name)
+		checkEncoding(t, items, k%3*k, k%2 == 0, name)
 	}
-	checkEncoding(t, nil, true, "v1")
-	checkEncoding(t, []recommend.Scored{}, false, "")
+	checkEncoding(t, nil, 0, true, "v1")
+	checkEncoding(t, []recommend.Scored{}, 0, false, "")
+	checkEncoding(t, []recommend.Scored{{Item: "p", Score: 9}}, 1, true, "v1")
 }
 
-func checkEncoding(t *testing.T, items []recommend.Scored, fallback bool, version string) {
+func checkEncoding(t *testing.T, items []recommend.Scored, popular int, fallback bool, version string) {
 	t.Helper()
-	doc := resultDoc{Result: items, Fallback: fallback, Version: version}
+	doc := resultDoc{Result: items, Fallback: fallback, Popular: popular, Version: version}
 	if doc.Result == nil {
 		doc.Result = []recommend.Scored{} // appendResult writes [] for none
 	}
@@ -52,7 +54,7 @@ func checkEncoding(t *testing.T, items []recommend.Scored, fallback bool, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := appendResult([]byte("garbage"), items, fallback, version)[len("garbage"):]
+	got := appendResult([]byte("garbage"), items, popular, fallback, version)[len("garbage"):]
 	if !bytes.Equal(got, append(want, '\n')) {
 		t.Fatalf("appendResult:\n got %s\nwant %s", got, want)
 	}
@@ -78,16 +80,16 @@ func checkEncoding(t *testing.T, items []recommend.Scored, fallback bool, versio
 // names and scores.
 func FuzzAppendResult(f *testing.F) {
 	for k, s := range trickyItems {
-		f.Add(s, trickyScores[k%len(trickyScores)], s+"v")
+		f.Add(s, trickyScores[k%len(trickyScores)], k, s+"v")
 	}
-	f.Fuzz(func(t *testing.T, item string, score float64, version string) {
+	f.Fuzz(func(t *testing.T, item string, score float64, popular int, version string) {
 		if math.IsNaN(score) || math.IsInf(score, 0) {
 			if got := string(appendFloat(nil, score)); got != "null" {
 				t.Errorf("appendFloat(%v) = %s, want null", score, got)
 			}
 			return
 		}
-		checkEncoding(t, []recommend.Scored{{Item: item, Score: score}, {Item: version, Score: -score}}, score > 0, version)
+		checkEncoding(t, []recommend.Scored{{Item: item, Score: score}, {Item: version, Score: -score}}, max(popular, 0), score > 0, version)
 	})
 }
 

@@ -20,11 +20,17 @@
 //	GET  /healthz, /readyz (503 until a model is loaded), /metrics (Prometheus).
 //
 // Recommendations answer {"result":[{"item":"X","score":1.23},...],
-// "version":"..."} with "fallback":true when nothing scored and the items
-// are the most popular ones (scored by their number of users). Requests
-// with more than 200 items, an n outside 1..100, an unknown parameter or
-// action, or a malformed body get 400 and {"error":"..."}; unknown items
-// are ignored.
+// "version":"..."}, n items whenever the popular list allows: when fewer
+// than n items score, popular items that are not already listed or the
+// customer's own follow the scored ones, and "popular":k says that the
+// last k items are from the popular list (scored by their number of
+// users); "fallback":true says that nothing scored. Requests with more
+// than 200 items, more than 64 query parameters, an n outside 1..100, an
+// unknown parameter or action, or a malformed body get 400 and
+// {"error":"..."}; unknown items are ignored. A model whose similarities
+// are not finite or lie outside [0, 1+1e-9] is refused (the previous one
+// stays), and a reload reads the similarities and the popular list as
+// one consistent pair (docs/serving.md).
 package main
 
 import (

@@ -29,7 +29,8 @@ func (r *reloader) check(ctx context.Context) error {
 	start := time.Now()
 	var m *recommend.Model
 	if err == nil {
-		m, err = r.src.load(ctx, t)
+		// The token loaded may be newer than the one polled.
+		m, t, err = r.src.load(ctx)
 	}
 	if err != nil {
 		r.srv.metrics.reloads[1].Add(1)

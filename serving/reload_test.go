@@ -15,13 +15,14 @@ import (
 	"github.com/recsys/itemsim/transforms/topn"
 )
 
-// prefixModel: the profile item "x" has neighbours p1 .. p5 with scores
-// 5, 4, .., 1 (p the model's prefix), so every answer names its model.
+// prefixModel: the profile item "x" has neighbours p1 .. p5 with
+// similarities 5/8, 4/8, .., 1/8 (p the model's prefix), so every answer
+// names its model.
 func prefixModel(t testing.TB, prefix string) *recommend.Model {
 	t.Helper()
 	l := topn.Neighbors{Item: "x"}
 	for k := 1; k <= 5; k++ {
-		l.Neighbors = append(l.Neighbors, nb(fmt.Sprintf("%s%d", prefix, k), float64(6-k)))
+		l.Neighbors = append(l.Neighbors, nb(fmt.Sprintf("%s%d", prefix, k), float64(6-k)/8))
 	}
 	m, err := recommend.Build([]topn.Neighbors{l}, nil, prefix)
 	if err != nil {
@@ -38,8 +39,8 @@ func TestAtomicSwap(t *testing.T) {
 	want := map[string]string{}
 	for _, m := range models {
 		p := m.Version()
-		// x browsed: weight .5, so scores 2.5, 2, 1.5.
-		want[p] = fmt.Sprintf(`{"result":[{"item":"%s1","score":2.5},{"item":"%s2","score":2},{"item":"%s3","score":1.5}],"version":"%s"}`, p, p, p, p)
+		// x browsed: weight .5, so scores 5/16, 4/16, 3/16.
+		want[p] = fmt.Sprintf(`{"result":[{"item":"%s1","score":0.3125},{"item":"%s2","score":0.25},{"item":"%s3","score":0.1875}],"version":"%s"}`, p, p, p, p)
 	}
 	var stop atomic.Bool
 	var swaps sync.WaitGroup

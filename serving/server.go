@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math"
@@ -139,7 +140,7 @@ func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int 
 		return writeError(w, 400, err.Error())
 	}
 	events := sc.events[:0]
-	o := recommend.Options{N: defaultN, Normalize: s.normalize}
+	o := recommend.Options{N: defaultN, Normalize: s.normalize, TopUp: true}
 	for _, kv := range q {
 		switch {
 		case kv.key == "n":
@@ -188,7 +189,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // pin request memory) and returns it to the pool. Oversized slices, from
 // rare huge requests, are dropped.
 func (sc *scratch) release() {
-	if cap(sc.params) > 64 || cap(sc.events) > 2*maxItems || cap(sc.result) > 2*maxN || cap(sc.body) > 64<<10 {
+	if cap(sc.params) > maxParams || cap(sc.events) > 2*maxItems || cap(sc.result) > 2*maxN || cap(sc.body) > 64<<10 {
 		return
 	}
 	clear(sc.params[:cap(sc.params)])
@@ -227,7 +228,7 @@ func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
 	if _, err := dec.Token(); err != io.EOF {
 		return writeError(w, 400, "malformed JSON body: data after the object")
 	}
-	o := recommend.Options{N: defaultN, IncludeSeen: req.IncludeSeen, Normalize: s.normalize}
+	o := recommend.Options{N: defaultN, IncludeSeen: req.IncludeSeen, Normalize: s.normalize, TopUp: true}
 	if req.N != nil {
 		if o.N = *req.N; o.N < 1 || o.N > maxN {
 			return writeError(w, 400, fmt.Sprintf("n must be in 1..%d", maxN))
@@ -272,7 +273,7 @@ func (s *server) recommend(w http.ResponseWriter, sc *scratch, events []recommen
 		return writeError(w, 400, err.Error())
 	}
 	sc.result = res.Items
-	sc.body = appendResult(sc.body[:0], res.Items, res.Fallback, m.Version())
+	sc.body = appendResult(sc.body[:0], res.Items, res.Popular, res.Fallback, m.Version())
 	return writeJSON(w, sc.body)
 }
 
@@ -306,21 +307,44 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	sc.body = appendResult(sc.body[:0], res, false, m.Version())
+	sc.body = appendResult(sc.body[:0], res, 0, false, m.Version())
 	return writeJSON(w, sc.body)
 }
 
 type param struct{ key, value string }
 
+// maxParams bounds the keys of one query. The widest legitimate request,
+// the seed API's, has one key per action of --weights plus n and
+// include_seen; 64 leaves room for many more actions. It also keeps
+// release's pooled slice small.
+const maxParams = 64
+
+// paramSlots is the size of appendQuery's open-addressing table: a power
+// of two at least twice maxParams, so probes stay short.
+const paramSlots = 2 * maxParams
+
+// querySeed keys the hash appendQuery uses to find repeated keys.
+var querySeed = maphash.MakeSeed()
+
 // appendQuery splits a raw query in order onto out, unescaping keys and
-// values, and rejects a key given twice (which of the two would win is a
-// guess).
+// values. It rejects a query with more than maxParams keys, counted before
+// anything else is checked, and a key given twice (which of the two would
+// win is a guess). Repeats are found in one pass with a hash table on the
+// stack, so a query costs time linear in its length and no allocation.
 func appendQuery(out []param, raw string) ([]param, error) {
+	base := len(out)
+	// slot holds 1 + the index (from base) of the key hashed there, or 0.
+	var slot [paramSlots]uint8
+	var hash [maxParams]uint64
 	for raw != "" {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" {
 			continue
+		}
+		n := len(out) - base
+		if n == maxParams {
+			return out, errTooManyParams
 		}
 		k, v, _ := strings.Cut(part, "=")
 		var err error
@@ -330,15 +354,20 @@ func appendQuery(out []param, raw string) ([]param, error) {
 		if v, err = unescape(v); err != nil {
 			return out, err
 		}
-		for _, p := range out {
-			if p.key == k {
+		h := maphash.String(querySeed, k)
+		i := h & (paramSlots - 1)
+		for ; slot[i] != 0; i = (i + 1) & (paramSlots - 1) {
+			if j := slot[i] - 1; hash[j] == h && out[base+int(j)].key == k {
 				return out, fmt.Errorf("parameter %q is given twice", k)
 			}
 		}
+		slot[i], hash[n] = uint8(n+1), h
 		out = append(out, param{k, v})
 	}
 	return out, nil
 }
+
+var errTooManyParams = fmt.Errorf("more than %d query parameters", maxParams)
 
 // unescape decodes a query component only when it is escaped: the common
 // plain id costs no allocation.
@@ -362,10 +391,11 @@ func parseN(v string) (int, error) {
 }
 
 // appendResult appends {"result":[{"item":"X","score":1.23},...]}, with
-// "fallback":true when the items are the popular fallback, and the
-// model's version, and a newline. It is encoded by hand (this is the hot
-// path) to what encoding/json would decode to the same values.
-func appendResult(b []byte, items []recommend.Scored, fallback bool, version string) []byte {
+// "fallback":true when nothing scored and every item is from the popular
+// list, "popular":k when the last k items are from the popular list (k >
+// 0), the model's version, and a newline. It is encoded by hand (this is
+// the hot path) to the bytes encoding/json.Marshal writes.
+func appendResult(b []byte, items []recommend.Scored, popular int, fallback bool, version string) []byte {
 	b = append(b, `{"result":[`...)
 	for k, it := range items {
 		if k > 0 {
@@ -380,6 +410,10 @@ func appendResult(b []byte, items []recommend.Scored, fallback bool, version str
 	b = append(b, ']')
 	if fallback {
 		b = append(b, `,"fallback":true`...)
+	}
+	if popular > 0 {
+		b = append(b, `,"popular":`...)
+		b = strconv.AppendInt(b, int64(popular), 10)
 	}
 	b = append(b, `,"version":`...)
 	b = appendString(b, version)

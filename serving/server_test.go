@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -71,19 +72,19 @@ func TestRoutes(t *testing.T) {
 		code                       int
 		want                       string // the body, or a substring of an error
 	}{
-		// a browsed (0.5): b .25, c .125.
+		// a browsed (0.5): b .25, c .125, then the popular p (a is seen).
 		{"seed API", "GET", "/make_recommendation?browsed=a", "", 200,
-			`{"result":[{"item":"b","score":0.25},{"item":"c","score":0.125}],"version":"v1"}`},
+			`{"result":[{"item":"b","score":0.25},{"item":"c","score":0.125},{"item":"p","score":9}],"popular":1,"version":"v1"}`},
 		// a purchased (6) and browsed (0.5): 6.5 clipped to 6, so c 1.5.
 		{"seed API, several actions", "GET", "/make_recommendation?browsed=a,b&purchased=a&n=1", "", 200,
 			`{"result":[{"item":"c","score":1.5}],"version":"v1"}`},
 		{"include_seen", "GET", "/make_recommendation?basket=b&include_seen=true", "", 200,
-			`{"result":[{"item":"a","score":1}],"version":"v1"}`},
+			`{"result":[{"item":"a","score":1},{"item":"p","score":9}],"popular":1,"version":"v1"}`},
 		{"unknown items ignored", "GET", "/make_recommendation?browsed=zz,a&basket=", "", 200,
-			`{"result":[{"item":"b","score":0.25},{"item":"c","score":0.125}],"version":"v1"}`},
+			`{"result":[{"item":"b","score":0.25},{"item":"c","score":0.125},{"item":"p","score":9}],"popular":1,"version":"v1"}`},
 		{"fallback", "GET", "/make_recommendation?browsed=a,b,c", "", 200,
-			`{"result":[{"item":"p","score":9}],"fallback":true,"version":"v1"}`},
-		{"escaped id", "GET", "/make_recommendation?browsed=%61", "", 200,
+			`{"result":[{"item":"p","score":9}],"fallback":true,"popular":1,"version":"v1"}`},
+		{"escaped id", "GET", "/make_recommendation?browsed=%61&n=2", "", 200,
 			`{"result":[{"item":"b","score":0.25},{"item":"c","score":0.125}],"version":"v1"}`},
 		{"n=0", "GET", "/make_recommendation?browsed=a&n=0", "", 400, "n must be"},
 		{"n=101", "GET", "/make_recommendation?browsed=a&n=101", "", 400, "n must be"},
@@ -96,11 +97,11 @@ func TestRoutes(t *testing.T) {
 		{"POST to the seed API", "POST", "/make_recommendation?browsed=a", "", 405, "use GET"},
 
 		{"POST", "POST", "/v1/recommendations", `{"items":[{"item":"a","action":"browsed"},{"item":"b","weight":4}],"n":5}`, 200,
-			`{"result":[{"item":"c","score":0.125}],"version":"v1"}`},
+			`{"result":[{"item":"c","score":0.125},{"item":"p","score":9}],"popular":1,"version":"v1"}`},
 		{"POST include_seen", "POST", "/v1/recommendations", `{"items":[{"item":"a","weight":2}],"n":1,"include_seen":true}`, 200,
 			`{"result":[{"item":"b","score":1}],"version":"v1"}`},
 		{"POST empty: fallback", "POST", "/v1/recommendations", `{"items":[]}`, 200,
-			`{"result":[{"item":"p","score":9},{"item":"a","score":8}],"fallback":true,"version":"v1"}`},
+			`{"result":[{"item":"p","score":9},{"item":"a","score":8}],"fallback":true,"popular":2,"version":"v1"}`},
 		{"malformed JSON", "POST", "/v1/recommendations", `{"items":`, 400, "malformed JSON"},
 		{"unknown field", "POST", "/v1/recommendations", `{"items":[],"count":3}`, 400, "unknown field"},
 		{"trailing data", "POST", "/v1/recommendations", `{"items":[]} {}`, 400, "data after"},
@@ -144,6 +145,41 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("body %s: want a JSON error containing %q", body, tc.want)
 			}
 		})
+	}
+}
+
+// TestFullPage: a request whose items have fewer than n neighbours gets
+// exactly n items, the scored ones first in score order, then popular
+// items that are neither among them nor the customer's, and "popular"
+// says how many of those there are.
+func TestFullPage(t *testing.T) {
+	m, err := recommend.Build([]topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5))},
+		[]popularity.Item{{Item: "b", Users: 20}, {Item: "a", Users: 15}, {Item: "p1", Users: 10}, {Item: "p2", Users: 9},
+			{Item: "p3", Users: 8}, {Item: "p4", Users: 7}}, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, m)
+	for _, tc := range []struct{ method, target, body string }{
+		{"GET", "/make_recommendation?browsed=a&n=5", ""},
+		{"POST", "/v1/recommendations", `{"items":[{"item":"a","action":"browsed"}],"n":5}`},
+	} {
+		w := do(s, tc.method, tc.target, tc.body)
+		var got struct {
+			Result   []recommend.Scored
+			Popular  int
+			Fallback bool
+			Version  string
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.target, w.Code, w.Body)
+		}
+		// a browsed (0.5): b .25 and c .125 score; b (listed) and a (seen)
+		// are skipped in the popular list.
+		want := []recommend.Scored{{Item: "b", Score: .25}, {Item: "c", Score: .125}, {Item: "p1", Score: 10}, {Item: "p2", Score: 9}, {Item: "p3", Score: 8}}
+		if !reflect.DeepEqual(got.Result, want) || got.Popular != 3 || got.Fallback || got.Version != "v1" {
+			t.Errorf("%s %s: %s, want %v with popular 3", tc.method, tc.target, w.Body, want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -14,13 +15,49 @@ import (
 )
 
 // source is where models come from. current is cheap and is polled; load
-// builds the model current named.
+// builds the model current names.
 type source interface {
 	// current returns a token that changes whenever the model does.
 	current(ctx context.Context) (token, error)
-	// load builds the model a token from current names; the token becomes
-	// the model's version.
-	load(ctx context.Context, t token) (*recommend.Model, error)
+	// load builds the current model from one consistent state of the
+	// source (see readConsistent) and returns it with the token of what
+	// it read, which is also the model's version.
+	load(ctx context.Context) (*recommend.Model, token, error)
+}
+
+// maxReadAttempts bounds the reads of a source that keeps changing while
+// it is read; the next poll tries again.
+const maxReadAttempts = 3
+
+// readConsistent builds a model with read between two calls of current
+// and keeps it only when both return the same token. The similarities and
+// the popular list are published separately (two renames, or a pointer
+// flip and a file), so a read that overlaps a publication could pair a
+// new similarity table with an old popular list; equal tokens around the
+// read show that neither changed while it ran, so the pair read is one
+// state of the source and the token, the model's version, names it. A
+// change during the read is retried, up to maxReadAttempts reads, then an
+// error: the served model stays.
+func readConsistent(ctx context.Context, current func(context.Context) (token, error), read func(context.Context, token) (*recommend.Model, error)) (*recommend.Model, token, error) {
+	for range maxReadAttempts {
+		before, err := current(ctx)
+		if err != nil {
+			return nil, token{}, err
+		}
+		m, err := read(ctx, before)
+		if err != nil {
+			return nil, token{}, err
+		}
+		after, err := current(ctx)
+		if err != nil {
+			return nil, token{}, err
+		}
+		if after == before {
+			return m, before, nil
+		}
+		slog.Info("model changed while it was read; reading again", "before", before.String(), "after", after.String())
+	}
+	return nil, token{}, fmt.Errorf("the model changed during each of %d reads; try again at the next poll", maxReadAttempts)
 }
 
 // token identifies a model: the similarity table's version (a file stamp or
@@ -55,9 +92,13 @@ func stamp(path string) (string, error) {
 }
 
 // fileSource reads the pipeline's JSONL and popular files. The pipeline
-// replaces its outputs by rename, so a file is never seen half-written.
+// replaces its outputs by rename, so a file is never seen half-written;
+// readConsistent makes sure the two files read belong together.
 type fileSource struct {
 	similarities, popular string
+	// between, when set, runs after the similarities are read and before
+	// the popular file is: tests publish there.
+	between func()
 }
 
 func (s fileSource) current(context.Context) (token, error) {
@@ -69,18 +110,35 @@ func (s fileSource) current(context.Context) (token, error) {
 	return token{"file:" + m, p}, err
 }
 
-func (s fileSource) load(_ context.Context, t token) (*recommend.Model, error) {
-	return recommend.LoadFiles(s.similarities, s.popular, t.String())
+func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
+	return readConsistent(ctx, s.current, func(_ context.Context, t token) (*recommend.Model, error) {
+		lists, err := recommend.ReadNeighborsFile(s.similarities)
+		if err != nil {
+			return nil, err
+		}
+		if s.between != nil {
+			s.between()
+		}
+		pop, err := recommend.ReadPopularFile(s.popular)
+		if err != nil {
+			return nil, err
+		}
+		return recommend.Build(lists, pop, t.String())
+	})
 }
 
 // datastoreSource reads the live version of the Datastore versioned layout
 // (package simstore): current is the pointer, load lists every item of that
-// version with one ancestor query. The popular items come from a file.
+// version with one ancestor query. The popular items come from a file, so
+// readConsistent checks that neither the pointer nor the file moved while
+// both were read.
 type datastoreSource struct {
 	client  *datastore.Client
 	store   *simstore.Store
 	keys    simstore.Keys
 	popular string
+	// between, as fileSource's, runs between the two reads.
+	between func()
 }
 
 // newDatastoreSource reads through client, which the caller owns.
@@ -105,16 +163,21 @@ func (s *datastoreSource) current(ctx context.Context) (token, error) {
 	return token{v, p}, err
 }
 
-func (s *datastoreSource) load(ctx context.Context, t token) (*recommend.Model, error) {
-	lists, err := s.versionItems(ctx, t.model)
-	if err != nil {
-		return nil, err
-	}
-	pop, err := recommend.ReadPopularFile(s.popular)
-	if err != nil {
-		return nil, err
-	}
-	return recommend.Build(lists, pop, t.String())
+func (s *datastoreSource) load(ctx context.Context) (*recommend.Model, token, error) {
+	return readConsistent(ctx, s.current, func(ctx context.Context, t token) (*recommend.Model, error) {
+		lists, err := s.versionItems(ctx, t.model)
+		if err != nil {
+			return nil, err
+		}
+		if s.between != nil {
+			s.between()
+		}
+		pop, err := recommend.ReadPopularFile(s.popular)
+		if err != nil {
+			return nil, err
+		}
+		return recommend.Build(lists, pop, t.String())
+	})
 }
 
 // versionItems lists every item entity of a version: the children of its
