@@ -187,6 +187,16 @@ func (c chart) plot(legend *plot.Legend, addLegend bool) (*plot.Plot, error) {
 			legend.Add(s.name, l, pts)
 		}
 	}
+	// A single point leaves a log axis an empty range, which gonum would
+	// pad to include 0: give it a decade around the point instead.
+	for _, ax := range []struct {
+		a   *plot.Axis
+		log bool
+	}{{&p.X, c.logX}, {&p.Y, c.logY}} {
+		if ax.log && ax.a.Min == ax.a.Max && ax.a.Min > 0 {
+			ax.a.Min, ax.a.Max = ax.a.Min/2, ax.a.Max*2
+		}
+	}
 	p.X.Tick.Marker = ticks(c.logX, c.xTicks)
 	p.Y.Tick.Marker = ticks(c.logY, nil)
 	return p, nil
