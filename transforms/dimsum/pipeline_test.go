@@ -163,7 +163,7 @@ func TestPipelineExactEqualsBruteForce(t *testing.T) {
 		t.Fatalf("the fixture has %d pairs: too few to test", len(want))
 	}
 	p, s := beam.NewPipelineWithRoot()
-	in := beam.CreateList(s, shard(rows, 7))
+	in := beam.CreateList(s, rows) // one row per element: the composites batch them
 	table := dimsum.Table(s, in, 0)
 	pairs := dimsum.Similarities(s, dimsum.Config{MaxPendingPairs: 50, Shards: 3}, in, table)
 	flat := beam.ParDo(s, &pairsFn{}, pairs)

@@ -33,6 +33,11 @@ func init() {
 	register.Iter1[PartialBlock]()
 }
 
+// DefaultShards is the default number of item shards: enough for the
+// merge to spread over many workers, few enough that each flush ships a
+// few large elements.
+const DefaultShards = 256
+
 // DefaultMaxPendingPairs is the default flush budget. Only entries are
 // buffered (memory grows with them, not with pairs), and every flush ships
 // the pairs it summed, so flushing rarely means more pairs summed inside
@@ -50,7 +55,7 @@ type Config struct {
 	// emits them; 0 means DefaultMaxPendingPairs.
 	MaxPendingPairs int
 	// Shards is the number of item shards the pair sums are grouped by;
-	// 0 means scoring.DefaultShards.
+	// 0 means DefaultShards.
 	Shards int
 	// Goroutines is the number of goroutines a worker sums pairs on, in a
 	// flush and in the final merge; each holds a dense array of the item
@@ -89,7 +94,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MaxPendingPairs must be >= 0")
 	}
 	if c.Shards < 0 {
-		return fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)
+		return fmt.Errorf("--shards must be >= 0 (0 means %d)", DefaultShards)
 	}
 	if c.Goroutines < 0 {
 		return fmt.Errorf("--sum_goroutines must be >= 0 (0 means the cores, at most 4)")
@@ -97,8 +102,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Table computes the item dictionary of a PCollection<scoring.Shard>: the
-// scale B, and each item's column norm. The norms are summed in the same
+// Table computes the item dictionary of rows, a PCollection<scoring.Row>
+// or of scoring.Shard batches of rows (see scoring.Batches): the scale B,
+// and each item's column norm. The norms are summed in the same
 // pass as the rows are made (no side input, so runners fuse the step).
 // bound > 0 says every score is at most bound (the scoring clip): B is
 // bound. Otherwise B is the largest score, found in a pass of its own. It
@@ -106,6 +112,7 @@ func (c Config) Validate() error {
 // rows). Counters: dimsum/items, dimsum/zero_norm_items.
 func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection {
 	s = s.Scope("dimsum.Table")
+	rows = scoring.Batches(s, rows)
 	table := beam.Combine(s, &tableFn{}, beam.ParDo(s, &normFn{}, rows))
 	if bound > 0 {
 		return beam.ParDo(s, &scaleFn{Scale: bound}, table)
@@ -115,16 +122,17 @@ func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection 
 }
 
 // Similarities estimates the cosine of every item pair that co-occurs in a
-// user's row. rows is a PCollection<scoring.Shard>, table the output of
-// Table. It returns a PCollection<KV<int64, Row>>: per item id i, the pairs
+// user's row. rows is a PCollection<scoring.Row> or of scoring.Shard
+// batches of rows, table the output of Table. It returns a PCollection<KV<int64, Row>>: per item id i, the pairs
 // (i, j > i) with their estimates. Counters: dimsum/pairs_emitted,
 // dimsum/entries_kept, dimsum/entries_dropped, dimsum/partial_rows and
 // dimsum/partial_bytes (what crosses the shuffle), dimsum/distinct_pairs.
 func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCollection {
 	s = s.Scope("dimsum.Similarities")
+	rows = scoring.Batches(s, rows)
 	shards := c.Shards
 	if shards == 0 {
-		shards = scoring.DefaultShards
+		shards = DefaultShards
 	}
 	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards,
 		Goroutines: c.Goroutines},

@@ -64,9 +64,11 @@ func (f *rankFn) MergeAccumulators(a, b Ranking) Ranking {
 func (f *rankFn) ExtractOutput(r Ranking) []Item { return r.Items }
 
 // Top returns a PCollection holding one []Item: the n items with the most
-// users in rows (a PCollection<scoring.Shard>), most popular first.
+// users in rows (a PCollection<scoring.Row>, or of scoring.Shard batches of
+// rows: see scoring.Batches), most popular first.
 func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
 	s = s.Scope("popularity.Top")
+	rows = scoring.Batches(s, rows)
 	counts := beam.CombinePerKey(s, add, beam.ParDo(s, &countFn{}, rows))
 	return beam.Combine(s, &rankFn{N: n}, beam.ParDo(s, toItem, counts))
 }

@@ -2,8 +2,10 @@ package scoring
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"runtime"
 	"slices"
 
@@ -22,6 +24,7 @@ func init() {
 	register.Emitter2[int64, PartialShard]()
 	register.Emitter1[Shard]()
 	register.Function2x0(shardRows)
+	register.DoFn2x0[Row, func(Shard)](&batchFn{})
 	register.Emitter1[Row]()
 	register.Emitter1[int64]()
 	register.Iter1[PartialShard]()
@@ -57,6 +60,43 @@ func Rows(s beam.Scope, shards beam.PCollection) beam.PCollection {
 func shardRows(sh Shard, emit func(Row)) {
 	for _, r := range sh.Rows {
 		emit(r)
+	}
+}
+
+// Batches returns rows as a PCollection<Shard>: a PCollection<Shard> (what
+// PerUser returns) as it is, and a PCollection<Row> in batches of up to
+// BatchRows rows. The composites that read rows (dimsum.Table,
+// dimsum.Similarities, popularity.Top) call it, so they take either form:
+// one row per element works on every runner, batches cross a shuffle
+// cheaper (Prism pays per element).
+func Batches(s beam.Scope, rows beam.PCollection) beam.PCollection {
+	switch t := rows.Type().Type(); t {
+	case reflect.TypeOf(Shard{}):
+		return rows
+	case reflect.TypeOf(Row{}):
+		return beam.ParDo(s.Scope("scoring.Batches"), &batchFn{}, rows)
+	default:
+		panic(fmt.Sprintf("scoring.Batches: rows are a PCollection<%v>, want scoring.Row or scoring.Shard", t))
+	}
+}
+
+// BatchRows is the largest batch Batches makes of single rows.
+const BatchRows = 4096
+
+// batchFn gathers a bundle's rows into Shards of up to BatchRows rows.
+type batchFn struct{ rows []Row }
+
+func (f *batchFn) ProcessElement(r Row, emit func(Shard)) {
+	f.rows = append(f.rows, r)
+	if len(f.rows) == BatchRows {
+		f.FinishBundle(emit)
+	}
+}
+
+func (f *batchFn) FinishBundle(emit func(Shard)) {
+	if len(f.rows) > 0 {
+		emit(Shard{Rows: f.rows})
+		f.rows = nil
 	}
 }
 
