@@ -111,20 +111,29 @@ func (s fileSource) current(context.Context) (token, error) {
 }
 
 func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
-	return readConsistent(ctx, s.current, func(_ context.Context, t token) (*recommend.Model, error) {
-		lists, err := recommend.ReadNeighborsFile(s.similarities)
+	return readConsistent(ctx, s.current, withPopular(s.popular, s.between,
+		func(context.Context, token) ([]topn.Neighbors, error) {
+			return recommend.ReadNeighborsFile(s.similarities)
+		}))
+}
+
+// withPopular reads the neighbour lists, runs between (a test hook; nil in
+// production), reads the popular file and builds the model under t's label.
+func withPopular(popular string, between func(), lists func(context.Context, token) ([]topn.Neighbors, error)) func(context.Context, token) (*recommend.Model, error) {
+	return func(ctx context.Context, t token) (*recommend.Model, error) {
+		l, err := lists(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		if s.between != nil {
-			s.between()
+		if between != nil {
+			between()
 		}
-		pop, err := recommend.ReadPopularFile(s.popular)
+		pop, err := recommend.ReadPopularFile(popular)
 		if err != nil {
 			return nil, err
 		}
-		return recommend.Build(lists, pop, t.String())
-	})
+		return recommend.Build(l, pop, t.String())
+	}
 }
 
 // datastoreSource reads the live version of the Datastore versioned layout
@@ -164,20 +173,8 @@ func (s *datastoreSource) current(ctx context.Context) (token, error) {
 }
 
 func (s *datastoreSource) load(ctx context.Context) (*recommend.Model, token, error) {
-	return readConsistent(ctx, s.current, func(ctx context.Context, t token) (*recommend.Model, error) {
-		lists, err := s.versionItems(ctx, t.model)
-		if err != nil {
-			return nil, err
-		}
-		if s.between != nil {
-			s.between()
-		}
-		pop, err := recommend.ReadPopularFile(s.popular)
-		if err != nil {
-			return nil, err
-		}
-		return recommend.Build(lists, pop, t.String())
-	})
+	return readConsistent(ctx, s.current, withPopular(s.popular, s.between,
+		func(ctx context.Context, t token) ([]topn.Neighbors, error) { return s.versionItems(ctx, t.model) }))
 }
 
 // versionItems lists every item entity of a version: the children of its
