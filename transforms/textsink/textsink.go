@@ -24,7 +24,10 @@ func init() {
 // line each, sorted bytewise. The file is written only once every
 // PCollection<int> in after is complete (a failing step in after prevents
 // the write). It returns a PCollection<int> holding the number of lines
-// written, to order later steps after the file.
+// written, to order later steps after the file. Each PCollection in after
+// must hold at least one element once its step succeeded: a runner that
+// goes on scheduling stages after a failed one (Prism can) then finds the
+// failed step's element missing, and Write refuses to write.
 func Write(s beam.Scope, path string, lines beam.PCollection, after ...beam.PCollection) beam.PCollection {
 	s = s.Scope("textsink.Write")
 	deps := beam.CreateList(s, []int{})
@@ -33,14 +36,20 @@ func Write(s beam.Scope, path string, lines beam.PCollection, after ...beam.PCol
 	}
 	// One impulse drives one write, which reads the lines as a side input:
 	// an empty input still writes an (empty) file.
-	return beam.ParDo(s, &writeFn{Path: path}, beam.Impulse(s), beam.SideInput{Input: lines}, beam.SideInput{Input: deps})
+	return beam.ParDo(s, &writeFn{Path: path, After: len(after)}, beam.Impulse(s), beam.SideInput{Input: lines}, beam.SideInput{Input: deps})
 }
 
 type writeFn struct {
 	Path string
+	// After is the number of steps the write waits on, each of which
+	// leaves at least one element when it succeeds.
+	After int
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, lines func(*string) bool, _ []int, emit func(int)) error {
+func (f *writeFn) ProcessElement(ctx context.Context, _ []byte, lines func(*string) bool, after []int, emit func(int)) error {
+	if len(after) < f.After {
+		return fmt.Errorf("textsink: not writing %s: %d of the %d steps it waits on produced nothing (a failed step)", f.Path, f.After-len(after), f.After)
+	}
 	var all []string
 	var line string
 	for lines(&line) {
