@@ -74,9 +74,11 @@ func Decode(b []byte) (Sum, int, error) {
 		return s, 0, ErrCorrupt
 	}
 	head, k := b[0], 1
+	// next reads a uvarint in its shortest form only, so that every sum
+	// has one encoding.
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(b[k:])
-		if n <= 0 {
+		if n <= 0 || n != uvarintLen(v) {
 			return 0, false
 		}
 		k += n
@@ -103,13 +105,14 @@ func Decode(b []byte) (Sum, int, error) {
 			return s, 0, ErrCorrupt
 		}
 		s.ext = new(wide)
+		prev := -1
 		for ; n > 0; n-- {
 			i, ok1 := next()
 			x, ok2 := next()
-			if !ok1 || !ok2 || i >= wideLimbs || x == 0 || s.ext[i] != 0 {
-				return s, 0, ErrCorrupt
+			if !ok1 || !ok2 || i >= wideLimbs || int(i) <= prev || x == 0 {
+				return s, 0, ErrCorrupt // limbs come once each, ascending
 			}
-			s.ext[i] = x
+			s.ext[i], prev = x, int(i)
 		}
 	}
 	return s, k, nil
