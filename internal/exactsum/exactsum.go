@@ -153,12 +153,16 @@ func mantExp(b uint64) (m uint64, e int) {
 	return m | 1<<52, exp - 1075
 }
 
-// wide returns s's wide part, allocating it on first use.
+// wide returns s's wide part for writing: a fresh copy, since copies of a
+// Sum share the old one (copy on write keeps Sums values; the wide path
+// already allocates per term, so the copy costs little).
 func (s *Sum) wide() *wide {
-	if s.ext == nil {
-		s.ext = new(wide)
+	w := new(wide)
+	if s.ext != nil {
+		*w = *s.ext
 	}
-	return s.ext
+	s.ext = w
+	return w
 }
 
 // add adds m·2^e, which lies in the wide range.

@@ -207,6 +207,21 @@ func TestTermLimit(t *testing.T) {
 	}
 }
 
+// TestCopiesAreIndependent: a copy of a sum with a wide part, added to or
+// merged into, leaves the original as it was.
+func TestCopiesAreIndependent(t *testing.T) {
+	orig := Of(0x1p-140, 1e300)
+	want := orig.Float64()
+	c := orig
+	c.Add(0x1p-150)
+	c.Merge(orig)
+	d := orig
+	d.AddProduct(1e-200, 1e-200)
+	if orig.Float64() != want || !orig.Equal(Of(0x1p-140, 1e300)) {
+		t.Fatalf("the original changed to %v", orig.Float64())
+	}
+}
+
 func TestInvalidTermsPanic(t *testing.T) {
 	for _, bad := range []float64{-1, -math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1)} {
 		func() {
