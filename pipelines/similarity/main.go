@@ -21,9 +21,11 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/recsys/itemsim/pipelines/options"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/runners"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
@@ -39,7 +41,8 @@ var (
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
 	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
 	popularN = flag.Int("popular_n", 100, "Items in --popular_output.")
-	runID    = flag.String("run_id", "", "Version id of this run in the Datastore versioned layout (default: the UTC start time, 20060102T150405Z).")
+	runID    = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the UTC start time, 20060102T150405Z).")
+	manifest = flag.String("manifest_output", "", "JSON manifest written once --output and --popular_output are both in place: the run's version (--run_id) and each file's path, size and SHA-256, which the server checks so that it never pairs files of two runs (default: <output>"+publish.Suffix+" when --popular_output is set).")
 
 	// The flags every job shares (pipelines/options).
 	records = options.RegisterRecords(flag.CommandLine)
@@ -55,6 +58,7 @@ func init() {
 	register.Function1x1(deadLetterJSON)
 	register.Function3x0(afterGate)
 	register.Function1x1(popularJSON)
+	register.DoFn4x1[context.Context, []byte, []int, func(string), error](&manifestFn{})
 	register.Emitter1[topn.Neighbors]()
 }
 
@@ -72,6 +76,8 @@ type config struct {
 	RunID         string
 	Popular       string
 	PopularN      int
+	// Manifest is written after Output and Popular; "" for none.
+	Manifest string
 }
 
 func main() {
@@ -106,7 +112,7 @@ func fail(err error) {
 // configFromFlags validates the flags into a config. It fails fast, before
 // anything runs, on whatever would make the run fail later.
 func configFromFlags() (config, error) {
-	c := config{Input: *input, Output: *output, DeadLetter: *dead, Popular: *popular, PopularN: *popularN}
+	c := config{Input: *input, Output: *output, DeadLetter: *dead, Popular: *popular, PopularN: *popularN, Manifest: *manifest}
 	bq := bigQueryInput(c.Input)
 	if c.Input == "" && !bq {
 		return c, fmt.Errorf("--input (or --input_query) is required")
@@ -119,6 +125,12 @@ func configFromFlags() (config, error) {
 	}
 	if c.DeadLetter == "" {
 		c.DeadLetter = strings.TrimSuffix(c.Output, ".jsonl") + ".dead_letter.jsonl"
+	}
+	if c.Manifest == "" && c.Popular != "" {
+		c.Manifest = publish.DefaultPath(c.Output)
+	}
+	if c.Manifest != "" && (c.Manifest == c.Output || c.Manifest == c.Popular || c.Manifest == c.DeadLetter) {
+		return c, fmt.Errorf("--manifest_output %s is also another output's path", c.Manifest)
 	}
 	var err error
 	if bq {
@@ -184,9 +196,12 @@ func build(s beam.Scope, c config) error {
 	table := dimsum.Table(s, rows, c.Scoring.Clip)
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
-	textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)
+	written := []beam.PCollection{textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)}
 	if c.Popular != "" {
-		textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
+		written = append(written, textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate))
+	}
+	if c.Manifest != "" {
+		writeManifest(s.Scope("Manifest"), c, written)
 	}
 	if datastoreEnabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
@@ -194,6 +209,69 @@ func build(s beam.Scope, c config) error {
 		writeDatastore(s.Scope("Datastore"), gated, c.RunID)
 	}
 	return nil
+}
+
+// writeManifest writes c.Manifest once every write in written (the
+// textsink.Write outputs of c.Output and c.Popular) is done: each file is
+// then in place, so the manifest describes the files as readers find them,
+// and a reader that sees the manifest sees the whole run.
+func writeManifest(s beam.Scope, c config, written []beam.PCollection) {
+	done := beam.Flatten(s, written...)
+	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written)},
+		beam.Impulse(s), beam.SideInput{Input: done})
+	textsink.Write(s, c.Manifest, doc, written...)
+}
+
+// manifestFn describes the published files, read back whole through Beam's
+// filesystems, as one line of manifest.
+type manifestFn struct {
+	Path, Version         string
+	Similarities, Popular string
+	// Files is the number of writes waited on, each of which leaves one
+	// element when it succeeds.
+	Files int
+}
+
+func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, emit func(string)) error {
+	if len(done) < f.Files {
+		// A runner may go on after a failed write (see textsink.Write):
+		// describing the files now would describe an older run's.
+		return fmt.Errorf("manifest %s: %d of the %d file writes produced nothing (a failed write)", f.Path, f.Files-len(done), f.Files)
+	}
+	m := publish.Manifest{Version: f.Version}
+	var err error
+	if m.Similarities, err = describe(ctx, f.Path, f.Similarities); err != nil {
+		return err
+	}
+	if f.Popular != "" {
+		p, err := describe(ctx, f.Path, f.Popular)
+		if err != nil {
+			return err
+		}
+		m.Popular = &p
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	emit(string(b))
+	return nil
+}
+
+// describe reads the published file at path and describes it for the
+// manifest at manifest.
+func describe(ctx context.Context, manifest, path string) (publish.File, error) {
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return publish.File{}, fmt.Errorf("manifest: %s: %v", path, err)
+	}
+	defer fs.Close()
+	r, err := fs.OpenRead(ctx, path)
+	if err != nil {
+		return publish.File{}, fmt.Errorf("manifest: %s: %v", path, err)
+	}
+	defer r.Close()
+	return publish.Describe(publish.Rel(manifest, path), r)
 }
 
 // afterGate passes neighbours on once the gate (a side input) is complete.

@@ -411,6 +411,7 @@ var values = map[string]struct{ good, bad []string }{
 	"max_pending_pairs":  {good: []string{"0", "4000000"}, bad: []string{"-1", "4e6", "4_000_000"}},
 	"popular_output":     {good: []string{"gs://my-bucket/popular.json"}, bad: []string{"popular.json", "gs://my-bucket"}},
 	"popular_n":          {good: []string{"1", "100"}, bad: []string{"0", "-1", "ten"}},
+	"manifest_output":    {good: []string{"gs://my-bucket/m.json"}, bad: []string{"m.json", "gs://my-bucket"}},
 	"bq_streams":         {good: []string{"0", "8"}, bad: []string{"-1", "many", "1000000"}},
 	"bq_row_filter":      {good: []string{"event_date >= '2024-01-01'", "type IN (1, 2)"}, bad: []string{"1=1; DROP TABLE x", "", "  "}},
 	"bq_project":         {good: []string{"my-project", "example.com:my-project"}, bad: []string{"My Project", "1project", "ab", "my-project-"}},

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// manifestDoc is the manifest as this test reads it, with encoding/json
+// rather than package publish, so that the check does not share the code
+// it checks.
+type manifestDoc struct {
+	Version      string
+	Similarities manifestFile
+	Popular      *manifestFile
+}
+
+type manifestFile struct {
+	Path   string
+	Size   int64
+	SHA256 string
+}
+
+func readManifest(t *testing.T, path string) manifestDoc {
+	t.Helper()
+	var m manifestDoc
+	if err := json.Unmarshal([]byte(readFile(t, path)), &m); err != nil {
+		t.Fatalf("manifest %s: %v", path, err)
+	}
+	return m
+}
+
+// checkDescribes checks that f gives the path want and the real size and
+// SHA-256 of the file at file, as os.Stat and crypto/sha256 see it.
+func checkDescribes(t *testing.T, f manifestFile, want, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if f.Path != want || f.Size != int64(len(b)) || f.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("manifest entry %+v; want path %s, size %d, sha256 %x", f, want, len(b), sum)
+	}
+	if len(b) == 0 {
+		t.Errorf("%s is empty: the check proves little", file)
+	}
+}
+
+// TestManifest runs the job twice on Prism: with --popular_output the
+// manifest appears beside the output, names both files relative to itself
+// and gives their real sizes and hashes, under the run's id; an explicit
+// --manifest_output in another directory names the output absolutely, and
+// without --popular_output it lists no popular file.
+func TestManifest(t *testing.T) {
+	dir := t.TempDir()
+	out, pop := filepath.Join(dir, "sim.jsonl"), filepath.Join(dir, "popular.json")
+	mustRun(t, "--input="+fixture, "--output="+out, "--popular_output="+pop, "--run_id=run-1")
+	m := readManifest(t, out+".manifest.json")
+	if m.Version != "run-1" || m.Popular == nil {
+		t.Fatalf("manifest %+v: want version run-1 and a popular file", m)
+	}
+	checkDescribes(t, m.Similarities, "sim.jsonl", out)
+	checkDescribes(t, *m.Popular, "popular.json", pop)
+
+	other := filepath.Join(t.TempDir(), "m.json")
+	out2 := filepath.Join(dir, "sim2.jsonl")
+	mustRun(t, "--input="+fixture, "--output="+out2, "--manifest_output="+other, "--popular_output=", "--run_id=run-2")
+	m = readManifest(t, other)
+	if m.Version != "run-2" || m.Popular != nil {
+		t.Fatalf("manifest %+v: want version run-2 and no popular file", m)
+	}
+	checkDescribes(t, m.Similarities, out2, out2)
+	if _, err := os.Stat(out2 + ".manifest.json"); !os.IsNotExist(err) {
+		t.Errorf("a manifest was written beside the output too (%v)", err)
+	}
+}
