@@ -8,12 +8,18 @@
 //	K+"Version"/"current"          pointer: {version, updated_at}
 //	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error}
 //	K+"Version"/V / K/item         one item of version V: {items, scores, version, updated_at}
+//	K+"Version"/V / K+"Popular"/"popular"
+//	                               V's most popular items: {items, users, version, updated_at}
 //
 // Items are children of their version's marker key, so a version is one key
 // range: it can be written beside the live one and deleted by an ancestor
 // query. The pointer names the live version and only ever moves to a version
-// whose every item is written. The in-place layout has no versions and no
-// pointer: items are K/item at the root.
+// whose every item is written. A version's popular list (the serving
+// fallback) is written in the transaction that moves the pointer to it, so
+// a reader that follows the pointer finds the similarities and the popular
+// list of one run; versions written before popular lists were stored have
+// none. The in-place layout has no versions, no pointer and no popular
+// list: items are K/item at the root.
 package simstore
 
 import (
@@ -72,6 +78,19 @@ func (k Keys) Version(v string) *datastore.Key {
 	return k.root(k.VersionKind(), v)
 }
 
+// PopularName is the key name of a version's popular list.
+const PopularName = "popular"
+
+// PopularKind is the kind of the versions' popular lists.
+func (k Keys) PopularKind() string { return k.Kind + "Popular" }
+
+// Popular is the key of version v's popular list, a child of its marker.
+func (k Keys) Popular(v string) *datastore.Key {
+	key := datastore.NameKey(k.PopularKind(), PopularName, k.Version(v))
+	key.Namespace = k.Namespace
+	return key
+}
+
 // Item is the key of item in version v, or of the in-place item when v is "".
 func (k Keys) Item(v, item string) *datastore.Key {
 	if v == "" {
@@ -95,6 +114,15 @@ func (k Keys) root(kind, name string) *datastore.Key {
 type Entity struct {
 	Items     []string  `datastore:"items,noindex"`
 	Scores    []float64 `datastore:"scores,noindex"`
+	Version   string    `datastore:"version,noindex"`
+	UpdatedAt time.Time `datastore:"updated_at,noindex"`
+}
+
+// Popular is a version's most popular items, most popular first: Items and
+// Users (each item's number of users) are aligned. Unindexed, as Entity.
+type Popular struct {
+	Items     []string  `datastore:"items,noindex"`
+	Users     []int64   `datastore:"users,noindex"`
 	Version   string    `datastore:"version,noindex"`
 	UpdatedAt time.Time `datastore:"updated_at,noindex"`
 }

@@ -14,6 +14,10 @@ import (
 // run has completed.
 var ErrNoVersion = errors.New("simstore: no published version")
 
+// ErrNoPopular is returned for a version that has no popular list: one
+// written by a run that stored none (older runs, the in-place layout).
+var ErrNoPopular = errors.New("simstore: the version has no popular list")
+
 // maxLookupKeys is Datastore's limit on keys per Lookup.
 const maxLookupKeys = 1000
 
@@ -175,4 +179,19 @@ func toNeighbors(item string, e Entity) *Neighbors {
 		n.Neighbors[i] = Neighbor{Item: it, Score: e.Scores[i]}
 	}
 	return n
+}
+
+// Popular returns version's popular list, or ErrNoPopular when it has none.
+func (s *Store) Popular(ctx context.Context, version string) (Popular, error) {
+	var p Popular
+	err := s.client.Get(ctx, s.keys.Popular(version), &p)
+	switch {
+	case errors.Is(err, datastore.ErrNoSuchEntity):
+		return Popular{}, fmt.Errorf("version %q: %w", version, ErrNoPopular)
+	case err != nil:
+		return Popular{}, fmt.Errorf("simstore: reading the popular list of version %q: %w", version, err)
+	case len(p.Items) != len(p.Users):
+		return Popular{}, fmt.Errorf("simstore: the popular list of version %q has %d items but %d user counts", version, len(p.Items), len(p.Users))
+	}
+	return p, nil
 }
