@@ -176,6 +176,20 @@ func CheckTopN(topN int) error {
 	return nil
 }
 
+// CheckPopularN reports whether a popular list of n items (WriteWithPopular)
+// stays under Datastore's entity size limit whatever the item ids: it is
+// laid out as an item entity of n neighbours, so the bound is CheckTopN's.
+func CheckPopularN(n int) error {
+	if n < 1 {
+		return fmt.Errorf("datastoreio: popular_n is %d, want at least 1", n)
+	}
+	if size := worstEntityBytes(n); size > maxEntityBytes {
+		return fmt.Errorf("datastoreio: popular_n %d gives a popular list of up to %d bytes with %d-byte item ids, over Datastore's %d-byte limit; the most that fits is %d",
+			n, size, maxKeyNameBytes, maxEntityBytes, maxTopN())
+	}
+	return nil
+}
+
 // maxTopN is the largest top_n CheckTopN accepts.
 func maxTopN() int {
 	n := 1

@@ -36,6 +36,7 @@ func TestEmulator(t *testing.T) {
 		{"reader sees complete versions", testReaderSeesCompleteVersions},
 		{"emulator host honoured", testEmulatorHostHonoured},
 		{"in place", testInPlace},
+		{"popular lists", testWriteWithPopular},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -153,12 +153,13 @@ type stored struct {
 	pointer  string
 	markers  map[string]string                     // version -> state
 	items    map[string]map[string]simstore.Entity // version ("" in place) -> item -> entity
+	popular  map[string]simstore.Popular           // version -> its popular list
 	unknowns []string                              // keys outside the layout
 }
 
 func snapshot(t *testing.T, b backend, kind string) stored {
 	t.Helper()
-	st := stored{markers: map[string]string{}, items: map[string]map[string]simstore.Entity{}}
+	st := stored{markers: map[string]string{}, items: map[string]map[string]simstore.Entity{}, popular: map[string]simstore.Popular{}}
 	for k, e := range b.entities(t) {
 		p := strings.Split(k.Path, "/")
 		switch {
@@ -170,6 +171,17 @@ func snapshot(t *testing.T, b backend, kind string) stored {
 			st.add(t, p[1], p[3], e)
 		case len(p) == 2 && p[0] == kind:
 			st.add(t, "", p[1], e)
+		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind+"Popular" && p[3] == simstore.PopularName:
+			props := e.GetProperties()
+			var pop simstore.Popular
+			for _, v := range props["items"].GetArrayValue().GetValues() {
+				pop.Items = append(pop.Items, v.GetStringValue())
+			}
+			for _, v := range props["users"].GetArrayValue().GetValues() {
+				pop.Users = append(pop.Users, v.GetIntegerValue())
+			}
+			pop.Version = props["version"].GetStringValue()
+			st.popular[p[1]] = pop
 		default:
 			st.unknowns = append(st.unknowns, k.Path)
 		}

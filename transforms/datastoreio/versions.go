@@ -74,10 +74,10 @@ func (s *versions) fail(ctx context.Context, v string, cause error) {
 	})
 }
 
-// publish marks v complete with n items and points readers at it, in one
-// transaction, if n is the number of items expected. It returns the version
-// that was live before.
-func (s *versions) publish(ctx context.Context, v string, n int, now time.Time) (previous string, err error) {
+// publish marks v complete with n items, writes its popular list pop (nil:
+// none) and points readers at it, in one transaction, if n is the number of
+// items expected. It returns the version that was live before.
+func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.Popular, now time.Time) (previous string, err error) {
 	err = s.withRetry(ctx, func() error {
 		_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 			var info simstore.VersionInfo
@@ -94,7 +94,11 @@ func (s *versions) publish(ctx context.Context, v string, n int, now time.Time) 
 			previous = p.Version
 			info.State, info.CompletedAt, info.Items = simstore.StateComplete, now, int64(n)
 			keys := []*datastore.Key{s.keys.Version(v), s.keys.Pointer()}
-			_, err := tx.PutMulti(keys, []any{&info, &simstore.Pointer{Version: v, UpdatedAt: now}})
+			ents := []any{&info, &simstore.Pointer{Version: v, UpdatedAt: now}}
+			if pop != nil {
+				keys, ents = append(keys, s.keys.Popular(v)), append(ents, pop)
+			}
+			_, err := tx.PutMulti(keys, ents)
 			return err
 		})
 		return err
@@ -176,7 +180,7 @@ func (s *versions) collect(ctx context.Context, w *writer, current string, keep 
 const maxLookupKeys = 1000
 
 // deleteVersion deletes every item of v, whatever the items of other
-// versions, then v's marker.
+// versions, and its popular list, then v's marker.
 func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error {
 	parent := s.keys.Version(v)
 	err := s.withRetry(ctx, func() error {
@@ -196,6 +200,9 @@ func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error
 		}
 	})
 	if err != nil {
+		return err
+	}
+	if err := w.add(ctx, deleteOp(s.keys.Popular(v))); err != nil {
 		return err
 	}
 	if err := w.flush(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/popularity"
 	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -24,10 +25,11 @@ func init() {
 	register.DoFn2x0[topn.Neighbors, func(int)](&countFn{})
 	register.DoFn4x1[context.Context, []byte, func(*int) bool, func(int64), error](&beginFn{})
 	register.DoFn4x1[context.Context, topn.Neighbors, int64, func(int), error](&writeFn{})
-	register.DoFn5x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(int), error](&publishFn{})
+	register.DoFn6x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(*[]popularity.Item) bool, func(int), error](&publishFn{})
 	register.Emitter1[int64]()
 	register.Emitter1[int]()
 	register.Iter1[int]()
+	register.Iter1[[]popularity.Item]()
 }
 
 // Write writes neighbors, a PCollection<topn.Neighbors> with unique items,
@@ -47,6 +49,17 @@ func init() {
 //
 // Write panics on an invalid cfg; call cfg.Validate first to report it.
 func Write(s beam.Scope, cfg Config, neighbors beam.PCollection) beam.PCollection {
+	return WriteWithPopular(s, cfg, neighbors, beam.PCollection{})
+}
+
+// WriteWithPopular is Write that also stores popular, a
+// PCollection<[]popularity.Item> of at most one element (popularity.Top's
+// output), as the version's popular list (simstore.Popular). The list is
+// written in the transaction that moves the pointer to the version, so
+// readers never see the version without it or with another version's. The
+// in-place layout has no versions and stores no list; a zero PCollection
+// stores none either. Check the list's length with CheckPopularN.
+func WriteWithPopular(s beam.Scope, cfg Config, neighbors, popular beam.PCollection) beam.PCollection {
 	s = s.Scope("datastoreio.Write")
 	cfg = cfg.withDefaults()
 	if cfg.Layout == simstore.LayoutVersioned && cfg.Version == "" {
@@ -58,7 +71,10 @@ func Write(s beam.Scope, cfg Config, neighbors beam.PCollection) beam.PCollectio
 	inputs := beam.ParDo(s, &countFn{}, neighbors)
 	start := beam.ParDo(s, &beginFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs})
 	written := beam.ParDo(s, &writeFn{Cfg: cfg}, neighbors, beam.SideInput{Input: start})
-	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written})
+	if !popular.IsValid() {
+		popular = beam.CreateList(s, [][]popularity.Item{})
+	}
+	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written}, beam.SideInput{Input: popular})
 }
 
 // counters are the Beam counters of the metric names.
@@ -284,7 +300,7 @@ func (f *publishFn) Teardown() error {
 	return f.client.Close()
 }
 
-func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, emit func(int)) error {
+func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, popular func(*[]popularity.Item) bool, emit func(int)) error {
 	want, total := sum(inputs), sum(written)
 	if !f.Cfg.versioned() {
 		if total != want {
@@ -293,8 +309,13 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 		emit(total)
 		return nil
 	}
+	now := time.Now()
+	pop, err := popularEntity(f.Cfg.keys(), f.Cfg.Version, popular, now)
+	if err != nil {
+		return err
+	}
 	vs := f.Cfg.versions(f.client)
-	prev, err := vs.publish(ctx, f.Cfg.Version, total, time.Now())
+	prev, err := vs.publish(ctx, f.Cfg.Version, total, pop, now)
 	if err != nil {
 		return err
 	}
@@ -309,4 +330,29 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 	}
 	emit(total)
 	return nil
+}
+
+// popularEntity builds version v's popular list from the side input's one
+// element, or returns nil when it has none.
+func popularEntity(keys simstore.Keys, v string, popular func(*[]popularity.Item) bool, updated time.Time) (*simstore.Popular, error) {
+	var lists [][]popularity.Item
+	for items := []popularity.Item(nil); popular(&items); {
+		lists = append(lists, items)
+	}
+	switch len(lists) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, fmt.Errorf("datastoreio: %d popular lists for version %q, want at most one", len(lists), v)
+	}
+	p := &simstore.Popular{Items: make([]string, len(lists[0])), Users: make([]int64, len(lists[0])), Version: v, UpdatedAt: updated.Truncate(time.Microsecond)}
+	for i, it := range lists[0] {
+		p.Items[i], p.Users[i] = it.Item, it.Users
+	}
+	// The same bound as an item entity's: ids, one number each, the version.
+	if size := entityBytes(keys.Popular(v), &simstore.Entity{Items: p.Items, Scores: make([]float64, len(p.Items)), Version: v}); size > maxEntityBytes {
+		return nil, fmt.Errorf("datastoreio: the popular list of %d items is about %d bytes, over Datastore's %d-byte entity limit; lower --popular_n", len(p.Items), size, maxEntityBytes)
+	}
+	return p, nil
 }
