@@ -53,8 +53,9 @@ func datastoreWorkers() int {
 	return 1
 }
 
-// validateDatastoreFlags checks the datastore flags (and topN against entity limits); called after flag.Parse/beam.Init.
-func validateDatastoreFlags(topN int) error {
+// validateDatastoreFlags checks the datastore flags (and topN and
+// popularN against entity limits); called after flag.Parse/beam.Init.
+func validateDatastoreFlags(topN, popularN int) error {
 	if !datastoreEnabled() {
 		return nil
 	}
@@ -65,10 +66,16 @@ func validateDatastoreFlags(topN int) error {
 	if err := datastoreConfig("validate").Validate(); err != nil {
 		return err
 	}
-	return datastoreio.CheckTopN(topN)
+	if err := datastoreio.CheckTopN(topN); err != nil {
+		return err
+	}
+	return datastoreio.CheckPopularN(popularN)
 }
 
-// writeDatastore adds the Datastore write of the pipeline's neighbours (PCollection<topn.Neighbors>) to the pipeline; version is the run id.
-func writeDatastore(s beam.Scope, neighbors beam.PCollection, version string) {
-	datastoreio.Write(s, datastoreConfig(version), neighbors)
+// writeDatastore adds the Datastore write of the pipeline's neighbours
+// (PCollection<topn.Neighbors>) and popular list (PCollection<[]popularity.Item>,
+// stored in the version, so that flipping the pointer publishes both) to
+// the pipeline; version is the run id.
+func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string) {
+	datastoreio.WriteWithPopular(s, datastoreConfig(version), neighbors, popular)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,25 @@ func testDatastoreSink(t *testing.T, addr string) {
 	}
 	if got[len(items)] != nil {
 		t.Errorf("an unknown item was found: %+v", got[len(items)])
+	}
+	// The version holds the run's popular list, the same as the file's.
+	var file struct {
+		Items []struct {
+			Item  string
+			Users int64
+		}
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "popular.json"))), &file); err != nil {
+		t.Fatal(err)
+	}
+	pop, err := store.Popular(ctx, "v1")
+	if err != nil || len(file.Items) == 0 || len(pop.Items) != len(file.Items) || pop.Version != "v1" {
+		t.Fatalf("popular list of v1: %+v, %v; want the file's %d items", pop, err, len(file.Items))
+	}
+	for i, it := range file.Items {
+		if pop.Items[i] != it.Item || pop.Users[i] != it.Users {
+			t.Errorf("popular #%d: %s with %d users, the file has %s with %d", i, pop.Items[i], pop.Users[i], it.Item, it.Users)
+		}
 	}
 
 	// A run that fails its bad-row check writes nothing: v1 stays live.

@@ -40,7 +40,7 @@ var (
 	dead     = flag.String("dead_letter", "", "JSONL file of bad rows with reasons (default: the output path with .dead_letter.jsonl).")
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
 	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
-	popularN = flag.Int("popular_n", 100, "Items in --popular_output.")
+	popularN = flag.Int("popular_n", 100, "Items in --popular_output and in the Datastore version's popular list.")
 	runID    = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the UTC start time, 20060102T150405Z).")
 	manifest = flag.String("manifest_output", "", "JSON manifest written once --output and --popular_output are both in place: the run's version (--run_id) and each file's path, size and SHA-256, which the server checks so that it never pairs files of two runs (default: <output>"+publish.Suffix+" when --popular_output is set).")
 
@@ -157,7 +157,7 @@ func configFromFlags() (config, error) {
 	if c.PopularN < 1 {
 		return c, fmt.Errorf("--popular_n must be at least 1")
 	}
-	if err := validateDatastoreFlags(c.TopN); err != nil {
+	if err := validateDatastoreFlags(c.TopN, c.PopularN); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -197,8 +197,13 @@ func build(s beam.Scope, c config) error {
 	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	written := []beam.PCollection{textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)}
+	// The popular list goes to its file and into the Datastore version.
+	var popular beam.PCollection
+	if c.Popular != "" || datastoreEnabled() {
+		popular = popularity.Top(s, rows, c.PopularN)
+	}
 	if c.Popular != "" {
-		written = append(written, textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate))
+		written = append(written, textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popular), gate))
 	}
 	if c.Manifest != "" {
 		writeManifest(s.Scope("Manifest"), c, written)
@@ -206,7 +211,7 @@ func build(s beam.Scope, c config) error {
 	if datastoreEnabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
 		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
-		writeDatastore(s.Scope("Datastore"), gated, c.RunID)
+		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID)
 	}
 	return nil
 }
