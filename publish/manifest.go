@@ -87,14 +87,15 @@ func Describe(path string, r io.Reader) (File, error) {
 	return d.File(path), nil
 }
 
-// Check compares the bytes read (got) with those f describes; a difference
-// is an error wrapping ErrMismatch that states both.
+// Check compares the bytes read (got, whose Path names the file read) with
+// those f describes; a difference is an error wrapping ErrMismatch that
+// states both.
 func (f File) Check(got File) error {
 	switch {
 	case got.Size != f.Size:
-		return fmt.Errorf("%s: %w: %d bytes, the manifest says %d", f.Path, ErrMismatch, got.Size, f.Size)
+		return fmt.Errorf("%s: %w: %d bytes, the manifest says %d", got.Path, ErrMismatch, got.Size, f.Size)
 	case got.SHA256 != f.SHA256:
-		return fmt.Errorf("%s: %w: SHA-256 %s, the manifest says %s", f.Path, ErrMismatch, got.SHA256, f.SHA256)
+		return fmt.Errorf("%s: %w: SHA-256 %s, the manifest says %s", got.Path, ErrMismatch, got.SHA256, f.SHA256)
 	}
 	return nil
 }

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/popularity"
 	"github.com/recsys/itemsim/transforms/topn"
 )
 
@@ -29,22 +35,37 @@ type source interface {
 // it is read; the next poll tries again.
 const maxReadAttempts = 3
 
+// mismatchPause is the wait before reading again files that do not match
+// their manifest: the pipeline writes the manifest moments after the
+// files.
+var mismatchPause = 200 * time.Millisecond
+
 // readConsistent builds a model with read between two calls of current
-// and keeps it only when both return the same token. The similarities and
-// the popular list are published separately (two renames, or a pointer
-// flip and a file), so a read that overlaps a publication could pair a
-// new similarity table with an old popular list; equal tokens around the
-// read show that neither changed while it ran, so the pair read is one
-// state of the source and the token, the model's version, names it. A
-// change during the read is retried, up to maxReadAttempts reads, then an
-// error: the served model stays.
+// and keeps it only when both return the same token: equal tokens around
+// the read show that nothing the token covers changed while it ran. A
+// change during the read, or files that do not match their manifest
+// (publish.ErrMismatch: a publication in progress), is read again, up to
+// maxReadAttempts reads, then an error: the served model stays.
 func readConsistent(ctx context.Context, current func(context.Context) (token, error), read func(context.Context, token) (*recommend.Model, error)) (*recommend.Model, token, error) {
-	for range maxReadAttempts {
+	var mismatch error
+	for attempt := range maxReadAttempts {
 		before, err := current(ctx)
 		if err != nil {
 			return nil, token{}, err
 		}
 		m, err := read(ctx, before)
+		if errors.Is(err, publish.ErrMismatch) {
+			mismatch = err
+			slog.Info("the files do not match their manifest (a publication in progress?); reading again", "err", err)
+			if attempt < maxReadAttempts-1 {
+				select {
+				case <-ctx.Done():
+					return nil, token{}, ctx.Err()
+				case <-time.After(mismatchPause):
+				}
+			}
+			continue
+		}
 		if err != nil {
 			return nil, token{}, err
 		}
@@ -55,23 +76,33 @@ func readConsistent(ctx context.Context, current func(context.Context) (token, e
 		if after == before {
 			return m, before, nil
 		}
+		mismatch = nil
 		slog.Info("model changed while it was read; reading again", "before", before.String(), "after", after.String())
+	}
+	if mismatch != nil {
+		return nil, token{}, fmt.Errorf("the files did not match their manifest in %d reads, so a publication is in progress or was interrupted; the next poll tries again: %w", maxReadAttempts, mismatch)
 	}
 	return nil, token{}, fmt.Errorf("the model changed during each of %d reads; try again at the next poll", maxReadAttempts)
 }
 
-// token identifies a model: the similarity table's version (a file stamp or
-// a Datastore version) and the popular file's stamp ("" without one).
+// token identifies the state of a source: the similarity table's version
+// (a file stamp or a Datastore version), the popular file's stamp and the
+// manifest's stamp ("" without one).
 type token struct {
-	model, popular string
+	model, popular, manifest string
 }
 
-// String is the model's version as served and exported in metrics.
+// String is the state as logged; without a manifest it is also the file
+// model's version label.
 func (t token) String() string {
-	if t.popular == "" {
-		return t.model
+	s := t.model
+	if t.popular != "" {
+		s += " popular:" + t.popular
 	}
-	return t.model + " popular:" + t.popular
+	if t.manifest != "" {
+		s += " manifest:" + t.manifest
+	}
+	return s
 }
 
 // popularStamp stamps an optional popular file.
@@ -92,13 +123,30 @@ func stamp(path string) (string, error) {
 }
 
 // fileSource reads the pipeline's JSONL and popular files. The pipeline
-// replaces its outputs by rename, so a file is never seen half-written;
-// readConsistent makes sure the two files read belong together.
+// replaces each by its own rename, so a file is never seen half-written,
+// but between the two renames the new similarities sit beside the old
+// popular file. With the run's manifest (publish.Manifest, written after
+// both files) beside the similarities, a model is built only from files
+// whose sizes and SHA-256 match the manifest read, and is labelled with
+// the manifest's version: the pair is one run's. Without a manifest the
+// files are read as they are, labelled with their stamps (token.String):
+// a read never overlaps a rename (readConsistent), but a half-published
+// pair is served until the second rename.
 type fileSource struct {
 	similarities, popular string
+	// manifest is the manifest's path, publish.DefaultPath(similarities)
+	// when empty; it is used when it exists.
+	manifest string
 	// between, when set, runs after the similarities are read and before
 	// the popular file is: tests publish there.
 	between func()
+}
+
+func (s fileSource) manifestPath() string {
+	if s.manifest != "" {
+		return s.manifest
+	}
+	return publish.DefaultPath(s.similarities)
 }
 
 func (s fileSource) current(context.Context) (token, error) {
@@ -107,18 +155,104 @@ func (s fileSource) current(context.Context) (token, error) {
 		return token{}, err
 	}
 	p, err := popularStamp(s.popular)
-	return token{"file:" + m, p}, err
+	if err != nil {
+		return token{}, err
+	}
+	mf, err := stamp(s.manifestPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		mf, err = "", nil
+	}
+	return token{"file:" + m, p, mf}, err
 }
 
 func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
-	return readConsistent(ctx, s.current, withPopular(s.popular, s.between,
-		func(context.Context, token) ([]topn.Neighbors, error) {
-			return recommend.ReadNeighborsFile(s.similarities)
-		}))
+	stamps := withPopular(s.popular, s.between, func(context.Context, token) ([]topn.Neighbors, error) {
+		return recommend.ReadNeighborsFile(s.similarities)
+	})
+	return readConsistent(ctx, s.current, func(ctx context.Context, t token) (*recommend.Model, error) {
+		if t.manifest == "" {
+			return stamps(ctx, t)
+		}
+		return s.readManifest()
+	})
+}
+
+// readManifest builds the model the manifest describes, from files that
+// match it.
+func (s fileSource) readManifest() (*recommend.Model, error) {
+	path := s.manifestPath()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := publish.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	sims := publish.Resolve(path, m.Similarities.Path)
+	if !samePath(sims, s.similarities) {
+		return nil, fmt.Errorf("manifest %s describes %s, not --similarities %s", path, sims, s.similarities)
+	}
+	lists, err := readVerified(sims, m.Similarities, recommend.ReadNeighbors)
+	if err != nil {
+		return nil, err
+	}
+	if s.between != nil {
+		s.between()
+	}
+	var pop []popularity.Item
+	switch {
+	case m.Popular != nil:
+		p := publish.Resolve(path, m.Popular.Path)
+		if s.popular != "" && !samePath(p, s.popular) {
+			return nil, fmt.Errorf("manifest %s describes the popular file %s, not --popular %s", path, p, s.popular)
+		}
+		if pop, err = readVerified(p, *m.Popular, recommend.ReadPopular); err != nil {
+			return nil, err
+		}
+	case s.popular != "":
+		return nil, fmt.Errorf("manifest %s lists no popular file, but --popular is %s", path, s.popular)
+	}
+	return recommend.Build(lists, pop, m.Version)
+}
+
+// samePath reports whether two local paths name the same location.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
+// readVerified parses the file at path with parse while hashing every
+// byte of it, and returns what it parsed only if the bytes are the ones f
+// describes: the content checked is the content parsed, in one pass. A
+// difference is an error wrapping publish.ErrMismatch, reported before any
+// parse error (a file being replaced is not a malformed one).
+func readVerified[T any](path string, f publish.File, parse func(io.Reader) (T, error)) (T, error) {
+	var zero T
+	file, err := os.Open(path)
+	if err != nil {
+		return zero, err
+	}
+	defer file.Close()
+	d := publish.NewDigest()
+	tee := io.TeeReader(file, d)
+	v, perr := parse(bufio.NewReaderSize(tee, 1<<20))
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return zero, fmt.Errorf("%s: %v", path, err)
+	}
+	if err := f.Check(d.File(path)); err != nil {
+		return zero, err
+	}
+	if perr != nil {
+		return zero, fmt.Errorf("%s: %v", path, perr)
+	}
+	return v, nil
 }
 
 // withPopular reads the neighbour lists, runs between (a test hook; nil in
-// production), reads the popular file and builds the model under t's label.
+// production), reads the popular file and builds the model labelled with
+// the token read (t.String()).
 func withPopular(popular string, between func(), lists func(context.Context, token) ([]topn.Neighbors, error)) func(context.Context, token) (*recommend.Model, error) {
 	return func(ctx context.Context, t token) (*recommend.Model, error) {
 		l, err := lists(ctx, t)
@@ -138,9 +272,13 @@ func withPopular(popular string, between func(), lists func(context.Context, tok
 
 // datastoreSource reads the live version of the Datastore versioned layout
 // (package simstore): current is the pointer, load lists every item of that
-// version with one ancestor query. The popular items come from a file, so
-// readConsistent checks that neither the pointer nor the file moved while
-// both were read.
+// version with one ancestor query and reads the version's popular list,
+// which the pipeline stores in the transaction that flips the pointer, so
+// the pair is one run's and the model is labelled with the version. A
+// version without a list (written before lists were stored) takes the
+// popular file's, if any, and is labelled with the version and the file's
+// stamp; readConsistent then checks that neither the pointer nor the file
+// moved while both were read.
 type datastoreSource struct {
 	client  *datastore.Client
 	store   *simstore.Store
@@ -169,12 +307,39 @@ func (s *datastoreSource) current(ctx context.Context) (token, error) {
 		return token{}, err
 	}
 	p, err := popularStamp(s.popular)
-	return token{v, p}, err
+	return token{model: v, popular: p}, err
 }
 
 func (s *datastoreSource) load(ctx context.Context) (*recommend.Model, token, error) {
-	return readConsistent(ctx, s.current, withPopular(s.popular, s.between,
-		func(ctx context.Context, t token) ([]topn.Neighbors, error) { return s.versionItems(ctx, t.model) }))
+	return readConsistent(ctx, s.current, s.read)
+}
+
+// read builds the model of the version t names.
+func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, error) {
+	lists, err := s.versionItems(ctx, t.model)
+	if err != nil {
+		return nil, err
+	}
+	if s.between != nil {
+		s.between()
+	}
+	p, err := s.store.Popular(ctx, t.model)
+	switch {
+	case err == nil:
+		pop := make([]popularity.Item, len(p.Items))
+		for i, it := range p.Items {
+			pop[i] = popularity.Item{Item: it, Users: p.Users[i]}
+		}
+		return recommend.Build(lists, pop, t.model)
+	case errors.Is(err, simstore.ErrNoPopular):
+		pop, err := recommend.ReadPopularFile(s.popular)
+		if err != nil {
+			return nil, err
+		}
+		return recommend.Build(lists, pop, t.String())
+	default:
+		return nil, err
+	}
 }
 
 // versionItems lists every item entity of a version: the children of its

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,16 +11,22 @@ import (
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/datastoreio"
+	"github.com/recsys/itemsim/transforms/popularity"
+	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// publish replaces path's content by rename, as the pipeline does.
-func publish(t *testing.T, path, text string) {
+// replaceFile replaces path's content by rename, as the pipeline does.
+func replaceFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path+".tmp", []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -73,14 +80,14 @@ func fileToken(t *testing.T, sims, pop string) string {
 func TestFileSourceNeverMixes(t *testing.T) {
 	dir := t.TempDir()
 	sims, pop := filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "p.json")
-	publish(t, sims, genSims(1))
-	publish(t, pop, genPopular(1))
+	replaceFile(t, sims, genSims(1))
+	replaceFile(t, pop, genPopular(1))
 	tokens := map[int]string{1: fileToken(t, sims, pop)}
 	gen := 1
 	next := func() {
 		gen++
-		publish(t, sims, genSims(gen))
-		publish(t, pop, genPopular(gen))
+		replaceFile(t, sims, genSims(gen))
+		replaceFile(t, pop, genPopular(gen))
 		tokens[gen] = fileToken(t, sims, pop)
 	}
 	calls := 0
@@ -131,7 +138,7 @@ func TestFileSourceNeverMixes(t *testing.T) {
 	// changed one file. It is served under the stamps of exactly what was
 	// read, and the next poll after the second rename loads the new pair.
 	gen++
-	publish(t, sims, genSims(gen))
+	replaceFile(t, sims, genSims(gen))
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +146,7 @@ func TestFileSourceNeverMixes(t *testing.T) {
 	if g1, g2 := generationOf(t, m); g1 != gen || g2 != gen-1 || m.Version() != fileToken(t, sims, pop) {
 		t.Fatalf("half published: generations %d and %d labelled %q, want %d and %d labelled %q", g1, g2, m.Version(), gen, gen-1, fileToken(t, sims, pop))
 	}
-	publish(t, pop, genPopular(gen))
+	replaceFile(t, pop, genPopular(gen))
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +162,7 @@ func TestFileSourceNeverMixes(t *testing.T) {
 func TestReloadRejectsCorruptModel(t *testing.T) {
 	dir := t.TempDir()
 	sims := filepath.Join(dir, "s.jsonl")
-	publish(t, sims, `{"item":"a","neighbors":[{"item":"b","score":0.5}]}`+"\n")
+	replaceFile(t, sims, `{"item":"a","neighbors":[{"item":"b","score":0.5}]}`+"\n")
 	s := newTestServer(t, nil)
 	r := &reloader{src: fileSource{similarities: sims}, srv: s}
 	ctx := context.Background()
@@ -164,7 +171,7 @@ func TestReloadRejectsCorruptModel(t *testing.T) {
 	}
 	good := s.model.Load()
 	for _, score := range []string{"1.0000001", "-0.1", "9223372036854776000"} {
-		publish(t, sims, `{"item":"a","neighbors":[{"item":"b","score":0.5}]}`+"\n"+
+		replaceFile(t, sims, `{"item":"a","neighbors":[{"item":"b","score":0.5}]}`+"\n"+
 			`{"item":"b","neighbors":[{"item":"a","score":0.5},{"item":"c","score":`+score+`}]}`+"\n")
 		err := r.check(ctx)
 		if err == nil || !strings.Contains(err.Error(), `item "b": neighbour "c" has similarity`) {
@@ -176,10 +183,12 @@ func TestReloadRejectsCorruptModel(t *testing.T) {
 	}
 }
 
-// TestDatastoreSourceNeverMixes: the pointer moves to a new version, and
-// the popular file is replaced, between the read of the version's items
-// and that of the popular file. The reload reads again and serves the new
-// version with the new popular list, labelled with the version read.
+// TestDatastoreSourceNeverMixes: with versions that have no popular list
+// of their own (written by runs before lists were stored), the pointer
+// moves to a new version, and the popular file is replaced, between the
+// read of the version's items and that of the popular file. The reload
+// reads again and serves the new version with the new popular list,
+// labelled with the version and the file's stamp.
 func TestDatastoreSourceNeverMixes(t *testing.T) {
 	srv, err := datastoretest.NewServer()
 	if err != nil {
@@ -213,7 +222,7 @@ func TestDatastoreSourceNeverMixes(t *testing.T) {
 	}
 	pop := filepath.Join(t.TempDir(), "p.json")
 	put(1)
-	publish(t, pop, genPopular(1))
+	replaceFile(t, pop, genPopular(1))
 	src, err := newDatastoreSource(client, namespace, kind, pop)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +231,7 @@ func TestDatastoreSourceNeverMixes(t *testing.T) {
 	src.between = func() {
 		if calls++; calls == 1 {
 			put(2)
-			publish(t, pop, genPopular(2))
+			replaceFile(t, pop, genPopular(2))
 		}
 	}
 	s := newTestServer(t, nil)
@@ -238,5 +247,284 @@ func TestDatastoreSourceNeverMixes(t *testing.T) {
 	if g1, g2 := generationOf(t, m); g1 != 2 || g2 != 2 || m.Version() != "v2 popular:"+ps || calls != 2 {
 		t.Fatalf("version %d with the popular list of %d, labelled %q, in %d reads; want version 2 labelled %q in 2 reads",
 			g1, g2, m.Version(), calls, "v2 popular:"+ps)
+	}
+}
+
+// publishRun publishes run g as the pipeline does: the similarities, the
+// popular file, then the manifest naming both (each by its own rename);
+// steps limits how many of the three land, to stop in between.
+func publishRun(t *testing.T, sims, pop string, g, steps int) {
+	t.Helper()
+	if steps >= 1 {
+		replaceFile(t, sims, genSims(g))
+	}
+	if steps >= 2 {
+		replaceFile(t, pop, genPopular(g))
+	}
+	if steps >= 3 {
+		replaceFile(t, publish.DefaultPath(sims), manifestOf(t, fmt.Sprintf("run-%d", g), sims, pop))
+	}
+}
+
+// manifestOf is the manifest of the files at sims and pop as they are.
+func manifestOf(t *testing.T, version, sims, pop string) string {
+	t.Helper()
+	describe := func(path string) publish.File {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		d, err := publish.Describe(publish.Rel(publish.DefaultPath(sims), path), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	p := describe(pop)
+	b, err := publish.Manifest{Version: version, Similarities: describe(sims), Popular: &p}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+// quickRetries shortens the pause before re-reading mismatched files.
+func quickRetries(t *testing.T) {
+	old := mismatchPause
+	mismatchPause = time.Millisecond
+	t.Cleanup(func() { mismatchPause = old })
+}
+
+// TestManifestNeverMixes stops a publication between its renames: with
+// run 1 published, run 2's similarities land, then its popular file, then
+// its manifest. Until the manifest lands a reload fails (the files do not
+// match the manifest) and run 1 stays served; a server starting then
+// serves nothing rather than run 2's similarities with run 1's popular
+// list. Once the manifest lands, run 2 is served under its version. A run
+// published during a read (between the two files) is read again whole.
+func TestManifestNeverMixes(t *testing.T) {
+	quickRetries(t)
+	dir := t.TempDir()
+	sims, pop := filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "p.json")
+	publishRun(t, sims, pop, 1, 3)
+	src := fileSource{similarities: sims, popular: pop}
+	s := newTestServer(t, nil)
+	r := &reloader{src: &src, srv: s}
+	ctx := context.Background()
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run1 := s.model.Load()
+	if g1, g2 := generationOf(t, run1); g1 != 1 || g2 != 1 || run1.Version() != "run-1" {
+		t.Fatalf("run 1: generations %d and %d labelled %q", g1, g2, run1.Version())
+	}
+
+	for steps, moment := range []string{"", "similarities renamed", "popular file renamed too"} {
+		if steps == 0 {
+			continue
+		}
+		publishRun(t, sims, pop, 2, steps)
+		err := r.check(ctx)
+		if !errors.Is(err, publish.ErrMismatch) || !strings.Contains(err.Error(), "publication is in progress") {
+			t.Errorf("%s: error %v, want a mismatch with the manifest", moment, err)
+		}
+		if s.model.Load() != run1 {
+			t.Errorf("%s: the served model was replaced by %q", moment, s.model.Load().Version())
+		}
+		fresh := newTestServer(t, nil)
+		if err := (&reloader{src: &src, srv: fresh}).check(ctx); !errors.Is(err, publish.ErrMismatch) || fresh.model.Load() != nil {
+			t.Errorf("%s: a starting server: error %v, model %v; want a mismatch and no model", moment, err, fresh.model.Load())
+		}
+	}
+	publishRun(t, sims, pop, 2, 3)
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := s.model.Load()
+	if g1, g2 := generationOf(t, m); g1 != 2 || g2 != 2 || m.Version() != "run-2" {
+		t.Fatalf("run 2 published: generations %d and %d labelled %q, want 2 and 2 labelled run-2", g1, g2, m.Version())
+	}
+
+	// Run 4 is published whole while run 3 is read, after its
+	// similarities and before its popular file: that file does not match
+	// run 3's manifest, and the second read serves run 4.
+	calls := 0
+	src.between = func() {
+		if calls++; calls == 1 {
+			publishRun(t, sims, pop, 4, 3)
+		}
+	}
+	publishRun(t, sims, pop, 3, 3)
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m = s.model.Load()
+	if g1, g2 := generationOf(t, m); g1 != 4 || g2 != 4 || m.Version() != "run-4" || calls != 2 {
+		t.Fatalf("run 4 published during a read: generations %d and %d labelled %q in %d reads, want 4 and 4 labelled run-4 in 2", g1, g2, m.Version(), calls)
+	}
+}
+
+// TestManifestRejectsDamage: files damaged after their manifest (cut
+// short, one byte changed), a malformed manifest, or one describing other
+// files, are refused with an error saying what is wrong; the served model
+// stays.
+func TestManifestRejectsDamage(t *testing.T) {
+	quickRetries(t)
+	dir := t.TempDir()
+	sims, pop := filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "p.json")
+	manifest := publish.DefaultPath(sims)
+	publishRun(t, sims, pop, 1, 3)
+	s := newTestServer(t, nil)
+	r := &reloader{src: fileSource{similarities: sims, popular: pop}, srv: s}
+	ctx := context.Background()
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	good := s.model.Load()
+	cases := []struct {
+		name    string
+		damage  func()
+		wantErr []string
+	}{
+		{"similarities cut short", func() { replaceFile(t, sims, genSims(1)[:20]) },
+			[]string{sims, "does not match the manifest", fmt.Sprintf("20 bytes, the manifest says %d", len(genSims(1)))}},
+		{"popular file with one byte changed", func() { replaceFile(t, pop, strings.Replace(genPopular(1), "7", "8", 1)) },
+			[]string{pop, "does not match the manifest", "SHA-256"}},
+		{"malformed manifest", func() { replaceFile(t, manifest, `{"version":"run-1"`) },
+			[]string{manifest, "manifest:"}},
+		{"manifest of other similarities", func() {
+			other := filepath.Join(dir, "other.jsonl")
+			replaceFile(t, other, genSims(1))
+			replaceFile(t, manifest, strings.Replace(manifestOf(t, "run-1", sims, pop), `"s.jsonl"`, `"other.jsonl"`, 1))
+		}, []string{"describes " + filepath.Join(dir, "other.jsonl") + ", not --similarities"}},
+	}
+	for _, tc := range cases {
+		publishRun(t, sims, pop, 1, 3)
+		tc.damage()
+		err := r.check(ctx)
+		for _, want := range tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %v, want it to say %q", tc.name, err, want)
+			}
+		}
+		if s.model.Load() != good {
+			t.Errorf("%s: the served model was replaced", tc.name)
+		}
+	}
+}
+
+// datastoreClient opens a client on the Datastore at addr.
+func datastoreClient(t *testing.T, addr string) *datastore.Client {
+	t.Helper()
+	client, err := datastore.NewClient(context.Background(), "source-test",
+		option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// TestDatastoreSourceVersionPopular serves each version's own popular
+// list, on the in-process server and the real emulator.
+func TestDatastoreSourceVersionPopular(t *testing.T) {
+	srv, err := datastoretest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Run("in-process", func(t *testing.T) { testDatastoreSourceVersionPopular(t, srv.Addr) })
+	t.Run("emulator", func(t *testing.T) { testDatastoreSourceVersionPopular(t, datastoretest.StartEmulator(t).Host) })
+}
+
+// testDatastoreSourceVersionPopular: versions written by the pipeline's
+// sink with their popular lists are served with those lists, labelled
+// with the version alone, although --popular names a file (of another
+// list); a version published between the read of the items and that of
+// the list is read again whole; a version without a list (an older run's)
+// falls back to the file.
+func testDatastoreSourceVersionPopular(t *testing.T, addr string) {
+	quickRetries(t)
+	ctx := context.Background()
+	client := datastoreClient(t, addr)
+	const namespace, kind = "ns", "Sim"
+	keys := simstore.Keys{Namespace: namespace, Kind: kind}
+	file := filepath.Join(t.TempDir(), "p.json")
+	replaceFile(t, file, genPopular(9))
+	src, err := newDatastoreSource(client, namespace, kind, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, nil)
+	r := &reloader{src: src, srv: s}
+
+	writeVersionWithPopular(t, addr, namespace, kind, 1)
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := s.model.Load()
+	if g1, g2 := generationOf(t, m); g1 != 1 || g2 != 1 || m.Version() != "v1" {
+		t.Fatalf("version %d with the popular list of %d (the file's is 9), labelled %q; want 1 and 1 labelled v1", g1, g2, m.Version())
+	}
+
+	// The pointer moves to v3 while v2 is read, after its items: the list
+	// read is still v2's, and the moved pointer makes the reload read v3
+	// whole.
+	calls := 0
+	src.between = func() {
+		if calls++; calls == 1 {
+			writeVersionWithPopular(t, addr, namespace, kind, 3)
+		}
+	}
+	writeVersionWithPopular(t, addr, namespace, kind, 2)
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m = s.model.Load()
+	if g1, g2 := generationOf(t, m); g1 != 3 || g2 != 3 || m.Version() != "v3" || calls != 2 {
+		t.Fatalf("v3 published during a read: version %d with the popular list of %d, labelled %q, in %d reads; want 3 and 3 labelled v3 in 2 reads",
+			g1, g2, m.Version(), calls)
+	}
+	src.between = nil
+
+	// A version without a list takes the file's, and says so in its label.
+	if _, err := client.Put(ctx, keys.Version("v4"), &simstore.VersionInfo{State: simstore.StateComplete, Items: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, keys.Item("v4", "a"), &simstore.Entity{Items: []string{"nxxxx"}, Scores: []float64{0.5}, Version: "v4"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, keys.Pointer(), &simstore.Pointer{Version: "v4"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m = s.model.Load()
+	ps, err := stamp(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g1, g2 := generationOf(t, m); g1 != 4 || g2 != 9 || m.Version() != "v4 popular:"+ps {
+		t.Fatalf("a version without a list: version %d with the popular list of %d, labelled %q; want 4 with the file's (9) labelled %q", g1, g2, m.Version(), "v4 popular:"+ps)
+	}
+}
+
+// writeVersionWithPopular writes generation g (item a with neighbour
+// n<g>, popular list p<g>) as version v<g> with the pipeline's sink, which
+// flips the pointer to it.
+func writeVersionWithPopular(t *testing.T, addr, namespace, kind string, g int) {
+	t.Helper()
+	v := fmt.Sprintf("v%d", g)
+	x := strings.Repeat("x", g)
+	cfg := datastoreio.Config{Project: "source-test", Endpoint: addr, Namespace: namespace, Kind: kind, Version: v,
+		Retry: datastoreio.Retry{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ThrottleDelay: time.Millisecond}}
+	p, s := beam.NewPipelineWithRoot()
+	lists := []topn.Neighbors{{Item: "a", Neighbors: []topn.Neighbor{{Item: "n" + x, Score: 0.5}}}}
+	datastoreio.WriteWithPopular(s, cfg, beam.CreateList(s, lists), beam.Create(s, []popularity.Item{{Item: "p" + x, Users: 7}}))
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("writing version %s: %v", v, err)
 	}
 }
