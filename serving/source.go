@@ -126,7 +126,7 @@ func stamp(path string) (string, error) {
 // replaces each by its own rename, so a file is never seen half-written,
 // but between the two renames the new similarities sit beside the old
 // popular file. With the run's manifest (publish.Manifest, written after
-// both files) beside the similarities, a model is built only from files
+// both files) at <similarities>.manifest.json, a model is built only from files
 // whose sizes and SHA-256 match the manifest read, and is labelled with
 // the manifest's version: the pair is one run's. Without a manifest the
 // files are read as they are, labelled with their stamps (token.String):
@@ -134,20 +134,14 @@ func stamp(path string) (string, error) {
 // pair is served until the second rename.
 type fileSource struct {
 	similarities, popular string
-	// manifest is the manifest's path, publish.DefaultPath(similarities)
-	// when empty; it is used when it exists.
-	manifest string
 	// between, when set, runs after the similarities are read and before
 	// the popular file is: tests publish there.
 	between func()
 }
 
-func (s fileSource) manifestPath() string {
-	if s.manifest != "" {
-		return s.manifest
-	}
-	return publish.DefaultPath(s.similarities)
-}
+// manifestPath is where the pipeline's --manifest_output defaults to; the
+// manifest is used when it exists.
+func (s fileSource) manifestPath() string { return publish.DefaultPath(s.similarities) }
 
 func (s fileSource) current(context.Context) (token, error) {
 	m, err := stamp(s.similarities)
@@ -200,18 +194,19 @@ func (s fileSource) readManifest() (*recommend.Model, error) {
 	if s.between != nil {
 		s.between()
 	}
-	var pop []popularity.Item
-	switch {
-	case m.Popular != nil:
-		p := publish.Resolve(path, m.Popular.Path)
-		if s.popular != "" && !samePath(p, s.popular) {
-			return nil, fmt.Errorf("manifest %s describes the popular file %s, not --popular %s", path, p, s.popular)
+	if m.Popular == nil {
+		if s.popular != "" {
+			return nil, fmt.Errorf("manifest %s lists no popular file, but --popular is %s", path, s.popular)
 		}
-		if pop, err = readVerified(p, *m.Popular, recommend.ReadPopular); err != nil {
-			return nil, err
-		}
-	case s.popular != "":
-		return nil, fmt.Errorf("manifest %s lists no popular file, but --popular is %s", path, s.popular)
+		return recommend.Build(lists, nil, m.Version)
+	}
+	p := publish.Resolve(path, m.Popular.Path)
+	if s.popular != "" && !samePath(p, s.popular) {
+		return nil, fmt.Errorf("manifest %s describes the popular file %s, not --popular %s", path, p, s.popular)
+	}
+	pop, err := readVerified(p, *m.Popular, recommend.ReadPopular)
+	if err != nil {
+		return nil, err
 	}
 	return recommend.Build(lists, pop, m.Version)
 }
