@@ -44,10 +44,11 @@ type Counts struct {
 func Estimate(m *data.Matrix, threshold float64, seed uint64, visit func(i int32, row dimsum.Row)) Counts {
 	acc := dimsum.NewAccumulator(len(m.Table.Items), dimsum.DefaultGoroutines())
 	c := sample(m, threshold, seed, func(ids []int32, vals []float64) int { return acc.Add(ids, vals) })
+	params := dimsum.NewParams(m.Table, threshold)
 	var merger dimsum.Merger
 	acc.Flush(func(i int32, p dimsum.PartialRow) {
 		done := false
-		row := merger.Merge(func(dst *dimsum.PartialRow) bool {
+		row := merger.Merge(params, i, func(dst *dimsum.PartialRow) bool {
 			if done {
 				return false
 			}

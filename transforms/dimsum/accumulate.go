@@ -184,34 +184,35 @@ type Merger struct {
 	tag   int32
 }
 
-// Merge sums the partial rows next() yields (false when done).
-func (m *Merger) Merge(next func(*PartialRow) bool) Row {
+// Merge sums the partial rows of item i that next() yields (false when
+// done) and turns each pair's sum into its estimate with p.Similarity.
+func (m *Merger) Merge(p Params, i int32, next func(*PartialRow) bool) Row {
 	m.tag++
 	if m.tag == 0 { // wrapped: stale stamps could collide
 		clear(m.stamp)
 		m.tag = 1
 	}
 	m.seen = m.seen[:0]
-	var p PartialRow
-	for next(&p) {
-		if last := int(p.J[len(p.J)-1]); last >= len(m.dense) {
+	var part PartialRow
+	for next(&part) {
+		if last := int(part.J[len(part.J)-1]); last >= len(m.dense) {
 			grow := max(last+1, 2*len(m.dense))
 			m.dense = append(m.dense, make([]exactsum.Sum, grow-len(m.dense))...)
 			m.stamp = append(m.stamp, make([]int32, grow-len(m.stamp))...)
 		}
-		for x, j := range p.J {
+		for x, j := range part.J {
 			if m.stamp[j] != m.tag {
 				m.stamp[j] = m.tag
 				m.dense[j] = exactsum.Sum{}
 				m.seen = append(m.seen, j)
 			}
-			m.dense[j].Merge(p.Sums[x])
+			m.dense[j].Merge(part.Sums[x])
 		}
 	}
 	slices.Sort(m.seen)
 	row := Row{J: slices.Clone(m.seen), S: make([]float64, len(m.seen))}
 	for x, j := range m.seen {
-		row.S[x] = m.dense[j].Float64()
+		row.S[x] = p.Similarity(i, j, m.dense[j].Float64())
 	}
 	return row
 }

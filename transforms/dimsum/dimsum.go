@@ -16,7 +16,11 @@
 // squares and the pairs' products) is exact (internal/exactsum), so the
 // output does not depend on bundling, and a column's norm is positive
 // whenever one of its scores is: an exact-mode cosine never exceeds 1 by
-// more than the rounding of its terms.
+// more than the rounding of its terms. Each divisor min(sg, ‖c_i‖)·B is
+// split into a power of two, applied to the entry (exactly: the product
+// keeps the few significant bits of scores such as 0.5, 2 and 6, so the
+// shuffled sums stay a few bytes long), and a residual in [0.5, 1) that
+// divides the pair's sum once, when its partial sums are merged.
 //
 // The plain-Go parts (Draw, Params, Accumulator, Merger) hold the math and
 // the hot loop; Similarities is the Beam wrapper.
@@ -54,9 +58,23 @@ type Params struct {
 	// whose norm is not positive and finite (it gets no neighbours; the
 	// table step counts such items in dimsum/zero_norm_items).
 	Keep []float64
-	// Divisor is each item's min(sg, ‖c_i‖) times the scale B, so an entry's
-	// contribution factor is raw score / Divisor, at most 1.
-	Divisor []float64
+	// Each item's divisor min(sg, ‖c_i‖)·B is Residual·2^Shift, Residual
+	// in [0.5, 1): an entry's contribution factor is its raw score times
+	// 2^-Shift, exact, and a pair's sum of products is divided by both
+	// items' residuals (Similarity).
+	Residual []float64
+	Shift    []int
+}
+
+// setDivisor stores item i's divisor as its residual and shift.
+func (p Params) setDivisor(i int, divisor float64) {
+	p.Residual[i], p.Shift[i] = math.Frexp(divisor)
+}
+
+// Similarity is the estimate of pair (i, j) from the exact sum of its
+// contribution products, rounded to float64.
+func (p Params) Similarity(i, j int32, sum float64) float64 {
+	return sum / (p.Residual[i] * p.Residual[j])
 }
 
 // NewParams computes the sampling parameters of a table at a threshold.
@@ -64,15 +82,19 @@ type Params struct {
 // after dividing by B, keeps tiny and huge norms exact.
 func NewParams(t ItemTable, threshold float64) Params {
 	sgB := Oversampling(threshold, len(t.Items)) * t.Scale
-	p := Params{Keep: make([]float64, len(t.Items)), Divisor: make([]float64, len(t.Items))}
+	n := len(t.Items)
+	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n)}
 	for i, norm := range t.Norms {
 		switch {
 		case !usableNorm(norm):
-			p.Keep[i], p.Divisor[i] = 0, 1
+			p.Keep[i] = 0
+			p.setDivisor(i, 1)
 		case norm <= sgB:
-			p.Keep[i], p.Divisor[i] = 1, norm
+			p.Keep[i] = 1
+			p.setDivisor(i, norm)
 		default:
-			p.Keep[i], p.Divisor[i] = sgB/norm, sgB
+			p.Keep[i] = sgB / norm
+			p.setDivisor(i, sgB)
 		}
 	}
 	return p
@@ -88,7 +110,7 @@ func Draw(seed uint64, user, item string) float64 { return idhash.Uniform(seed, 
 // Sample appends one user's kept entries to keptIDs and keptVals: ids are
 // the row's items' compact ids (ascending, aligned with items and the raw
 // scores), and a kept entry's value is its contribution factor
-// score / Divisor. An entry is kept with probability Keep, decided by Draw.
+// score·2^-Shift. An entry is kept with probability Keep, decided by Draw.
 func (p Params) Sample(seed uint64, user string, items []string, ids []int32, scores []float64,
 	keptIDs []int32, keptVals []float64) ([]int32, []float64) {
 	for k, i := range ids {
@@ -96,7 +118,7 @@ func (p Params) Sample(seed uint64, user string, items []string, ids []int32, sc
 			continue
 		}
 		keptIDs = append(keptIDs, i)
-		keptVals = append(keptVals, scores[k]/p.Divisor[i])
+		keptVals = append(keptVals, math.Ldexp(scores[k], -p.Shift[i]))
 	}
 	return keptIDs, keptVals
 }

@@ -99,7 +99,7 @@ func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, c
 	var m Merger
 	for i, ps := range parts {
 		k := 0
-		row := m.Merge(func(p *PartialRow) bool {
+		row := m.Merge(params, i, func(p *PartialRow) bool {
 			if k == len(ps) {
 				return false
 			}
@@ -284,8 +284,17 @@ func TestOversampling(t *testing.T) {
 	// sampled; a zero or infinite norm keeps nothing.
 	p := NewParams(ItemTable{Items: []string{"a", "b", "c", "d"}, Norms: []float64{2, 100, 0, math.Inf(1)}, Scale: 4}, 0.5)
 	sg := Oversampling(0.5, 4)
-	if p.Keep[0] != 1 || p.Divisor[0] != 2 || p.Keep[1] != sg*4/100 || p.Divisor[1] != sg*4 {
+	divisor := func(i int) float64 { return math.Ldexp(p.Residual[i], p.Shift[i]) }
+	if p.Keep[0] != 1 || divisor(0) != 2 || p.Keep[1] != sg*4/100 || divisor(1) != sg*4 {
 		t.Errorf("NewParams = %+v (sg %v)", p, sg)
+	}
+	// 2 = 0.5·2^2 (the residual is a mantissa in [0.5, 1)), so an entry of
+	// score 3 contributes 3/4 and pair (0, 0) would divide its sum by 0.25.
+	if p.Residual[0] != 0.5 || p.Shift[0] != 2 || p.Similarity(0, 0, 1) != 4 {
+		t.Errorf("item 0: residual %v, shift %d, Similarity(0, 0, 1) = %v; want 0.5, 2, 4", p.Residual[0], p.Shift[0], p.Similarity(0, 0, 1))
+	}
+	if _, vals := p.Sample(1, "u", []string{"a"}, []int32{0}, []float64{3}, nil, nil); len(vals) != 1 || vals[0] != 0.75 {
+		t.Errorf("Sample of score 3 for item 0 = %v, want [0.75]", vals)
 	}
 	if p.Keep[2] != 0 || p.Keep[3] != 0 {
 		t.Errorf("unusable norms keep %v and %v, want 0", p.Keep[2], p.Keep[3])
@@ -312,5 +321,68 @@ func TestAccumulatorSkipsLoneEntries(t *testing.T) {
 	}
 	if acc.Pending() != 0 {
 		t.Error("Flush must empty the buffer")
+	}
+}
+
+// TestShuffledSumsStayShort checks why the divisors are split: at the
+// default weights (0.5, 2, 6) and norms that are no power of two, an
+// entry's contribution keeps its score's few significant bits, so each
+// pair's exact sum encodes in at most 4 bytes (dividing by the norm first
+// gave full 53-bit mantissas: 10 to 11 bytes a pair). The estimates are
+// still the cosines, checked against the brute force.
+func TestShuffledSumsStayShort(t *testing.T) {
+	weights := []float64{0.5, 2, 6, 6.5, 8, 12}
+	r := rand.New(rand.NewPCG(3, 4))
+	var rows []scoring.Row
+	for u := range 300 {
+		row := scoring.Row{User: "u" + itoa(u)}
+		for i := range 40 {
+			if r.Float64() < 0.2 {
+				row.Items = append(row.Items, "i"+itoa(1000+i))
+				row.Scores = append(row.Scores, weights[r.IntN(len(weights))])
+			}
+		}
+		if len(row.Items) > 0 {
+			rows = append(rows, row)
+		}
+	}
+	table := bruteTable(rows)
+	params := NewParams(table, 0)
+	index := map[string]int32{}
+	for i, item := range table.Items {
+		index[item] = int32(i)
+	}
+	acc := NewAccumulator(len(table.Items), 1)
+	for _, row := range rows {
+		ids := make([]int32, len(row.Items))
+		for k, item := range row.Items {
+			ids[k] = index[item]
+		}
+		kept, vals := params.Sample(1, row.User, row.Items, ids, row.Scores, nil, nil)
+		acc.Add(kept, vals)
+	}
+	pairs, sumBytes := 0, 0
+	acc.Flush(func(_ int32, p PartialRow) {
+		for _, s := range p.Sums {
+			pairs++
+			sumBytes += s.EncodedLen()
+			if s.EncodedLen() > 4 {
+				t.Errorf("a pair's sum encodes in %d bytes, want at most 4", s.EncodedLen())
+			}
+		}
+	})
+	if pairs == 0 {
+		t.Fatal("no pair was summed")
+	}
+	t.Logf("%d pairs, %.2f bytes per sum", pairs, float64(sumBytes)/float64(pairs))
+	want := bruteCosines(rows)
+	got := estimate(rows, table, 0, 1, 0, 1)
+	if len(got) != len(want) {
+		t.Fatalf("%d pairs estimated, brute force has %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if g := got[k]; math.Abs(g-w) > 1e-12 {
+			t.Errorf("pair %v: %v, brute force %v", k, g, w)
+		}
 	}
 }

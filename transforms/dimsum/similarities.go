@@ -24,7 +24,7 @@ func init() {
 	register.DoFn3x0[context.Context, ItemTable, func(ItemTable)](&scaleFn{})
 	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&maxScaleFn{})
 	register.DoFn4x0[context.Context, scoring.Shard, []ItemTable, func(int64, PartialBlock)](&pairsFn{})
-	register.DoFn4x0[context.Context, int64, func(*PartialBlock) bool, func(int64, Row)](&mergeFn{})
+	register.DoFn5x0[context.Context, int64, func(*PartialBlock) bool, []ItemTable, func(int64, Row)](&mergeFn{})
 	register.Emitter1[float64]()
 	register.Emitter1[itemSquares]()
 	register.Emitter1[ItemTable]()
@@ -137,7 +137,10 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards,
 		Goroutines: c.Goroutines},
 		rows, beam.SideInput{Input: table})
-	return beam.ParDo(s, &mergeFn{Goroutines: c.Goroutines}, beam.GroupByKey(s, partial))
+	// The merge divides each pair's sum by its items' residual divisors,
+	// so it reads the table too.
+	return beam.ParDo(s, &mergeFn{Threshold: c.Threshold, Goroutines: c.Goroutines}, beam.GroupByKey(s, partial),
+		beam.SideInput{Input: table})
 }
 
 // shardMax emits the largest score of a shard (rows are never empty).
@@ -285,11 +288,8 @@ type pairsFn struct {
 // prepare builds the lookups once per DoFn instance: the table is the same
 // for every bundle of a run, only decoded anew.
 func (f *pairsFn) prepare(tables []ItemTable) {
-	if len(tables) == 0 {
-		return
-	}
-	t := &tables[0]
-	if f.table != nil && len(f.table.Items) == len(t.Items) && f.table.Scale == t.Scale {
+	t := newTable(f.table, tables)
+	if t == nil {
 		return
 	}
 	f.table = t
@@ -371,8 +371,11 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 // items on Goroutines goroutines (0: the worker's default), and emits the
 // rows in item order.
 type mergeFn struct {
+	Threshold  float64
 	Goroutines int
 
+	table    *ItemTable // the table params were built from
+	params   Params
 	mergers  []Merger
 	parts    []itemPart
 	groups   []int // group g is parts[groups[g]:groups[g+1]], one item
@@ -386,14 +389,36 @@ type itemPart struct {
 	row PartialRow
 }
 
-func (f *mergeFn) StartBundle(_ context.Context, _ func(int64, Row)) {
+// prepare builds the params once per DoFn instance, as pairsFn's.
+func (f *mergeFn) prepare(tables []ItemTable) {
+	if t := newTable(f.table, tables); t != nil {
+		f.table, f.params = t, NewParams(*t, f.Threshold)
+	}
+}
+
+// newTable returns the side input's table when it is not the one the
+// lookups were built from (cached; the table is the same for every bundle
+// of a run, only decoded anew), else nil.
+func newTable(cached *ItemTable, tables []ItemTable) *ItemTable {
+	if len(tables) == 0 {
+		return nil
+	}
+	t := &tables[0]
+	if cached != nil && len(cached.Items) == len(t.Items) && cached.Scale == t.Scale {
+		return nil
+	}
+	return t
+}
+
+func (f *mergeFn) StartBundle(_ context.Context, _ []ItemTable, _ func(int64, Row)) {
 	f.distinct = 0
 	if f.mergers == nil {
 		f.mergers = make([]Merger, goroutines(f.Goroutines))
 	}
 }
 
-func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*PartialBlock) bool, emit func(int64, Row)) {
+func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*PartialBlock) bool, tables []ItemTable, emit func(int64, Row)) {
+	f.prepare(tables)
 	f.parts = f.parts[:0]
 	var pb PartialBlock
 	for blocks(&pb) {
@@ -412,7 +437,7 @@ func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*Partia
 	f.rows = slices.Grow(f.rows[:0], n)[:n]
 	parallel.For(len(f.mergers), n, func(w, g int) {
 		next, hi := f.groups[g], f.groups[g+1]
-		f.rows[g] = f.mergers[w].Merge(func(p *PartialRow) bool {
+		f.rows[g] = f.mergers[w].Merge(f.params, f.parts[next].i, func(p *PartialRow) bool {
 			if next == hi {
 				return false
 			}
@@ -429,6 +454,6 @@ func (f *mergeFn) ProcessElement(_ context.Context, _ int64, blocks func(*Partia
 	clear(f.rows)
 }
 
-func (f *mergeFn) FinishBundle(ctx context.Context, _ func(int64, Row)) {
+func (f *mergeFn) FinishBundle(ctx context.Context, _ []ItemTable, _ func(int64, Row)) {
 	beam.NewCounter("dimsum", "distinct_pairs").Inc(ctx, f.distinct)
 }
