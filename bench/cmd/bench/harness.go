@@ -17,8 +17,8 @@ import (
 	"github.com/recsys/itemsim/bench/data"
 	"github.com/recsys/itemsim/bench/sampling"
 	"github.com/recsys/itemsim/bench/synth"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // harness holds the built binaries and the pipeline runs done so far (the
@@ -335,7 +335,7 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 	if dr.GoExact, goOut, _, err = h.peer(d, "go-exact"); err != nil {
 		return nil, err
 	}
-	var exact map[string][]topn.Neighbor
+	var exact map[string][]model.Neighbor
 	for _, t := range h.o.thresholds {
 		tr, err := h.evaluate(d, m, t, exact, strong)
 		if err != nil {
@@ -371,14 +371,14 @@ func (h *harness) dataset(d dataset) (*DatasetResult, error) {
 // overlap with the exact run, and the accuracy of every estimate from the
 // same library code run in-process, whose top N must equal the pipeline's
 // file. exact is the exact run's output (nil when t is 0).
-func (h *harness) evaluate(d dataset, m *data.Matrix, t float64, exact map[string][]topn.Neighbor, strong []dimsum.Row) (*ThresholdResult, error) {
-	lists := make([]topn.List, len(m.Table.Items))
+func (h *harness) evaluate(d dataset, m *data.Matrix, t float64, exact map[string][]model.Neighbor, strong []dimsum.Row) (*ThresholdResult, error) {
+	lists := make([][]model.Candidate, len(m.Table.Items))
 	var acc accuracy
 	in := sampling.Estimate(m, t, h.o.seed, func(i int32, row dimsum.Row) {
 		for k, j := range row.J {
 			if s := row.S[k]; s > 0 {
-				lists[i].Insert(topn.Candidate{ID: j, Score: s}, h.o.topN)
-				lists[j].Insert(topn.Candidate{ID: i, Score: s}, h.o.topN)
+				lists[i] = model.Insert(lists[i], model.Candidate{ID: j, Score: s}, h.o.topN)
+				lists[j] = model.Insert(lists[j], model.Candidate{ID: i, Score: s}, h.o.topN)
 			}
 		}
 		if t > 0 {
@@ -448,7 +448,7 @@ func (h *harness) scaling(done func(*ScalingResult) error) (*ScalingResult, erro
 		}
 		pt := ScalePoint{Factor: f, Interactions: rows, Users: len(m.Rows), Entries: m.Entries(), NaivePairs: m.NaivePairs()}
 		fmt.Printf("%s: %d interactions, %d users, %d entries\n", d.Name, rows, pt.Users, pt.Entries)
-		var exact map[string][]topn.Neighbor
+		var exact map[string][]model.Neighbor
 		for _, t := range sr.Thresholds {
 			in := sampling.Estimate(m, t, h.o.seed, func(int32, dimsum.Row) {})
 			r, err := h.pipeline(d, t, in, 1)
@@ -534,6 +534,10 @@ func (h *harness) cpuProfile() (*ProfileResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("go tool pprof -cum: %v", err)
 	}
+	shares, sec, err := attribute(prof)
+	if err != nil {
+		return nil, err
+	}
 	return &ProfileResult{Dataset: d.Name, Threshold: 0, Run: p, Top: strings.TrimSpace(string(top)),
-		TopCum: strings.TrimSpace(string(topCum))}, nil
+		TopCum: strings.TrimSpace(string(topCum)), Components: shares, Seconds: sec}, nil
 }

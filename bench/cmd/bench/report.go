@@ -175,8 +175,14 @@ func markdown(r *Results) string {
 	}
 
 	if pr := r.Profile; pr != nil {
-		p("\n## CPU profile: pipeline in-process on %s, threshold %g (wall %.1fs, CPU %.1fs)\n\n```\n%s\n```\n\nThe job's own functions (recsys/itemsim) by cumulative time; the rest is Beam and Prism:\n\n```\n%s\n```\n",
-			pr.Dataset, pr.Threshold, pr.Run.WallSec, pr.Run.CPUSec, pr.Top, pr.TopCum)
+		p("\n## CPU profile: pipeline in-process on %s, threshold %g (wall %.1fs, CPU %.1fs)\n\n", pr.Dataset, pr.Threshold, pr.Run.WallSec, pr.Run.CPUSec)
+		if pr.Components != nil {
+			p("Where the %.1f s of profiled CPU go. A sample belongs to the first frame, leaf upward, outside the Go runtime and the standard library (a memmove under the job's code is the job's, one under Prism's is Prism's); the GC's background workers and the bare scheduler are the GC's.\n\n| component | share | CPU s |\n|---|---:|---:|\n", pr.Seconds)
+			for _, c := range components {
+				p("| %s | %.0f%% | %.2f |\n", c, 100*pr.Components[c], pr.Components[c]*pr.Seconds)
+			}
+		}
+		p("\n```\n%s\n```\n\nThe job's own functions (recsys/itemsim) by cumulative time; the rest is Beam and Prism:\n\n```\n%s\n```\n", pr.Top, pr.TopCum)
 	}
 	p("\n## Plots\n\n")
 	for _, f := range r.Plots {

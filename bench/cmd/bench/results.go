@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/recsys/itemsim/bench/sampling"
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // Results is everything one run measured; results.json is this value.
@@ -122,7 +122,7 @@ type ThresholdResult struct {
 	CountersMatch        bool            `json:"in_process_counters_match"`
 	CrossCheckMismatches int             `json:"cross_check_mismatched_items"`
 
-	output map[string][]topn.Neighbor // the run's file, read back
+	output map[string][]model.Neighbor // the run's file, read back
 }
 
 // ScalingResult is the user-scaling series on a fixed catalogue, where
@@ -181,6 +181,10 @@ type ProfileResult struct {
 	Run       Proc    `json:"run"`
 	Top       string  `json:"pprof_top"`
 	TopCum    string  `json:"pprof_top_cum"`
+	// Components is each component's share of the profile's CPU samples
+	// (see attribute), and Seconds the CPU time they stand for.
+	Components map[string]float64 `json:"components,omitempty"`
+	Seconds    float64            `json:"profiled_cpu_sec,omitempty"`
 }
 
 // Target is one of issue #6's targets and what was measured.
