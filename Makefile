@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/exactsum
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendResult$$' -fuzztime $(FUZZTIME) ./serving
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuery$$' -fuzztime $(FUZZTIME) ./serving
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./publish
 
 -include runners/runners.mk templates/dataflow/template.mk
 

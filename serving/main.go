@@ -29,8 +29,10 @@
 // unknown parameter or action, or a malformed body get 400 and
 // {"error":"..."}; unknown items are ignored. A model whose similarities
 // are not finite or lie outside [0, 1+1e-9] is refused (the previous one
-// stays), and a reload reads the similarities and the popular list as
-// one consistent pair (docs/serving.md).
+// stays), and a reload serves the similarities and the popular list of
+// one run: the files that match the run's manifest
+// (<similarities>.manifest.json, labelled with its version), or the
+// Datastore version with its own popular list (docs/serving.md).
 package main
 
 import (
@@ -54,7 +56,7 @@ import (
 var (
 	addr         = flag.String("addr", "127.0.0.1:8080", "Listen address.")
 	similarities = flag.String("similarities", "", "The pipeline's JSONL output (--output); or set --datastore_project.")
-	popular      = flag.String("popular", "", "The pipeline's --popular_output file: the fallback when nothing scores (optional).")
+	popular      = flag.String("popular", "", "The pipeline's --popular_output file: the fallback when nothing scores (optional; from Datastore, only for versions stored without their own popular list).")
 	dsProject    = flag.String("datastore_project", "", "Read the live version of the Datastore versioned layout in this project instead of --similarities (honours DATASTORE_EMULATOR_HOST).")
 	dsDatabase   = flag.String("datastore_database", "", "Datastore named database; empty is the default database.")
 	dsNamespace  = flag.String("datastore_namespace", "", "Datastore namespace; empty is the default namespace.")
