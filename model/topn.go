@@ -10,12 +10,21 @@ import (
 // ranks before (scoreB, idB), a positive one when after, and 0 for equal
 // pairs. Ids are unique within a list, so the order is total and every
 // selection by it gives the same list whatever the input's order. Scores
-// are never NaN here (cmp.Compare would put a NaN last).
+// are never NaN (a NaN would compare equal to every score). It is written
+// with operators, not cmp.Compare, so that Compare methods built on it
+// inline: a server request compares thousands of candidates.
 func Order[S, ID cmp.Ordered](scoreA S, idA ID, scoreB S, idB ID) int {
-	if c := cmp.Compare(scoreB, scoreA); c != 0 {
-		return c
+	switch {
+	case scoreA > scoreB:
+		return -1
+	case scoreA < scoreB:
+		return 1
+	case idA < idB:
+		return -1
+	case idA > idB:
+		return 1
 	}
-	return cmp.Compare(idA, idB)
+	return 0
 }
 
 // Ranked is an element of a top-N list: Compare is Order applied to its

@@ -8,9 +8,10 @@ import (
 	"strings"
 )
 
-// MaxScore is the largest score or action weight the job accepts. Up to
-// it, a score's exact square and sums of 2^40 such squares stay inside
-// float64.
+// MaxScore is the largest score (and action weight) the job accepts. Up
+// to it, a score's exact square and the exact sum of 2^40 of them stay
+// inside the range exactsum holds and float64 represents, so the cosine of
+// any accepted input is computed, not overflowed.
 const MaxScore = 1e150
 
 // Weights maps an action value to its implicit score.

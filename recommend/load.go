@@ -7,25 +7,24 @@ import (
 	"io"
 	"os"
 
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // maxLine bounds one JSONL line: a neighbour list of thousands of long ids.
 const maxLine = 64 << 20
 
-// ReadNeighbors reads the pipeline's JSONL output, one topn.Neighbors per
+// ReadNeighbors reads the pipeline's JSONL output, one model.Neighbors per
 // line ({"item":"242","neighbors":[{"item":"286","score":0.39},...]}).
 // Blank lines are skipped; a malformed line is an error naming its number.
-func ReadNeighbors(r io.Reader) ([]topn.Neighbors, error) {
+func ReadNeighbors(r io.Reader) ([]model.Neighbors, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
-	var out []topn.Neighbors
+	var out []model.Neighbors
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var n topn.Neighbors
+		var n model.Neighbors
 		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
 			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
@@ -39,9 +38,9 @@ func ReadNeighbors(r io.Reader) ([]topn.Neighbors, error) {
 
 // ReadPopular reads the pipeline's --popular_output document,
 // {"items":[{"item":"p100","users":40},...]}, most popular first.
-func ReadPopular(r io.Reader) ([]popularity.Item, error) {
+func ReadPopular(r io.Reader) ([]model.PopularItem, error) {
 	var doc struct {
-		Items []popularity.Item `json:"items"`
+		Items []model.PopularItem `json:"items"`
 	}
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -66,12 +65,12 @@ func LoadFiles(similarities, popular, version string) (*Model, error) {
 }
 
 // ReadNeighborsFile reads a similarities JSONL file with ReadNeighbors.
-func ReadNeighborsFile(path string) ([]topn.Neighbors, error) {
+func ReadNeighborsFile(path string) ([]model.Neighbors, error) {
 	return readFile(path, ReadNeighbors)
 }
 
 // ReadPopularFile reads a popular file with ReadPopular; "" reads none.
-func ReadPopularFile(path string) ([]popularity.Item, error) {
+func ReadPopularFile(path string) ([]model.PopularItem, error) {
 	if path == "" {
 		return nil, nil
 	}

@@ -25,8 +25,7 @@ import (
 	"sync"
 
 	"github.com/recsys/itemsim/internal/exactsum"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // MaxSimilarity is the largest similarity a model may hold: a cosine is at
@@ -60,7 +59,7 @@ type Model struct {
 // sorted by score descending, ties by item ascending; an item listed twice,
 // a neighbour that is its item, or a similarity that is not a cosine (not
 // finite, or outside [0, MaxSimilarity]) is an error naming both items.
-func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*Model, error) {
+func Build(lists []model.Neighbors, popular []model.PopularItem, version string) (*Model, error) {
 	var names []string
 	for _, l := range lists {
 		names = append(names, l.Item)
@@ -80,7 +79,7 @@ func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*
 
 	// Count each item's neighbours, then fill the flat slices in id order.
 	count := make([]int32, len(names))
-	byID := make([]*topn.Neighbors, len(names))
+	byID := make([]*model.Neighbors, len(names))
 	for k := range lists {
 		id := m.ids[lists[k].Item]
 		if byID[id] != nil {
@@ -125,24 +124,16 @@ func Build(lists []topn.Neighbors, popular []popularity.Item, version string) (*
 	return m, nil
 }
 
-// sortList orders one neighbour list by score descending, ties by id.
+// sortList orders one neighbour list by model.Order: score descending,
+// ties by id.
 func sortList(ids []int32, scores []float64) {
-	type pair struct {
-		id    int32
-		score float64
-	}
-	ps := make([]pair, len(ids))
+	cs := make([]model.Candidate, len(ids))
 	for k := range ids {
-		ps[k] = pair{ids[k], scores[k]}
+		cs[k] = model.Candidate{ID: ids[k], Score: scores[k]}
 	}
-	slices.SortFunc(ps, func(a, b pair) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	for k, p := range ps {
-		ids[k], scores[k] = p.id, p.score
+	slices.SortFunc(cs, model.Candidate.Compare)
+	for k, c := range cs {
+		ids[k], scores[k] = c.ID, c.Score
 	}
 }
 
@@ -210,7 +201,7 @@ type Result struct {
 
 // Recommend scores every item against a customer's items and weights
 // (aligned; a weight is the customer's score for the item, as
-// scoring.Aggregate computes it) and returns the top o.N. Items the model
+// model.Aggregate computes it) and returns the top o.N. Items the model
 // does not know are ignored; an item listed twice counts twice.
 func (m *Model) Recommend(items []string, weights []float64, o Options) Result {
 	if o.N <= 0 {
@@ -249,7 +240,7 @@ func (m *Model) finish(a *accumulator, dst []Scored, o Options) Result {
 // AppendRecommendations is Recommend(p.Profile(events)) with the result's
 // items appended to dst[:0], so that a caller recycling dst allocates
 // nothing per request: the events are profiled by the same rules
-// (scoring.Reduce and scoring.Aggregate: one exact sum or max per item,
+// (model.Reduce and model.Aggregate: one exact sum or max per item,
 // clipped, items scoring 0 dropped) straight into the model's compact ids,
 // and items the model does not know are skipped after validation, which
 // is all Recommend does with them. A Profiler that caps items per user
@@ -292,7 +283,7 @@ func (m *Model) AppendRecommendations(dst []Scored, p Profiler, events []Event, 
 			sum.Add(ev[j].weight)
 			best = math.Max(best, ev[j].weight)
 		}
-		if score := p.score(sum, best); score > 0 {
+		if score, _ := p.Scoring.Score(sum, best); score > 0 {
 			m.add(a, ev[i].id, score)
 		}
 		i = j
@@ -348,8 +339,8 @@ type accumulator struct {
 	flag        []uint8
 	touched     []int32
 	seen        []int32
-	heap        []candidate
-	events      []idWeight // AppendRecommendations' profile
+	best        []model.Candidate // top's list, reused
+	events      []idWeight        // AppendRecommendations' profile
 }
 
 func newAccumulator(n int) *accumulator {
@@ -363,82 +354,34 @@ func (a *accumulator) reset() {
 	for _, i := range a.seen {
 		a.flag[i] = 0
 	}
-	a.touched, a.seen, a.heap = a.touched[:0], a.seen[:0], a.heap[:0]
+	a.touched, a.seen, a.best = a.touched[:0], a.seen[:0], a.best[:0]
 }
 
-type candidate struct {
-	id    int32
-	score float64
-}
-
-// better orders candidates: higher score first, then smaller id (ids
-// follow item order).
-func better(x, y candidate) bool {
-	return x.score > y.score || (x.score == y.score && x.id < y.id)
-}
-
-// top selects the best o.N touched items with a bounded heap whose root is
-// the worst kept candidate, O(touched · log N), and appends them to out
-// (nil: a new slice).
+// top selects the best o.N touched items by model.Insert (model.Order:
+// higher score first, ties by the smaller id, which is item order) into
+// the reused a.best, and appends them to out (nil: a new slice).
 func (a *accumulator) top(m *Model, out []Scored, o Options) []Scored {
-	h := a.heap[:0]
+	best := a.best[:0]
 	for _, i := range a.touched {
 		if !o.IncludeSeen && a.flag[i]&flagSeen != 0 {
 			continue
 		}
-		c := candidate{i, a.score[i]}
+		c := model.Candidate{ID: i, Score: a.score[i]}
 		if o.Normalize && a.norm[i] > 0 {
-			c.score /= a.norm[i]
+			c.Score /= a.norm[i]
 		}
-		if len(h) < o.N {
-			h = append(h, c)
-			up(h, len(h)-1)
-		} else if better(c, h[0]) {
-			h[0] = c
-			down(h, 0)
+		// Most candidates rank after a full list's last: rejected here by
+		// the inlined comparator, with no call through Insert's generic
+		// dictionary, which would double a 10-item request's time.
+		if len(best) == o.N && c.Compare(best[o.N-1]) >= 0 {
+			continue
 		}
+		best = model.Insert(best, c, o.N)
 	}
-	a.heap = h
-	// Pop the worst first into the back of the result.
-	if len(h) == 0 {
-		return out
-	}
-	base := len(out)
-	out = slices.Grow(out, len(h))[:base+len(h)]
-	for k := base + len(h) - 1; k >= base; k-- {
-		out[k] = Scored{m.items[h[0].id], h[0].score}
-		h[0] = h[len(h)-1]
-		h = h[:len(h)-1]
-		down(h, 0)
+	a.best = best
+	out = slices.Grow(out, len(best))
+	for _, c := range best {
+		out = append(out, Scored{m.items[c.ID], c.Score})
 	}
 	return out
-}
-
-// up and down maintain a heap whose root is the worst candidate.
-func up(h []candidate, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !better(h[p], h[i]) {
-			return
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-}
-
-func down(h []candidate, i int) {
-	for {
-		w := i
-		if l := 2*i + 1; l < len(h) && better(h[w], h[l]) {
-			w = l
-		}
-		if r := 2*i + 2; r < len(h) && better(h[w], h[r]) {
-			w = r
-		}
-		if w == i {
-			return
-		}
-		h[w], h[i] = h[i], h[w]
-		i = w
-	}
 }

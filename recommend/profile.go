@@ -3,9 +3,7 @@ package recommend
 import (
 	"fmt"
 
-	"github.com/recsys/itemsim/internal/exactsum"
-	"github.com/recsys/itemsim/transforms/interactions"
-	"github.com/recsys/itemsim/transforms/scoring"
+	"github.com/recsys/itemsim/model"
 )
 
 // Event is one of a customer's interactions in a request: an action mapped
@@ -19,32 +17,29 @@ type Event struct {
 
 // Profiler turns a customer's events into the weighted items Recommend
 // takes, by the pipeline's rules: action weights, then one score per item
-// (scoring.Aggregate: sum or max, clipped). Times are not known at request
+// (model.Aggregate: sum or max, clipped). Times are not known at request
 // time, so there is no decay.
 type Profiler struct {
-	Weights interactions.Weights
-	Scoring scoring.Config
+	Weights model.Weights
+	Scoring model.Rules
 }
 
 // NewProfiler returns a Profiler for the pipeline's --weights, --aggregate
 // and --clip_score (negative: the largest action weight, as in the
-// pipeline).
+// pipeline: model.Weights.ResolveClip).
 func NewProfiler(weights, aggregate string, clip float64) (Profiler, error) {
-	w, err := interactions.ParseWeights(weights)
+	w, err := model.ParseWeights(weights)
 	if err != nil {
 		return Profiler{}, err
 	}
-	c := scoring.Config{Aggregate: aggregate, Clip: clip}
-	if c.Clip < 0 {
-		c.Clip = w.Max()
-	}
+	c := model.Rules{Aggregate: aggregate, Clip: w.ResolveClip(clip)}
 	if err := c.Validate(); err != nil {
 		return Profiler{}, err
 	}
 	return Profiler{Weights: w, Scoring: c}, nil
 }
 
-// maxWeight bounds a weight given as is, far inside what scoring's exact
+// maxWeight bounds a weight given as is, far inside what model.Aggregate's exact
 // sums hold (below 2^63) even summed over many events.
 const maxWeight = 0x1p53
 
@@ -52,15 +47,15 @@ const maxWeight = 0x1p53
 // unknown action or a negative or non-finite weight is an error that names
 // it.
 func (p Profiler) Profile(events []Event) (items []string, weights []float64, err error) {
-	ws := make([]scoring.Weighted, len(events))
+	ws := make([]model.Weighted, len(events))
 	for k, e := range events {
 		w, err := p.weight(e)
 		if err != nil {
 			return nil, nil, err
 		}
-		ws[k] = scoring.Weighted{Item: e.Item, Weight: w}
+		ws[k] = model.Weighted{Item: e.Item, Weight: w}
 	}
-	row, _ := scoring.Aggregate(p.Scoring, "", []scoring.Partial{scoring.Reduce(ws)})
+	row, _ := model.Aggregate(p.Scoring, "", []model.Partial{model.Reduce(ws)})
 	return row.Items, row.Scores, nil
 }
 
@@ -77,18 +72,4 @@ func (p Profiler) weight(e Event) (float64, error) {
 		return 0, fmt.Errorf("item %q: weight %v must be in [0, 2^53)", e.Item, e.Weight)
 	}
 	return e.Weight, nil
-}
-
-// score is scoring.Aggregate's rule for one item of one partial, given
-// the exact sum and the largest of its weights: the sum or the max,
-// clipped. Items scoring 0 are dropped by the caller.
-func (p Profiler) score(sum exactsum.Sum, best float64) float64 {
-	score := best
-	if p.Scoring.Aggregate == scoring.AggregateSum {
-		score = sum.Float64()
-	}
-	if p.Scoring.Clip > 0 && score > p.Scoring.Clip {
-		score = p.Scoring.Clip
-	}
-	return score
 }

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // fixture is a small model with dyadic scores, so sums are exact:
@@ -24,12 +23,12 @@ import (
 //	popular: e 10, a 8, d 5, f 3 (f and d have no list)
 func fixture(t *testing.T) *Model {
 	t.Helper()
-	lists := []topn.Neighbors{
+	lists := []model.Neighbors{
 		nbs("a", nb("b", .5), nb("c", .25), nb("d", .125)),
 		nbs("b", nb("a", .5), nb("c", .5)),
 		nbs("c", nb("a", .25), nb("b", .5), nb("e", .75)),
 	}
-	pop := []popularity.Item{{Item: "e", Users: 10}, {Item: "a", Users: 8}, {Item: "d", Users: 5}, {Item: "f", Users: 3}}
+	pop := []model.PopularItem{{Item: "e", Users: 10}, {Item: "a", Users: 8}, {Item: "d", Users: 5}, {Item: "f", Users: 3}}
 	m, err := Build(lists, pop, "v1")
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +36,10 @@ func fixture(t *testing.T) *Model {
 	return m
 }
 
-func nb(item string, score float64) topn.Neighbor { return topn.Neighbor{Item: item, Score: score} }
+func nb(item string, score float64) model.Neighbor { return model.Neighbor{Item: item, Score: score} }
 
-func nbs(item string, ns ...topn.Neighbor) topn.Neighbors {
-	return topn.Neighbors{Item: item, Neighbors: ns}
+func nbs(item string, ns ...model.Neighbor) model.Neighbors {
+	return model.Neighbors{Item: item, Neighbors: ns}
 }
 
 func TestRecommend(t *testing.T) {
@@ -159,19 +158,19 @@ func TestTopUpMatchesReference(t *testing.T) {
 	name := func(i int) string { return fmt.Sprintf("i%02d", i) }
 	for trial := range 300 {
 		nItems := 2 + r.IntN(30)
-		var lists []topn.Neighbors
+		var lists []model.Neighbors
 		for i := range nItems {
-			l := topn.Neighbors{Item: name(i)}
+			l := model.Neighbors{Item: name(i)}
 			for _, j := range r.Perm(nItems)[:r.IntN(min(nItems, 5))] {
 				if j != i {
-					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
+					l.Neighbors = append(l.Neighbors, model.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
 				}
 			}
 			lists = append(lists, l)
 		}
-		var pop []popularity.Item
+		var pop []model.PopularItem
 		for k, i := range r.Perm(nItems)[:r.IntN(nItems)] {
-			pop = append(pop, popularity.Item{Item: name(i), Users: int64(100 - k)})
+			pop = append(pop, model.PopularItem{Item: name(i), Users: int64(100 - k)})
 		}
 		m, err := Build(lists, pop, "")
 		if err != nil {
@@ -215,7 +214,7 @@ func TestTopUpMatchesReference(t *testing.T) {
 
 // countEligible counts the popular items a topped-up list could still
 // take: neither in it nor excluded as the customer's.
-func countEligible(pop []popularity.Item, in map[string]bool, items []string, o Options) int {
+func countEligible(pop []model.PopularItem, in map[string]bool, items []string, o Options) int {
 	n := 0
 	for _, p := range pop {
 		if !in[p.Item] && (o.IncludeSeen || !slices.Contains(items, p.Item)) {
@@ -252,20 +251,20 @@ func TestSimilar(t *testing.T) {
 func TestBuildRejects(t *testing.T) {
 	tests := []struct {
 		name  string
-		lists []topn.Neighbors
-		pop   []popularity.Item
+		lists []model.Neighbors
+		pop   []model.PopularItem
 		want  string
 	}{
-		{"list twice", []topn.Neighbors{nbs("a", nb("b", 1)), nbs("a")}, nil, "two neighbour lists"},
-		{"itself", []topn.Neighbors{nbs("a", nb("a", 1))}, nil, "itself"},
-		{"NaN", []topn.Neighbors{nbs("a", nb("b", .5)), nbs("b", nb("a", .5), nb("c", math.NaN()))}, nil,
+		{"list twice", []model.Neighbors{nbs("a", nb("b", 1)), nbs("a")}, nil, "two neighbour lists"},
+		{"itself", []model.Neighbors{nbs("a", nb("a", 1))}, nil, "itself"},
+		{"NaN", []model.Neighbors{nbs("a", nb("b", .5)), nbs("b", nb("a", .5), nb("c", math.NaN()))}, nil,
 			`item "b": neighbour "c" has similarity NaN, outside [0, 1+1e-9]`},
-		{"+Inf", []topn.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, `item "a": neighbour "b" has similarity +Inf`},
-		{"-Inf", []topn.Neighbors{nbs("a", nb("b", math.Inf(-1)))}, nil, `item "a": neighbour "b" has similarity -Inf`},
-		{"negative", []topn.Neighbors{nbs("a", nb("b", -0.1))}, nil, `item "a": neighbour "b" has similarity -0.1`},
-		{"above 1", []topn.Neighbors{nbs("a", nb("b", 1.0000001))}, nil, `item "a": neighbour "b" has similarity 1.0000001`},
-		{"huge", []topn.Neighbors{nbs("a", nb("b", 9223372036854776000))}, nil, `neighbour "b" has similarity 9.223372036854776e+18`},
-		{"popular twice", nil, []popularity.Item{{Item: "a", Users: 2}, {Item: "a", Users: 1}}, "listed twice"},
+		{"+Inf", []model.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, `item "a": neighbour "b" has similarity +Inf`},
+		{"-Inf", []model.Neighbors{nbs("a", nb("b", math.Inf(-1)))}, nil, `item "a": neighbour "b" has similarity -Inf`},
+		{"negative", []model.Neighbors{nbs("a", nb("b", -0.1))}, nil, `item "a": neighbour "b" has similarity -0.1`},
+		{"above 1", []model.Neighbors{nbs("a", nb("b", 1.0000001))}, nil, `item "a": neighbour "b" has similarity 1.0000001`},
+		{"huge", []model.Neighbors{nbs("a", nb("b", 9223372036854776000))}, nil, `neighbour "b" has similarity 9.223372036854776e+18`},
+		{"popular twice", nil, []model.PopularItem{{Item: "a", Users: 2}, {Item: "a", Users: 1}}, "listed twice"},
 	}
 	for _, tc := range tests {
 		if _, err := Build(tc.lists, tc.pop, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -274,7 +273,7 @@ func TestBuildRejects(t *testing.T) {
 	}
 	// Rounding just above 1, exactly 1, 0 and -0 are cosines.
 	for _, sim := range []float64{1 + 1e-10, 1, 0, math.Copysign(0, -1), MaxSimilarity} {
-		m, err := Build([]topn.Neighbors{nbs("a", nb("b", sim))}, nil, "")
+		m, err := Build([]model.Neighbors{nbs("a", nb("b", sim))}, nil, "")
 		if err != nil {
 			t.Errorf("similarity %v: %v", sim, err)
 			continue
@@ -292,13 +291,13 @@ func TestRecommendMatchesReference(t *testing.T) {
 	for trial := range 200 {
 		nItems := 2 + r.IntN(40)
 		name := func(i int) string { return fmt.Sprintf("i%02d", i) }
-		var lists []topn.Neighbors
+		var lists []model.Neighbors
 		for i := range nItems {
-			l := topn.Neighbors{Item: name(i)}
+			l := model.Neighbors{Item: name(i)}
 			for _, j := range r.Perm(nItems)[:r.IntN(nItems)] {
 				if j != i {
 					// Coarse scores make ties common.
-					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
+					l.Neighbors = append(l.Neighbors, model.Neighbor{Item: name(j), Score: float64(1+r.IntN(8)) / 8})
 				}
 			}
 			lists = append(lists, l)
@@ -328,8 +327,8 @@ func TestRecommendMatchesReference(t *testing.T) {
 	}
 }
 
-func reference(lists []topn.Neighbors, items []string, weights []float64, o Options) []Scored {
-	byItem := map[string][]topn.Neighbor{}
+func reference(lists []model.Neighbors, items []string, weights []float64, o Options) []Scored {
+	byItem := map[string][]model.Neighbor{}
 	for _, l := range lists {
 		byItem[l.Item] = l.Neighbors
 	}
@@ -491,19 +490,19 @@ func TestAppendRecommendationsMatchesProfile(t *testing.T) {
 	actions := []string{"browsed", "basket", "purchased"}
 	for trial := range 500 {
 		nItems := 2 + r.IntN(30)
-		var lists []topn.Neighbors
+		var lists []model.Neighbors
 		for i := range nItems {
-			l := topn.Neighbors{Item: name(i)}
+			l := model.Neighbors{Item: name(i)}
 			for _, j := range r.Perm(nItems)[:r.IntN(nItems)] {
 				if j != i {
-					l.Neighbors = append(l.Neighbors, topn.Neighbor{Item: name(j), Score: r.Float64()})
+					l.Neighbors = append(l.Neighbors, model.Neighbor{Item: name(j), Score: r.Float64()})
 				}
 			}
 			lists = append(lists, l)
 		}
-		var pop []popularity.Item
+		var pop []model.PopularItem
 		for _, i := range r.Perm(nItems)[:r.IntN(min(4, nItems))] {
-			pop = append(pop, popularity.Item{Item: name(i), Users: int64(1 + r.IntN(50))})
+			pop = append(pop, model.PopularItem{Item: name(i), Users: int64(1 + r.IntN(50))})
 		}
 		m, err := Build(lists, pop, "")
 		if err != nil {

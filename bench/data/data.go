@@ -3,7 +3,7 @@
 // DIMSUM code, the exact single-process peer and the sampling theory on the
 // very rows the pipeline scores.
 //
-// Parsing and scoring reuse transforms/interactions and transforms/scoring;
+// Parsing and scoring reuse transforms/interactions and model's scoring rules;
 // the item table is computed with the pipeline's arithmetic (raw scores'
 // exact squares summed exactly, the scale found apart), so estimates made
 // from it are bit-identical to the pipeline's.
@@ -18,16 +18,16 @@ import (
 	"strings"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
-	"github.com/recsys/itemsim/transforms/scoring"
 )
 
 // Matrix is a scored user×item matrix: rows sorted by user, each row's
 // items ascending, IDs aligned with the rows' items (compact ids, the
 // positions in Table.Items), and the item table of the pipeline.
 type Matrix struct {
-	Rows  []scoring.Row
+	Rows  []model.Row
 	IDs   [][]int32
 	Table dimsum.ItemTable
 	// Bad counts the lines the pipeline would dead-letter.
@@ -36,7 +36,7 @@ type Matrix struct {
 
 // Load reads a single local file under spec and scores it under c, as the
 // pipeline does with the same flags.
-func Load(path string, spec interactions.Spec, c scoring.Config) (*Matrix, error) {
+func Load(path string, spec interactions.Spec, c model.Rules) (*Matrix, error) {
 	if c.NeedsTime() {
 		return nil, fmt.Errorf("data: time decay and windows are not supported")
 	}
@@ -65,7 +65,7 @@ func Load(path string, spec interactions.Spec, c scoring.Config) (*Matrix, error
 	m := &Matrix{}
 	// Ids are interned: a parsed field points into its whole line.
 	intern := map[string]string{}
-	users := map[string][]scoring.Weighted{}
+	users := map[string][]model.Weighted{}
 	for sc.Scan() {
 		line := sc.Text()
 		if headerLine != "" && strings.TrimSuffix(line, "\r") == headerLine {
@@ -84,18 +84,18 @@ func Load(path string, spec interactions.Spec, c scoring.Config) (*Matrix, error
 		if _, seen := users[e.User]; !seen {
 			e.User = strings.Clone(e.User)
 		}
-		users[e.User] = append(users[e.User], scoring.Weighted{Item: item, Weight: e.Weight})
+		users[e.User] = append(users[e.User], model.Weighted{Item: item, Weight: e.Weight})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	for user, events := range users {
-		row, _ := scoring.Aggregate(c, user, []scoring.Partial{scoring.Reduce(events)})
+		row, _ := model.Aggregate(c, user, []model.Partial{model.Reduce(events)})
 		if len(row.Items) > 0 {
 			m.Rows = append(m.Rows, row)
 		}
 	}
-	slices.SortFunc(m.Rows, func(a, b scoring.Row) int { return strings.Compare(a.User, b.User) })
+	slices.SortFunc(m.Rows, func(a, b model.Row) int { return strings.Compare(a.User, b.User) })
 	m.index(c.Clip)
 	return m, nil
 }

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/recsys/itemsim/transforms/scoring"
+	"github.com/recsys/itemsim/model"
 )
 
 func TestLoadScoresLikeThePipeline(t *testing.T) {
@@ -26,7 +26,7 @@ func TestLoadScoresLikeThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []scoring.Row{
+	want := []model.Row{
 		{User: "u1", Items: []string{"a", "b"}, Scores: []float64{1, 6}},
 		{User: "u2", Items: []string{"b"}, Scores: []float64{2}},
 	}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/interactions"
-	"github.com/recsys/itemsim/transforms/scoring"
 )
 
 // Source names an input file and how to read it, in the pipeline's flag
@@ -43,25 +43,26 @@ func (s *Source) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Config resolves the source into the parser spec and the scoring rules
-// the pipeline applies by default: the sum per (user, item), clipped at the
-// largest action weight (no clip for a score field).
-func (s Source) Config() (interactions.Spec, scoring.Config, error) {
+// the pipeline applies by default: the sum per (user, item), clipped by
+// the default --clip_score (model.Weights.ResolveClip: the largest action
+// weight, no clip for a score field).
+func (s Source) Config() (interactions.Spec, model.Rules, error) {
 	spec := interactions.Spec{Format: s.Format, Header: s.Header, UserField: s.User, ItemField: s.Item,
 		ActionField: s.Action, ScoreField: s.Score}
 	if spec.ActionField == "" && spec.ScoreField == "" {
 		spec.ActionField = "type" // the pipeline's default
 	}
 	if spec.ActionField != "" {
-		w, err := interactions.ParseWeights(s.Weights)
+		w, err := model.ParseWeights(s.Weights)
 		if err != nil {
-			return spec, scoring.Config{}, err
+			return spec, model.Rules{}, err
 		}
 		spec.Weights = w
 	}
 	if err := spec.Validate(); err != nil {
-		return spec, scoring.Config{}, fmt.Errorf("%s: %v", s.Path, err)
+		return spec, model.Rules{}, fmt.Errorf("%s: %v", s.Path, err)
 	}
-	return spec, scoring.Config{Aggregate: scoring.AggregateSum, Clip: spec.Weights.Max()}, nil
+	return spec, model.Rules{Aggregate: model.AggregateSum, Clip: spec.Weights.ResolveClip(model.DefaultClip)}, nil
 }
 
 // LoadSource loads s with Load.

@@ -12,13 +12,13 @@ import (
 	"sync/atomic"
 
 	"github.com/recsys/itemsim/bench/data"
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // TopN returns every item's n most similar items by exact cosine, in item
 // order, items without a neighbour left out. Ties are broken by item id,
-// as in the pipeline (topn.Better).
-func TopN(m *data.Matrix, n int) []topn.Neighbors {
+// as in the pipeline (model.Order).
+func TopN(m *data.Matrix, n int) []model.Neighbors {
 	nItems := len(m.Table.Items)
 	// Column-normalised values in row (user) order, and the transpose:
 	// for each item, the positions of its entries in the row arrays.
@@ -53,14 +53,14 @@ func TopN(m *data.Matrix, n int) []topn.Neighbors {
 	}
 
 	workers := runtime.GOMAXPROCS(0)
-	lists := make([][]topn.List, workers)
+	lists := make([][][]model.Candidate, workers)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			own := make([]topn.List, nItems) // merged at the end: no lock per pair
+			own := make([][]model.Candidate, nItems) // merged at the end: no lock per pair
 			dense := make([]float64, nItems)
 			var touched []int32
 			const chunk = 64
@@ -84,8 +84,8 @@ func TopN(m *data.Matrix, n int) []topn.Neighbors {
 					for _, j := range touched {
 						c := dense[j]
 						dense[j] = 0
-						own[i].Insert(topn.Candidate{ID: j, Score: c}, n)
-						own[j].Insert(topn.Candidate{ID: int32(i), Score: c}, n)
+						own[i] = model.Insert(own[i], model.Candidate{ID: j, Score: c}, n)
+						own[j] = model.Insert(own[j], model.Candidate{ID: int32(i), Score: c}, n)
 					}
 				}
 			}
@@ -94,18 +94,18 @@ func TopN(m *data.Matrix, n int) []topn.Neighbors {
 	}
 	wg.Wait()
 
-	var out []topn.Neighbors
+	var out []model.Neighbors
 	for i := range nItems {
 		l := lists[0][i]
 		for _, other := range lists[1:] {
-			l = topn.Merge(l, other[i], n)
+			l = model.Merge(l, other[i], n)
 		}
-		if len(l.C) == 0 {
+		if len(l) == 0 {
 			continue
 		}
-		nb := topn.Neighbors{Item: m.Table.Items[i], Neighbors: make([]topn.Neighbor, len(l.C))}
-		for k, c := range l.C {
-			nb.Neighbors[k] = topn.Neighbor{Item: m.Table.Items[c.ID], Score: c.Score}
+		nb := model.Neighbors{Item: m.Table.Items[i], Neighbors: make([]model.Neighbor, len(l))}
+		for k, c := range l {
+			nb.Neighbors[k] = model.Neighbor{Item: m.Table.Items[c.ID], Score: c.Score}
 		}
 		out = append(out, nb)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/recsys/itemsim/bench/exact"
 	"github.com/recsys/itemsim/bench/sampling"
 	"github.com/recsys/itemsim/bench/synth"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // TestTopNMatchesLibraryExact checks the peer's lists against the top N
@@ -35,17 +35,17 @@ func TestTopNMatchesLibraryExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 10
-	want := make([]topn.List, len(m.Table.Items))
+	want := make([][]model.Candidate, len(m.Table.Items))
 	sampling.Estimate(m, 0, 1, func(i int32, row dimsum.Row) {
 		for k, j := range row.J {
-			want[i].Insert(topn.Candidate{ID: j, Score: row.S[k]}, n)
-			want[j].Insert(topn.Candidate{ID: i, Score: row.S[k]}, n)
+			want[i] = model.Insert(want[i], model.Candidate{ID: j, Score: row.S[k]}, n)
+			want[j] = model.Insert(want[j], model.Candidate{ID: i, Score: row.S[k]}, n)
 		}
 	})
 	got := exact.TopN(m, n)
 	withList := 0
 	for _, l := range want {
-		if len(l.C) > 0 {
+		if len(l) > 0 {
 			withList++
 		}
 	}
@@ -57,7 +57,7 @@ func TestTopNMatchesLibraryExact(t *testing.T) {
 		id[it] = int32(i)
 	}
 	for _, g := range got {
-		w := want[id[g.Item]].C
+		w := want[id[g.Item]]
 		if len(g.Neighbors) != len(w) {
 			t.Fatalf("item %s: %d neighbours, want %d", g.Item, len(g.Neighbors), len(w))
 		}

@@ -36,6 +36,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/scoring"
@@ -100,11 +101,11 @@ type Scoring struct {
 // --max_items_per_user, --clip_score and --shards on fs.
 func RegisterScoring(fs *flag.FlagSet) *Scoring {
 	return &Scoring{
-		aggregate: fs.String("aggregate", scoring.AggregateSum, "One score per (user, item): sum of its event weights, or max single weight."),
+		aggregate: fs.String("aggregate", model.AggregateSum, "One score per (user, item): sum of its event weights, or max single weight."),
 		halfLife:  fs.Duration("half_life", 0, "Time decay: an event's weight halves every half_life before --as_of (e.g. 720h; 0 disables)."),
 		asOf:      fs.String("as_of", "", "Reference time of the decay, RFC 3339 or unix seconds (default: the newest event scored)."),
 		maxItems:  fs.Int("max_items_per_user", 0, "Keep each user's highest-scored items only, ranked before clipping, ties broken by a hash of (seed, user, item) (0: no cap)."),
-		clip:      fs.Float64("clip_score", -1, "Cap each (user, item) score (default -1: the largest action weight with --action_field, none with --score_field; 0 disables)."),
+		clip:      fs.Float64("clip_score", model.DefaultClip, "Cap each (user, item) score (default -1: the largest action weight with --action_field, none with --score_field; 0 disables)."),
 		shards:    fs.Int("shards", scoring.DefaultShards, "Shards of users, and of items, that the shuffles group by: each shuffle moves a few large elements per worker and shard, and each shard is processed by one worker at a time."),
 	}
 }
@@ -123,13 +124,12 @@ func RegisterWindow(fs *flag.FlagSet) *Window {
 }
 
 // Config is the validated scoring.Config for records parsed by spec: a
-// negative --clip_score becomes the largest of spec's weights (none with
-// --score_field). w adds its window; nil scores every event.
+// negative --clip_score becomes the largest of spec's weights, none with
+// --score_field (model.Weights.ResolveClip). w adds its window; nil scores
+// every event.
 func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, error) {
-	c := scoring.Config{Aggregate: *s.aggregate, HalfLife: s.halfLife.Seconds(), MaxItemsPerUser: *s.maxItems, Clip: *s.clip, Shards: *s.shards}
-	if c.Clip < 0 {
-		c.Clip = spec.Weights.Max() // 0 (none) for --score_field
-	}
+	c := scoring.Config{Rules: model.Rules{Aggregate: *s.aggregate, HalfLife: s.halfLife.Seconds(), MaxItemsPerUser: *s.maxItems,
+		Clip: spec.Weights.ResolveClip(*s.clip)}, Shards: *s.shards}
 	type timeFlag struct {
 		name  string
 		value *string

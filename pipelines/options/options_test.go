@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/scoring"
@@ -67,7 +68,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(spec, wantSpec) || spec.Weights.Max() != 6 || len(spec.Weights) != 3 {
 		t.Errorf("spec %+v, want %+v with weights 1:0.5,2:2,3:6", spec, wantSpec)
 	}
-	if want := (scoring.Config{Aggregate: "sum", Clip: 6, Shards: scoring.DefaultShards}); sc != want {
+	if want := (scoring.Config{Rules: model.Rules{Aggregate: "sum", Clip: 6}, Shards: scoring.DefaultShards}); sc != want {
 		t.Errorf("scoring %+v, want %+v", sc, want)
 	}
 	if want := (dimsum.Config{Seed: 42, MaxPendingPairs: dimsum.DefaultMaxPendingPairs, Shards: scoring.DefaultShards}); dc != want {
@@ -91,7 +92,7 @@ func TestEveryFlag(t *testing.T) {
 	if want := (interactions.Spec{Format: "tsv", UserField: "0", ItemField: "1", ScoreField: "2", TimeField: "3"}); !reflect.DeepEqual(spec, want) {
 		t.Errorf("spec %+v, want %+v", spec, want)
 	}
-	if want := (scoring.Config{Aggregate: "max", HalfLife: 5400, AsOf: 1000, Since: 100, Until: 2000, MaxItemsPerUser: 7, Shards: 9}); sc != want {
+	if want := (scoring.Config{Rules: model.Rules{Aggregate: "max", HalfLife: 5400, AsOf: 1000, Since: 100, Until: 2000, MaxItemsPerUser: 7}, Shards: 9}); sc != want {
 		t.Errorf("scoring %+v, want %+v", sc, want)
 	}
 	if want := (dimsum.Config{Threshold: 0.25, Seed: 7, MaxPendingPairs: 11, Shards: 9, Goroutines: 3}); dc != want {
@@ -166,7 +167,7 @@ func TestSubsets(t *testing.T) {
 		t.Errorf("--dimsum_seed=9: %+v, %v", c, err)
 	}
 	// Without a window, the time check names only the decay.
-	spec := interactions.Spec{Weights: interactions.Weights{"1": 1}}
+	spec := interactions.Spec{Weights: model.Weights{"1": 1}}
 	fs.Set("half_life", "1h")
 	if _, err := sc.Config(spec, nil); err == nil || err.Error() != "--half_life needs --time_field" {
 		t.Errorf("error %v, want --half_life needs --time_field", err)

@@ -33,7 +33,7 @@ const (
 	ReasonNonFinite     = "non_finite_score"
 	ReasonNegativeScore = "negative_score"
 	ReasonBadTime       = "bad_time"
-	// ReasonScoreOutOfRange: a score above MaxScore.
+	// ReasonScoreOutOfRange: a score above model.MaxScore.
 	ReasonScoreOutOfRange = "score_out_of_range"
 	// ReasonIDTooLong: a user or item id over MaxIDBytes, which no sink
 	// can store (Datastore key names).
@@ -49,12 +49,6 @@ const (
 	// quote and is parsed as it stands).
 	ReasonQuotedNewline = "quoted_newline"
 )
-
-// MaxScore is the largest score the job accepts. Up to it, a score's exact
-// square and the exact sum of 2^40 of them stay inside the range exactsum
-// holds and float64 represents, so the cosine of any accepted input is
-// computed, not overflowed.
-const MaxScore = 1e150
 
 // MaxIDBytes is the longest user or item id, in bytes: Datastore's key-name
 // limit, so that an id that passes parsing can be published.

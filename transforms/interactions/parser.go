@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 )
 
@@ -217,7 +218,7 @@ func (p *Parser) Event(user, item, value, when string) (Event, string) {
 			return Event{}, ReasonNonFinite
 		case f < 0:
 			return Event{}, ReasonNegativeScore
-		case f > MaxScore:
+		case f > model.MaxScore:
 			return Event{}, ReasonScoreOutOfRange
 		}
 		e.Weight = f

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/recsys/itemsim/model"
 )
 
 var seedSpec = Spec{Format: FormatCSV, Header: true, UserField: "user", ItemField: "productSku",
-	ActionField: "type", Weights: Weights{"1": 0.5, "2": 2, "3": 6}}
+	ActionField: "type", Weights: model.Weights{"1": 0.5, "2": 2, "3": 6}}
 
 func mustParser(t testing.TB, s Spec, header []string) *Parser {
 	t.Helper()
@@ -84,7 +86,7 @@ func TestParseDelimited(t *testing.T) {
 
 func TestParseJSONL(t *testing.T) {
 	spec := Spec{Format: FormatJSONL, UserField: "user", ItemField: "item", ActionField: "event", TimeField: "ts",
-		Weights: Weights{"view": 0.5, "cart": 2, "1": 7}}
+		Weights: model.Weights{"view": 0.5, "cart": 2, "1": 7}}
 	tests := []struct {
 		line   string
 		want   Event
@@ -127,24 +129,6 @@ func TestNewParserErrors(t *testing.T) {
 		_, err := NewParser(tc.spec(seedSpec), tc.hdr)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", tc.name, err, tc.want)
-		}
-	}
-}
-
-func TestParseWeights(t *testing.T) {
-	w, err := ParseWeights("view:0.5, cart:2,purchase:6")
-	if err != nil || !reflect.DeepEqual(w, Weights{"view": 0.5, "cart": 2, "purchase": 6}) {
-		t.Fatalf("ParseWeights = %v, %v", w, err)
-	}
-	if got := w.String(); got != "cart:2,purchase:6,view:0.5" {
-		t.Errorf("String() = %q", got)
-	}
-	if w.Max() != 6 {
-		t.Errorf("Max() = %v", w.Max())
-	}
-	for _, bad := range []string{"view", "view:x", "view:-1", "a:1,a:2", ":1", "a:NaN", "a:1e151", "a:Inf"} {
-		if _, err := ParseWeights(bad); err == nil {
-			t.Errorf("ParseWeights(%q) accepted", bad)
 		}
 	}
 }
@@ -229,7 +213,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	specs := []Spec{seedSpec, {Format: FormatTSV, UserField: "0", ItemField: "1", ScoreField: "2", TimeField: "3"},
-		{Format: FormatJSONL, UserField: "user", ItemField: "item", ActionField: "type", Weights: Weights{"2": 2}}}
+		{Format: FormatJSONL, UserField: "user", ItemField: "item", ActionField: "type", Weights: model.Weights{"2": 2}}}
 	parsers := make([]*Parser, len(specs))
 	for i, s := range specs {
 		var header []string
@@ -241,7 +225,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		for _, p := range parsers {
 			e, reason := p.Parse(line)
-			if reason == "" && (e.User == "" || e.Item == "" || !(e.Weight >= 0) || e.Weight > MaxScore ||
+			if reason == "" && (e.User == "" || e.Item == "" || !(e.Weight >= 0) || e.Weight > model.MaxScore ||
 				len(e.User) > MaxIDBytes || len(e.Item) > MaxIDBytes) {
 				t.Fatalf("accepted %q as %+v", line, e)
 			}
@@ -251,7 +235,7 @@ func FuzzParse(f *testing.F) {
 
 func TestSpecComplete(t *testing.T) {
 	s, err := Spec{UserField: "user", ItemField: "productSku"}.Complete("in.csv", "1:0.5,3:6")
-	if err != nil || s.ActionField != "type" || s.Format != FormatCSV || !reflect.DeepEqual(s.Weights, Weights{"1": 0.5, "3": 6}) {
+	if err != nil || s.ActionField != "type" || s.Format != FormatCSV || !reflect.DeepEqual(s.Weights, model.Weights{"1": 0.5, "3": 6}) {
 		t.Errorf("Complete = %+v, %v", s, err)
 	}
 	s, err = Spec{Format: FormatTSV, UserField: "0", ItemField: "1", ScoreField: "2"}.Complete("u.data", "bad")

@@ -2,11 +2,10 @@ package interactions
 
 import (
 	"fmt"
-	"math"
 	"path"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/recsys/itemsim/model"
 )
 
 // Input formats.
@@ -28,7 +27,7 @@ type Spec struct {
 	ActionField string
 	ScoreField  string
 	TimeField   string
-	Weights     Weights
+	Weights     model.Weights
 }
 
 // Validate reports the first inconsistency of the spec, worded for a user
@@ -67,7 +66,7 @@ func (s Spec) Complete(input, weights string) (Spec, error) {
 		s.Format = f
 	}
 	if s.ActionField != "" {
-		w, err := ParseWeights(weights)
+		w, err := model.ParseWeights(weights)
 		if err != nil {
 			return s, err
 		}
@@ -90,52 +89,7 @@ func FormatFromPath(p string) (string, error) {
 	return "", fmt.Errorf("cannot infer the format of %q from its extension %q: pass --format=csv|tsv|jsonl", p, ext)
 }
 
-// Weights maps an action value to its implicit score.
-type Weights map[string]float64
-
-// ParseWeights parses "view:0.5,cart:2,purchase:6" (or "1:0.5,2:2,3:6").
-func ParseWeights(s string) (Weights, error) {
-	w := Weights{}
-	if strings.TrimSpace(s) == "" {
-		return w, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(part, ":")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--weights: %q is not action:weight", part)
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || !(f >= 0 && f <= MaxScore) {
-			return nil, fmt.Errorf("--weights: weight of %q is %q, want a number in [0, %g]", k, v, MaxScore)
-		}
-		if _, dup := w[k]; dup {
-			return nil, fmt.Errorf("--weights: action %q is given twice", k)
-		}
-		w[k] = f
-	}
-	return w, nil
-}
-
-// String prints the weights sorted by action, in the form ParseWeights reads.
-func (w Weights) String() string {
-	keys := make([]string, 0, len(w))
-	for k := range w {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ":" + strconv.FormatFloat(w[k], 'g', -1, 64)
-	}
-	return strings.Join(parts, ",")
-}
-
-// Max is the largest weight, 0 for none.
-func (w Weights) Max() float64 {
-	m := 0.0
-	for _, v := range w {
-		m = math.Max(m, v)
-	}
-	return m
-}
+// Weights is model.Weights.
+//
+// Deprecated: temporary alias, use model.Weights.
+type Weights = model.Weights

@@ -4,11 +4,10 @@ package popularity
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/scoring"
 )
 
@@ -16,31 +15,20 @@ func init() {
 	register.DoFn3x0[context.Context, scoring.Shard, func(string, int64)](&countFn{})
 	register.Function2x1(add)
 	register.Function3x0(toItem)
-	register.Combiner3[Ranking, Item, []Item](&rankFn{})
+	register.Combiner3[Ranking, model.PopularItem, []model.PopularItem](&rankFn{})
 	register.Emitter2[string, int64]()
-	register.Emitter1[Item]()
+	register.Emitter1[model.PopularItem]()
 }
 
-// Item is an item and the number of users with a score for it.
-type Item struct {
-	Item  string `json:"item"`
-	Users int64  `json:"users"`
-}
+// Item is model.PopularItem.
+//
+// Deprecated: temporary alias, use model.PopularItem.
+type Item = model.PopularItem
 
-// compare orders the more popular item first, ties by smaller id.
-func compare(a, b Item) int {
-	if a.Users != b.Users {
-		if a.Users > b.Users {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a.Item, b.Item)
-}
-
-// Ranking is a bounded list of the most popular items seen, best first.
+// Ranking is a bounded list of the most popular items seen, best first
+// (model.PopularItem.Compare: more users first, ties by smaller id).
 type Ranking struct {
-	Items []Item
+	Items []model.PopularItem
 }
 
 // rankFn is a typed combiner keeping the N most popular items. (Beam's
@@ -51,21 +39,21 @@ type rankFn struct {
 
 func (f *rankFn) CreateAccumulator() Ranking { return Ranking{} }
 
-func (f *rankFn) AddInput(r Ranking, it Item) Ranking {
-	return f.MergeAccumulators(r, Ranking{Items: []Item{it}})
+func (f *rankFn) AddInput(r Ranking, it model.PopularItem) Ranking {
+	return f.MergeAccumulators(r, Ranking{Items: []model.PopularItem{it}})
 }
 
+// MergeAccumulators keeps the N best of both rankings (model.Merge, a new
+// list: the inputs are not modified).
 func (f *rankFn) MergeAccumulators(a, b Ranking) Ranking {
-	all := append(slices.Clone(a.Items), b.Items...)
-	slices.SortFunc(all, compare)
-	return Ranking{Items: all[:min(f.N, len(all))]}
+	return Ranking{Items: model.Merge(a.Items, b.Items, f.N)}
 }
 
-func (f *rankFn) ExtractOutput(r Ranking) []Item { return r.Items }
+func (f *rankFn) ExtractOutput(r Ranking) []model.PopularItem { return r.Items }
 
-// Top returns a PCollection holding one []Item: the n items with the most
-// users in rows (a PCollection<scoring.Row>, or of scoring.Shard batches of
-// rows: see scoring.Batches), most popular first.
+// Top returns a PCollection holding one []model.PopularItem: the n items
+// with the most users in rows (a PCollection<model.Row>, or of
+// scoring.Shard batches of rows: see scoring.Batches), most popular first.
 func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
 	s = s.Scope("popularity.Top")
 	rows = scoring.Batches(s, rows)
@@ -75,7 +63,9 @@ func Top(s beam.Scope, rows beam.PCollection, n int) beam.PCollection {
 
 func add(a, b int64) int64 { return a + b }
 
-func toItem(item string, users int64, emit func(Item)) { emit(Item{Item: item, Users: users}) }
+func toItem(item string, users int64, emit func(model.PopularItem)) {
+	emit(model.PopularItem{Item: item, Users: users})
+}
 
 // countFn counts users per item inside the bundle and emits one count per
 // item per bundle.

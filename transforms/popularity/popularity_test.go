@@ -6,6 +6,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/scoring"
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
@@ -15,7 +16,7 @@ import (
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
 
 func TestTop(t *testing.T) {
-	rows := []scoring.Row{
+	rows := []model.Row{
 		{User: "u1", Items: []string{"a", "b", "c"}, Scores: []float64{1, 1, 1}},
 		{User: "u2", Items: []string{"b", "c"}, Scores: []float64{1, 1}},
 		{User: "u3", Items: []string{"c", "d"}, Scores: []float64{1, 1}},
@@ -23,6 +24,6 @@ func TestTop(t *testing.T) {
 	}
 	p, s := beam.NewPipelineWithRoot()
 	// c has 3 users; b and d tie at 2 and b, the smaller id, comes first.
-	passert.Equals(s, Top(s, beam.Create(s, scoring.Shard{Rows: rows[:2]}, scoring.Shard{Rows: rows[2:]}), 3), []Item{{"c", 3}, {"b", 2}, {"d", 2}})
+	passert.Equals(s, Top(s, beam.Create(s, scoring.Shard{Rows: rows[:2]}, scoring.Shard{Rows: rows[2:]}), 3), []model.PopularItem{{Item: "c", Users: 3}, {Item: "b", Users: 2}, {Item: "d", Users: 2}})
 	ptest.RunAndValidate(t, p)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/model"
 )
 
 // Shards cross shuffles and hold most of the job's data; the reflective
@@ -17,10 +18,11 @@ import (
 // bits reversed (the low mantissa bits of action weights, 0.5, 2, 6, are
 // zero, so they take 1 to 3 bytes instead of 8; an arbitrary value takes up
 // to 10), and exact sums in exactsum's compact form, which does the same.
-// Partial and Row get the same coder for the pipelines that ship them alone.
+// model.Partial and model.Row get the same coder for the pipelines that ship
+// them alone (any pipeline that ships them imports this package).
 func init() {
-	beam.RegisterCoder(reflect.TypeOf(Partial{}), encodePartial, decodePartial)
-	beam.RegisterCoder(reflect.TypeOf(Row{}), encodeRow, decodeRow)
+	beam.RegisterCoder(reflect.TypeOf(model.Partial{}), encodePartial, decodePartial)
+	beam.RegisterCoder(reflect.TypeOf(model.Row{}), encodeRow, decodeRow)
 	beam.RegisterCoder(reflect.TypeOf(PartialShard{}), encodePartialShard, decodePartialShard)
 	beam.RegisterCoder(reflect.TypeOf(Shard{}), encodeShard, decodeShard)
 }
@@ -45,7 +47,7 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-func appendPartial(b []byte, p Partial) []byte {
+func appendPartial(b []byte, p model.Partial) []byte {
 	b = appendStrings(b, p.Items)
 	for k := range p.Items {
 		b = p.Sums[k].AppendBinary(b)
@@ -54,7 +56,7 @@ func appendPartial(b []byte, p Partial) []byte {
 	return b
 }
 
-func appendRow(b []byte, r Row) []byte {
+func appendRow(b []byte, r model.Row) []byte {
 	b = appendString(b, r.User)
 	b = appendStrings(b, r.Items)
 	for _, s := range r.Scores {
@@ -63,9 +65,9 @@ func appendRow(b []byte, r Row) []byte {
 	return b
 }
 
-func encodePartial(p Partial) []byte { return appendPartial(make([]byte, 0, 32*len(p.Items)), p) }
+func encodePartial(p model.Partial) []byte { return appendPartial(make([]byte, 0, 32*len(p.Items)), p) }
 
-func encodeRow(r Row) []byte {
+func encodeRow(r model.Row) []byte {
 	return appendRow(make([]byte, 0, len(r.User)+16*len(r.Items)), r)
 }
 
@@ -162,8 +164,8 @@ func (d *decoder) done() error {
 	return d.err
 }
 
-func (d *decoder) partial() Partial {
-	p := Partial{Items: d.strings()}
+func (d *decoder) partial() model.Partial {
+	p := model.Partial{Items: d.strings()}
 	p.Sums = make([]exactsum.Sum, len(p.Items))
 	p.Maxes = make([]float64, len(p.Items))
 	for k := range p.Items {
@@ -173,8 +175,8 @@ func (d *decoder) partial() Partial {
 	return p
 }
 
-func (d *decoder) row() Row {
-	r := Row{User: d.string(), Items: d.strings()}
+func (d *decoder) row() model.Row {
+	r := model.Row{User: d.string(), Items: d.strings()}
 	r.Scores = make([]float64, len(r.Items))
 	for k := range r.Scores {
 		r.Scores[k] = d.float()
@@ -182,13 +184,13 @@ func (d *decoder) row() Row {
 	return r
 }
 
-func decodePartial(b []byte) (Partial, error) {
+func decodePartial(b []byte) (model.Partial, error) {
 	d := decoder{b: b}
 	p := d.partial()
 	return p, d.done()
 }
 
-func decodeRow(b []byte) (Row, error) {
+func decodeRow(b []byte) (model.Row, error) {
 	d := decoder{b: b}
 	r := d.row()
 	return r, d.done()
@@ -197,7 +199,7 @@ func decodeRow(b []byte) (Row, error) {
 func decodePartialShard(b []byte) (PartialShard, error) {
 	d := decoder{b: b}
 	n := d.count()
-	ps := PartialShard{Users: make([]string, n), Parts: make([]Partial, n)}
+	ps := PartialShard{Users: make([]string, n), Parts: make([]model.Partial, n)}
 	for k := range n {
 		ps.Users[k] = d.string()
 		ps.Parts[k] = d.partial()
@@ -207,7 +209,7 @@ func decodePartialShard(b []byte) (PartialShard, error) {
 
 func decodeShard(b []byte) (Shard, error) {
 	d := decoder{b: b}
-	sh := Shard{Rows: make([]Row, d.count())}
+	sh := Shard{Rows: make([]model.Row, d.count())}
 	for k := range sh.Rows {
 		sh.Rows[k] = d.row()
 	}

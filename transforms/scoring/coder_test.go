@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/model"
 )
 
 func TestCodersRoundTrip(t *testing.T) {
-	for _, p := range []Partial{
+	for _, p := range []model.Partial{
 		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
 		{Items: []string{"a", "ünï", ""}, Sums: []exactsum.Sum{exactsum.Of(1, 1e300), exactsum.Of(0x1p60, 0.3), {}}, Maxes: []float64{0.5, 6, 0}},
 	} {
@@ -17,7 +18,7 @@ func TestCodersRoundTrip(t *testing.T) {
 			t.Errorf("Partial round trip: %+v, %v; want %+v", got, err, p)
 		}
 	}
-	for _, r := range []Row{
+	for _, r := range []model.Row{
 		{User: "", Items: []string{}, Scores: []float64{}},
 		{User: "u1", Items: []string{"p1", "p2"}, Scores: []float64{0.1, 1e300}},
 	} {
@@ -25,14 +26,14 @@ func TestCodersRoundTrip(t *testing.T) {
 			t.Errorf("Row round trip: %+v, %v; want %+v", got, err, r)
 		}
 	}
-	ps := PartialShard{Users: []string{"u1", ""}, Parts: []Partial{
+	ps := PartialShard{Users: []string{"u1", ""}, Parts: []model.Partial{
 		{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(3.25)}, Maxes: []float64{2}},
 		{Items: []string{}, Sums: []exactsum.Sum{}, Maxes: []float64{}},
 	}}
 	if got, err := decodePartialShard(encodePartialShard(ps)); err != nil || !reflect.DeepEqual(got, ps) {
 		t.Errorf("PartialShard round trip: %+v, %v; want %+v", got, err, ps)
 	}
-	sh := Shard{Rows: []Row{{User: "u1", Items: []string{"a", "b"}, Scores: []float64{1, 2}}, {User: "u2", Items: []string{}, Scores: []float64{}}}}
+	sh := Shard{Rows: []model.Row{{User: "u1", Items: []string{"a", "b"}, Scores: []float64{1, 2}}, {User: "u2", Items: []string{}, Scores: []float64{}}}}
 	if got, err := decodeShard(encodeShard(sh)); err != nil || !reflect.DeepEqual(got, sh) {
 		t.Errorf("Shard round trip: %+v, %v; want %+v", got, err, sh)
 	}
@@ -42,10 +43,10 @@ func TestCodersRoundTrip(t *testing.T) {
 // encodes back to bytes that decode to the same encoding (NaN floats make
 // value comparison useless).
 func FuzzDecode(f *testing.F) {
-	f.Add(encodeRow(Row{User: "u", Items: []string{"a"}, Scores: []float64{1}}))
-	f.Add(encodePartial(Partial{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}))
-	f.Add(encodeShard(Shard{Rows: []Row{{User: "u", Items: []string{"a"}, Scores: []float64{1}}}}))
-	f.Add(encodePartialShard(PartialShard{Users: []string{"u"}, Parts: []Partial{{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}}}))
+	f.Add(encodeRow(model.Row{User: "u", Items: []string{"a"}, Scores: []float64{1}}))
+	f.Add(encodePartial(model.Partial{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}))
+	f.Add(encodeShard(Shard{Rows: []model.Row{{User: "u", Items: []string{"a"}, Scores: []float64{1}}}}))
+	f.Add(encodePartialShard(PartialShard{Users: []string{"u"}, Parts: []model.Partial{{Items: []string{"a"}, Sums: []exactsum.Sum{exactsum.Of(1)}, Maxes: []float64{1}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := decodeRow(b); err == nil {
 			if again, err := decodeRow(encodeRow(r)); err != nil || !bytes.Equal(encodeRow(again), encodeRow(r)) {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/internal/parallel"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/interactions"
 )
 
@@ -24,8 +25,8 @@ func init() {
 	register.Emitter2[int64, PartialShard]()
 	register.Emitter1[Shard]()
 	register.Function2x0(shardRows)
-	register.DoFn2x0[Row, func(Shard)](&batchFn{})
-	register.Emitter1[Row]()
+	register.DoFn2x0[model.Row, func(Shard)](&batchFn{})
+	register.Emitter1[model.Row]()
 	register.Emitter1[int64]()
 	register.Iter1[PartialShard]()
 }
@@ -51,20 +52,20 @@ func PerUser(s beam.Scope, batches beam.PCollection, c Config) beam.PCollection 
 
 func maxInt64(a, b int64) int64 { return max(a, b) }
 
-// Rows turns a PCollection<Shard> into a PCollection<Row>, for consumers
+// Rows turns a PCollection<Shard> into a PCollection<model.Row>, for consumers
 // that want one element per user.
 func Rows(s beam.Scope, shards beam.PCollection) beam.PCollection {
 	return beam.ParDo(s.Scope("scoring.Rows"), shardRows, shards)
 }
 
-func shardRows(sh Shard, emit func(Row)) {
+func shardRows(sh Shard, emit func(model.Row)) {
 	for _, r := range sh.Rows {
 		emit(r)
 	}
 }
 
 // Batches returns rows as a PCollection<Shard>: a PCollection<Shard> (what
-// PerUser returns) as it is, and a PCollection<Row> in batches of up to
+// PerUser returns) as it is, and a PCollection<model.Row> in batches of up to
 // BatchRows rows. The composites that read rows (dimsum.Table,
 // dimsum.Similarities, popularity.Top) call it, so they take either form:
 // one row per element works on every runner, batches cross a shuffle
@@ -73,10 +74,10 @@ func Batches(s beam.Scope, rows beam.PCollection) beam.PCollection {
 	switch t := rows.Type().Type(); t {
 	case reflect.TypeOf(Shard{}):
 		return rows
-	case reflect.TypeOf(Row{}):
+	case reflect.TypeOf(model.Row{}):
 		return beam.ParDo(s.Scope("scoring.Batches"), &batchFn{}, rows)
 	default:
-		panic(fmt.Sprintf("scoring.Batches: rows are a PCollection<%v>, want scoring.Row or scoring.Shard", t))
+		panic(fmt.Sprintf("scoring.Batches: rows are a PCollection<%v>, want model.Row or scoring.Shard", t))
 	}
 }
 
@@ -84,9 +85,9 @@ func Batches(s beam.Scope, rows beam.PCollection) beam.PCollection {
 const BatchRows = 4096
 
 // batchFn gathers a bundle's rows into Shards of up to BatchRows rows.
-type batchFn struct{ rows []Row }
+type batchFn struct{ rows []model.Row }
 
-func (f *batchFn) ProcessElement(r Row, emit func(Shard)) {
+func (f *batchFn) ProcessElement(r model.Row, emit func(Shard)) {
 	f.rows = append(f.rows, r)
 	if len(f.rows) == BatchRows {
 		f.FinishBundle(emit)
@@ -124,14 +125,14 @@ func (f *newestFn) ProcessElement(b interactions.Batch, emit func(int64)) {
 type weighing struct {
 	dropped int64
 	pending int
-	users   map[string][]Weighted
+	users   map[string][]model.Weighted
 }
 
 // maxPendingEvents bounds the events a weighing holds (about 100 MB).
 const maxPendingEvents = 1 << 20
 
 func (w *weighing) start() {
-	w.dropped, w.pending, w.users = 0, 0, map[string][]Weighted{}
+	w.dropped, w.pending, w.users = 0, 0, map[string][]model.Weighted{}
 }
 
 // add weighs a batch; decay says whether timed events decay relative to
@@ -146,7 +147,7 @@ func (w *weighing) add(c Config, b interactions.Batch, decay bool, asOf int64, e
 		if decay && e.HasTime {
 			weight = c.Decay(weight, e.Time, asOf)
 		}
-		w.users[e.User] = append(w.users[e.User], Weighted{Item: e.Item, Weight: weight})
+		w.users[e.User] = append(w.users[e.User], model.Weighted{Item: e.Item, Weight: weight})
 	}
 	if w.pending += len(b.Events); w.pending >= maxPendingEvents {
 		w.flush(c, emit)
@@ -159,7 +160,7 @@ func (w *weighing) add(c Config, b interactions.Batch, decay bool, asOf int64, e
 // emitted in order on the calling one.
 func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
 	shards := make([]PartialShard, c.shards())
-	events := make([][][]Weighted, len(shards))
+	events := make([][][]model.Weighted, len(shards))
 	for user, evs := range w.users {
 		k := ShardOf(user, len(shards))
 		shards[k].Users = append(shards[k].Users, user)
@@ -167,9 +168,9 @@ func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
 	}
 	parallel.For(runtime.GOMAXPROCS(0), len(shards), func(_, k int) {
 		ps := &shards[k]
-		ps.Parts = make([]Partial, len(ps.Users))
+		ps.Parts = make([]model.Partial, len(ps.Users))
 		for u, evs := range events[k] {
-			ps.Parts[u] = Reduce(evs)
+			ps.Parts[u] = model.Reduce(evs)
 		}
 	})
 	for k, ps := range shards {
@@ -177,7 +178,7 @@ func (w *weighing) flush(c Config, emit func(int64, PartialShard)) {
 			emit(int64(k), ps)
 		}
 	}
-	w.pending, w.users = 0, map[string][]Weighted{}
+	w.pending, w.users = 0, map[string][]model.Weighted{}
 }
 
 func (w *weighing) finish(ctx context.Context, c Config, emit func(int64, PartialShard)) {
@@ -239,7 +240,7 @@ func (f *aggregateFn) StartBundle(_ context.Context, _ func(Shard)) {
 }
 
 func (f *aggregateFn) ProcessElement(_ context.Context, _ int64, shards func(*PartialShard) bool, emit func(Shard)) {
-	byUser := map[string][]Partial{}
+	byUser := map[string][]model.Partial{}
 	var ps PartialShard
 	for shards(&ps) {
 		for k, user := range ps.Users {
@@ -248,7 +249,7 @@ func (f *aggregateFn) ProcessElement(_ context.Context, _ int64, shards func(*Pa
 	}
 	var out Shard
 	for _, user := range slices.Sorted(maps.Keys(byUser)) {
-		row, counts := Aggregate(f.Config, user, byUser[user])
+		row, counts := model.Aggregate(f.Config.Rules, user, byUser[user])
 		f.clipped += int64(counts.Clipped)
 		f.capped += int64(counts.Capped)
 		if len(row.Items) == 0 {

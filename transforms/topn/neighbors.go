@@ -1,18 +1,17 @@
-// Package topn keeps each item's N most similar items: a typed combiner over
-// compact item ids, fed from both directions of every item pair, and the
-// final named, sorted neighbour lists the pipeline writes.
+// Package topn keeps each item's N most similar items: a typed combiner
+// over compact item ids (model.Candidate, selected by model.Insert and
+// model.Merge), fed from both directions of every item pair, and the final
+// named, sorted neighbour lists (model.Neighbors) the pipeline writes.
 package topn
 
-// Neighbor is one similar item and its cosine similarity.
-type Neighbor struct {
-	Item  string  `json:"item"`
-	Score float64 `json:"score"`
-}
+import "github.com/recsys/itemsim/model"
 
-// Neighbors is one item's neighbour list: score descending, ties broken by
-// item id ascending, never the item itself. It is the pipeline's product,
-// written as JSONL and to Datastore.
-type Neighbors struct {
-	Item      string     `json:"item"`
-	Neighbors []Neighbor `json:"neighbors"`
-}
+// Neighbor is model.Neighbor.
+//
+// Deprecated: temporary alias, use model.Neighbor.
+type Neighbor = model.Neighbor
+
+// Neighbors is model.Neighbors.
+//
+// Deprecated: temporary alias, use model.Neighbors.
+type Neighbors = model.Neighbors

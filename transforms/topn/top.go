@@ -5,21 +5,22 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 )
 
 func init() {
 	register.Combiner3[List, List, List](&Combiner{})
 	register.DoFn4x0[context.Context, int64, dimsum.Row, func(int64, List)](&candidatesFn{})
-	register.DoFn5x0[context.Context, int64, List, []dimsum.ItemTable, func(Neighbors)](&nameFn{})
+	register.DoFn5x0[context.Context, int64, List, []dimsum.ItemTable, func(model.Neighbors)](&nameFn{})
 	register.Emitter2[int64, List]()
-	register.Emitter1[Neighbors]()
+	register.Emitter1[model.Neighbors]()
 }
 
 // Top keeps each item's n best neighbours with a score of at least
 // minScore. rows is dimsum.Similarities' PCollection<KV<int64, dimsum.Row>>,
 // table dimsum.Table's. Each pair feeds the lists of both its items. It
-// returns a PCollection<Neighbors>, one per item with a neighbour. Counter:
+// returns a PCollection<model.Neighbors>, one per item with a neighbour. Counter:
 // topn/items.
 func Top(s beam.Scope, n int, minScore float64, rows, table beam.PCollection) beam.PCollection {
 	s = s.Scope("topn.Top")
@@ -50,7 +51,7 @@ func (f *candidatesFn) list(id int32) *List {
 	}
 	l := &f.lists[id]
 	if l.C == nil {
-		l.C = make([]Candidate, 0, f.N)
+		l.C = make([]model.Candidate, 0, f.N)
 		f.touched = append(f.touched, id)
 	}
 	return l
@@ -63,8 +64,10 @@ func (f *candidatesFn) ProcessElement(_ context.Context, i int64, row dimsum.Row
 		if score < f.MinScore || score <= 0 {
 			continue
 		}
-		f.list(id).Insert(Candidate{ID: j, Score: score}, f.N)
-		f.list(j).Insert(Candidate{ID: id, Score: score}, f.N)
+		l := f.list(id)
+		l.C = model.Insert(l.C, model.Candidate{ID: j, Score: score}, f.N)
+		l = f.list(j)
+		l.C = model.Insert(l.C, model.Candidate{ID: id, Score: score}, f.N)
 	}
 }
 
@@ -76,23 +79,25 @@ func (f *candidatesFn) FinishBundle(_ context.Context, emit func(int64, List)) {
 	f.touched = f.touched[:0]
 }
 
-// nameFn turns a list of compact ids into named Neighbors.
+// nameFn turns a list of compact ids into named model.Neighbors.
 type nameFn struct {
 	items int64
 }
 
-func (f *nameFn) StartBundle(_ context.Context, _ []dimsum.ItemTable, _ func(Neighbors)) { f.items = 0 }
+func (f *nameFn) StartBundle(_ context.Context, _ []dimsum.ItemTable, _ func(model.Neighbors)) {
+	f.items = 0
+}
 
-func (f *nameFn) ProcessElement(_ context.Context, id int64, l List, tables []dimsum.ItemTable, emit func(Neighbors)) {
+func (f *nameFn) ProcessElement(_ context.Context, id int64, l List, tables []dimsum.ItemTable, emit func(model.Neighbors)) {
 	items := tables[0].Items
-	out := Neighbors{Item: items[id], Neighbors: make([]Neighbor, len(l.C))}
+	out := model.Neighbors{Item: items[id], Neighbors: make([]model.Neighbor, len(l.C))}
 	for k, c := range l.C {
-		out.Neighbors[k] = Neighbor{Item: items[c.ID], Score: c.Score}
+		out.Neighbors[k] = model.Neighbor{Item: items[c.ID], Score: c.Score}
 	}
 	f.items++
 	emit(out)
 }
 
-func (f *nameFn) FinishBundle(ctx context.Context, _ []dimsum.ItemTable, _ func(Neighbors)) {
+func (f *nameFn) FinishBundle(ctx context.Context, _ []dimsum.ItemTable, _ func(model.Neighbors)) {
 	beam.NewCounter("topn", "items").Inc(ctx, f.items)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
@@ -38,10 +39,10 @@ func TestTop(t *testing.T) {
 	})
 	got := Top(s, 2, 0.1, beam.ParDo(s, splitRowKV, in), table)
 	passert.Equals(s, got,
-		Neighbors{Item: "a", Neighbors: []Neighbor{{"c", 0.9}, {"b", 0.5}}},
-		Neighbors{Item: "b", Neighbors: []Neighbor{{"c", 0.9}, {"a", 0.5}}},
-		Neighbors{Item: "c", Neighbors: []Neighbor{{"a", 0.9}, {"b", 0.9}}},
-		Neighbors{Item: "d", Neighbors: []Neighbor{{"a", 0.5}, {"c", 0.2}}},
+		model.Neighbors{Item: "a", Neighbors: []model.Neighbor{{Item: "c", Score: 0.9}, {Item: "b", Score: 0.5}}},
+		model.Neighbors{Item: "b", Neighbors: []model.Neighbor{{Item: "c", Score: 0.9}, {Item: "a", Score: 0.5}}},
+		model.Neighbors{Item: "c", Neighbors: []model.Neighbor{{Item: "a", Score: 0.9}, {Item: "b", Score: 0.9}}},
+		model.Neighbors{Item: "d", Neighbors: []model.Neighbor{{Item: "a", Score: 0.5}, {Item: "c", Score: 0.2}}},
 	)
 	ptest.RunAndValidate(t, p)
 }

@@ -7,8 +7,8 @@ import (
 	"math"
 	"os"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // tieTolerance is how close two scores must be for a different neighbour
@@ -16,17 +16,17 @@ import (
 const tieTolerance = 1e-9
 
 // readOutput reads a JSONL neighbour file (the pipeline's format).
-func readOutput(path string) (map[string][]topn.Neighbor, error) {
+func readOutput(path string) (map[string][]model.Neighbor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string][]topn.Neighbor{}
+	out := map[string][]model.Neighbor{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
-		var n topn.Neighbors
+		var n model.Neighbors
 		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
 			return nil, fmt.Errorf("%s: %v", path, err)
 		}
@@ -37,7 +37,7 @@ func readOutput(path string) (map[string][]topn.Neighbor, error) {
 
 // overlap is the mean over the exact output's items of the share of their
 // exact top N found in the other output's top N (0 for a missing item).
-func overlap(exact, other map[string][]topn.Neighbor, n int) float64 {
+func overlap(exact, other map[string][]model.Neighbor, n int) float64 {
 	if len(exact) == 0 {
 		return 0
 	}
@@ -72,7 +72,7 @@ type Comparison struct {
 }
 
 // compare compares a reference output with another exact one.
-func compare(ref, got map[string][]topn.Neighbor) Comparison {
+func compare(ref, got map[string][]model.Neighbor) Comparison {
 	c := Comparison{Items: len(ref)}
 	for item := range got {
 		if _, ok := ref[item]; !ok {
@@ -110,21 +110,21 @@ func compare(ref, got map[string][]topn.Neighbor) Comparison {
 // crossCheck counts the items whose top-N list built from the in-process
 // estimates differs from the pipeline's output in any id or score bit, or
 // that only one of them has.
-func crossCheck(lists []topn.List, items []string, out map[string][]topn.Neighbor) int {
+func crossCheck(lists [][]model.Candidate, items []string, out map[string][]model.Neighbor) int {
 	bad, both := 0, 0
 	for i, l := range lists {
-		if len(l.C) == 0 {
+		if len(l) == 0 {
 			continue
 		}
 		got, ok := out[items[i]]
 		if ok {
 			both++
 		}
-		if !ok || len(got) != len(l.C) {
+		if !ok || len(got) != len(l) {
 			bad++
 			continue
 		}
-		for k, c := range l.C {
+		for k, c := range l {
 			if got[k].Item != items[c.ID] || got[k].Score != c.Score {
 				bad++
 				break

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
-type lists = map[string][]topn.Neighbor
+type lists = map[string][]model.Neighbor
 
-func nb(item string, score float64) topn.Neighbor { return topn.Neighbor{Item: item, Score: score} }
+func nb(item string, score float64) model.Neighbor { return model.Neighbor{Item: item, Score: score} }
 
 func TestCompare(t *testing.T) {
 	ref := lists{"a": {nb("b", 0.9), nb("c", 0.5), nb("d", 0.5)}, "b": {nb("a", 0.9)}}
@@ -61,7 +61,7 @@ func TestOverlap(t *testing.T) {
 
 func TestCrossCheck(t *testing.T) {
 	items := []string{"a", "b", "c"}
-	in := []topn.List{{C: []topn.Candidate{{ID: 1, Score: 0.5}}}, {C: []topn.Candidate{{ID: 0, Score: 0.5}}}, {}}
+	in := [][]model.Candidate{{{ID: 1, Score: 0.5}}, {{ID: 0, Score: 0.5}}, {}}
 	for _, tc := range []struct {
 		name string
 		out  lists

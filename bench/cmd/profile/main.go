@@ -68,7 +68,7 @@ func run(src data.Source, dc dimsum.Config, topN int, output, cpuprofile string)
 	if err != nil {
 		return err
 	}
-	rows := scoring.PerUser(s, in.Batches, sc)
+	rows := scoring.PerUser(s, in.Batches, scoring.Config{Rules: sc})
 	table := dimsum.Table(s, rows, sc.Clip)
 	pairs := dimsum.Similarities(s, dc, rows, table)
 	textsink.Write(s.Scope("Output"), output, beam.ParDo(s, neighborsJSON, topn.Top(s, topN, 0, pairs, table)))
