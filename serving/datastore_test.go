@@ -11,10 +11,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
-	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,7 +28,7 @@ const (
 
 // writeVersion writes lists as version v with the pipeline's Datastore
 // sink, which lays them out and flips the pointer as in production.
-func writeVersion(t *testing.T, addr, v string, lists []topn.Neighbors) {
+func writeVersion(t *testing.T, addr, v string, lists []model.Neighbors) {
 	t.Helper()
 	cfg := datastoreio.Config{Project: testProject, Endpoint: addr, Namespace: testNamespace, Kind: testKind, Version: v,
 		Retry: datastoreio.Retry{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ThrottleDelay: time.Millisecond}}
@@ -82,7 +82,7 @@ func testDatastoreSource(t *testing.T, addr string) {
 		t.Fatalf("/readyz with nothing published: %d", w.Code)
 	}
 
-	v1 := []topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5)), nbs("c", nb("a", .25))}
+	v1 := []model.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5)), nbs("c", nb("a", .25))}
 	writeVersion(t, addr, "v1", v1)
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func testDatastoreSource(t *testing.T, addr string) {
 		}
 	}
 
-	writeVersion(t, addr, "v2", []topn.Neighbors{nbs("a", nb("d", .9)), nbs("d", nb("a", .9))})
+	writeVersion(t, addr, "v2", []model.Neighbors{nbs("a", nb("d", .9)), nbs("d", nb("a", .9))})
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}

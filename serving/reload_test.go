@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/recommend"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // prefixModel: the profile item "x" has neighbours p1 .. p5 with
@@ -20,11 +20,11 @@ import (
 // names its model.
 func prefixModel(t testing.TB, prefix string) *recommend.Model {
 	t.Helper()
-	l := topn.Neighbors{Item: "x"}
+	l := model.Neighbors{Item: "x"}
 	for k := 1; k <= 5; k++ {
 		l.Neighbors = append(l.Neighbors, nb(fmt.Sprintf("%s%d", prefix, k), float64(6-k)/8))
 	}
-	m, err := recommend.Build([]topn.Neighbors{l}, nil, prefix)
+	m, err := recommend.Build([]model.Neighbors{l}, nil, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,25 +15,24 @@ import (
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/recommend"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // TestMain runs the Beam pipelines of the Datastore tests on Prism.
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
 
-func nbs(item string, ns ...topn.Neighbor) topn.Neighbors {
-	return topn.Neighbors{Item: item, Neighbors: ns}
+func nbs(item string, ns ...model.Neighbor) model.Neighbors {
+	return model.Neighbors{Item: item, Neighbors: ns}
 }
 
-func nb(item string, score float64) topn.Neighbor { return topn.Neighbor{Item: item, Score: score} }
+func nb(item string, score float64) model.Neighbor { return model.Neighbor{Item: item, Score: score} }
 
 // testModel: a lists b .5, c .25; b lists a .5; popular: p 9, a 8.
 func testModel(t testing.TB, version string) *recommend.Model {
 	t.Helper()
-	m, err := recommend.Build([]topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5))},
-		[]popularity.Item{{Item: "p", Users: 9}, {Item: "a", Users: 8}}, version)
+	m, err := recommend.Build([]model.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5))},
+		[]model.PopularItem{{Item: "p", Users: 9}, {Item: "a", Users: 8}}, version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +152,8 @@ func TestRoutes(t *testing.T) {
 // items that are neither among them nor the customer's, and "popular"
 // says how many of those there are.
 func TestFullPage(t *testing.T) {
-	m, err := recommend.Build([]topn.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5))},
-		[]popularity.Item{{Item: "b", Users: 20}, {Item: "a", Users: 15}, {Item: "p1", Users: 10}, {Item: "p2", Users: 9},
+	m, err := recommend.Build([]model.Neighbors{nbs("a", nb("b", .5), nb("c", .25)), nbs("b", nb("a", .5))},
+		[]model.PopularItem{{Item: "b", Users: 20}, {Item: "a", Users: 15}, {Item: "p1", Users: 10}, {Item: "p2", Users: 9},
 			{Item: "p3", Users: 8}, {Item: "p4", Users: 7}}, "v1")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/recsys/itemsim/transforms/topn"
+	"github.com/recsys/itemsim/model"
 )
 
 // handFixture is small enough to evaluate by hand: six users, six catalogue
@@ -181,7 +181,7 @@ func TestEvaluateByHand(t *testing.T) {
 		t.Errorf("splits %+v, want %+v", gotSplits, wantSplits)
 	}
 
-	lists, err := readJSONL[topn.Neighbors](c.files().Similarities)
+	lists, err := readJSONL[model.Neighbors](c.files().Similarities)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"slices"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/recommend"
-	"github.com/recsys/itemsim/transforms/scoring"
 )
 
 // Report is the outcome of an evaluation.
@@ -37,7 +37,7 @@ type Report struct {
 // in user order, so the sums and the report are the same on every run.
 func evaluate(c Config) (Report, error) {
 	f := c.files()
-	model, err := recommend.LoadFiles(f.Similarities, f.Popular, "train")
+	sim, err := recommend.LoadFiles(f.Similarities, f.Popular, "train")
 	if err != nil {
 		return Report{}, err
 	}
@@ -49,11 +49,11 @@ func evaluate(c Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rowList, err := readJSONL[scoring.Row](f.Train)
+	rowList, err := readJSONL[model.Row](f.Train)
 	if err != nil {
 		return Report{}, err
 	}
-	rows := make(map[string]scoring.Row, len(rowList))
+	rows := make(map[string]model.Row, len(rowList))
 	for _, r := range rowList {
 		rows[r.User] = r
 	}
@@ -63,7 +63,7 @@ func evaluate(c Config) (Report, error) {
 	}
 	slices.SortFunc(splits, func(a, b Split) int { return cmp.Compare(a.User, b.User) })
 
-	rep := Report{Config: c, Users: len(splits), K: c.K, ModelItems: model.Items()}
+	rep := Report{Config: c, Users: len(splits), K: c.K, ModelItems: sim.Items()}
 	catalogue := map[string]bool{}
 	for _, sp := range splits {
 		rep.TrainPairs += len(sp.Train)
@@ -92,7 +92,7 @@ func evaluate(c Config) (Report, error) {
 			}
 		}
 		o := recommend.Options{N: c.K + len(extra), Normalize: c.Normalize}
-		mAcc.add(model.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
+		mAcc.add(sim.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
 		pAcc.add(baseline.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
 	}
 	rep.Model, rep.Popular = mAcc.metrics(rep.CatalogueItems), pAcc.metrics(rep.CatalogueItems)

@@ -26,6 +26,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
@@ -245,8 +246,8 @@ func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*in
 
 // The output lines. Beam registers functions by name, so each element type
 // gets a named function rather than an instance of a generic one.
-func neighborsJSON(n topn.Neighbors) string           { return toJSON(n) }
-func rowJSON(r scoring.Row) string                    { return toJSON(r) }
+func neighborsJSON(n model.Neighbors) string          { return toJSON(n) }
+func rowJSON(r model.Row) string                      { return toJSON(r) }
 func splitJSON(s Split) string                        { return toJSON(s) }
 func deadLetterJSON(d interactions.DeadLetter) string { return toJSON(d) }
 
@@ -261,8 +262,8 @@ func toJSON(v any) string {
 
 // popularJSON renders the ranked list as the similarity pipeline's
 // --popular_output does, so the serving loader reads it.
-func popularJSON(items []popularity.Item) string {
+func popularJSON(items []model.PopularItem) string {
 	return toJSON(struct {
-		Items []popularity.Item `json:"items"`
+		Items []model.PopularItem `json:"items"`
 	}{items})
 }
