@@ -24,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/recsys/itemsim/bench/data"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/scoring"
@@ -111,7 +112,7 @@ func watchHeap(path string) {
 }
 
 // neighborsJSON renders one output line as the pipeline does.
-func neighborsJSON(n topn.Neighbors) string {
+func neighborsJSON(n model.Neighbors) string {
 	b, err := json.Marshal(n)
 	if err != nil {
 		panic(err) // strings and finite floats always marshal
