@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // source is where models come from. current is cheap and is polled; load
@@ -160,7 +159,7 @@ func (s fileSource) current(context.Context) (token, error) {
 }
 
 func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
-	stamps := withPopular(s.popular, s.between, func(context.Context, token) ([]topn.Neighbors, error) {
+	stamps := withPopular(s.popular, s.between, func(context.Context, token) ([]model.Neighbors, error) {
 		return recommend.ReadNeighborsFile(s.similarities)
 	})
 	return readConsistent(ctx, s.current, func(ctx context.Context, t token) (*recommend.Model, error) {
@@ -248,7 +247,7 @@ func readVerified[T any](path string, f publish.File, parse func(io.Reader) (T, 
 // withPopular reads the neighbour lists, runs between (a test hook; nil in
 // production), reads the popular file and builds the model labelled with
 // the token read (t.String()).
-func withPopular(popular string, between func(), lists func(context.Context, token) ([]topn.Neighbors, error)) func(context.Context, token) (*recommend.Model, error) {
+func withPopular(popular string, between func(), lists func(context.Context, token) ([]model.Neighbors, error)) func(context.Context, token) (*recommend.Model, error) {
 	return func(ctx context.Context, t token) (*recommend.Model, error) {
 		l, err := lists(ctx, t)
 		if err != nil {
@@ -321,9 +320,9 @@ func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, 
 	p, err := s.store.Popular(ctx, t.model)
 	switch {
 	case err == nil:
-		pop := make([]popularity.Item, len(p.Items))
+		pop := make([]model.PopularItem, len(p.Items))
 		for i, it := range p.Items {
-			pop[i] = popularity.Item{Item: it, Users: p.Users[i]}
+			pop[i] = model.PopularItem{Item: it, Users: p.Users[i]}
 		}
 		return recommend.Build(lists, pop, t.model)
 	case errors.Is(err, simstore.ErrNoPopular):
@@ -339,7 +338,7 @@ func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, 
 
 // versionItems lists every item entity of a version: the children of its
 // marker key, one key range.
-func (s *datastoreSource) versionItems(ctx context.Context, version string) ([]topn.Neighbors, error) {
+func (s *datastoreSource) versionItems(ctx context.Context, version string) ([]model.Neighbors, error) {
 	q := datastore.NewQuery(s.keys.Kind).Ancestor(s.keys.Version(version)).Namespace(s.keys.Namespace)
 	var ents []simstore.Entity
 	keys, err := s.client.GetAll(ctx, q, &ents)
@@ -351,15 +350,15 @@ func (s *datastoreSource) versionItems(ctx context.Context, version string) ([]t
 		// since the pointer was read.
 		return nil, errors.New("version " + version + " has no items")
 	}
-	out := make([]topn.Neighbors, len(keys))
+	out := make([]model.Neighbors, len(keys))
 	for k, key := range keys {
 		e := ents[k]
 		if len(e.Items) != len(e.Scores) {
 			return nil, fmt.Errorf("item %q: %d items but %d scores", key.Name, len(e.Items), len(e.Scores))
 		}
-		n := topn.Neighbors{Item: key.Name, Neighbors: make([]topn.Neighbor, len(e.Items))}
+		n := model.Neighbors{Item: key.Name, Neighbors: make([]model.Neighbor, len(e.Items))}
 		for i, it := range e.Items {
-			n.Neighbors[i] = topn.Neighbor{Item: it, Score: e.Scores[i]}
+			n.Neighbors[i] = model.Neighbor{Item: it, Score: e.Scores[i]}
 		}
 		out[k] = n
 	}

@@ -14,12 +14,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -522,8 +521,8 @@ func writeVersionWithPopular(t *testing.T, addr, namespace, kind string, g int) 
 	cfg := datastoreio.Config{Project: "source-test", Endpoint: addr, Namespace: namespace, Kind: kind, Version: v,
 		Retry: datastoreio.Retry{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, ThrottleDelay: time.Millisecond}}
 	p, s := beam.NewPipelineWithRoot()
-	lists := []topn.Neighbors{{Item: "a", Neighbors: []topn.Neighbor{{Item: "n" + x, Score: 0.5}}}}
-	datastoreio.WriteWithPopular(s, cfg, beam.CreateList(s, lists), beam.Create(s, []popularity.Item{{Item: "p" + x, Users: 7}}))
+	lists := []model.Neighbors{{Item: "a", Neighbors: []model.Neighbor{{Item: "n" + x, Score: 0.5}}}}
+	datastoreio.WriteWithPopular(s, cfg, beam.CreateList(s, lists), beam.Create(s, []model.PopularItem{{Item: "p" + x, Users: 7}}))
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("writing version %s: %v", v, err)
 	}

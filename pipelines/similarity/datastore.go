@@ -73,7 +73,7 @@ func validateDatastoreFlags(topN, popularN int) error {
 }
 
 // writeDatastore adds the Datastore write of the pipeline's neighbours
-// (PCollection<topn.Neighbors>) and popular list (PCollection<[]popularity.Item>,
+// (PCollection<model.Neighbors>) and popular list (PCollection<[]model.PopularItem>,
 // stored in the version, so that flipping the pointer publishes both) to
 // the pipeline; version is the run id.
 func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string) {

@@ -24,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/runners"
@@ -59,7 +60,7 @@ func init() {
 	register.Function3x0(afterGate)
 	register.Function1x1(popularJSON)
 	register.DoFn4x1[context.Context, []byte, []int, func(string), error](&manifestFn{})
-	register.Emitter1[topn.Neighbors]()
+	register.Emitter1[model.Neighbors]()
 }
 
 // config is the validated run configuration.
@@ -280,11 +281,11 @@ func describe(ctx context.Context, manifest, path string) (publish.File, error) 
 }
 
 // afterGate passes neighbours on once the gate (a side input) is complete.
-func afterGate(n topn.Neighbors, _ []int, emit func(topn.Neighbors)) { emit(n) }
+func afterGate(n model.Neighbors, _ []int, emit func(model.Neighbors)) { emit(n) }
 
 // neighborsJSON renders one output line. encoding/json prints a float64 in
 // its shortest form that reads back to the same value.
-func neighborsJSON(n topn.Neighbors) string {
+func neighborsJSON(n model.Neighbors) string {
 	b, err := json.Marshal(n)
 	if err != nil {
 		panic(err) // strings and finite floats always marshal
@@ -293,9 +294,9 @@ func neighborsJSON(n topn.Neighbors) string {
 }
 
 // popularJSON renders the ranked list as one JSON document on one line.
-func popularJSON(items []popularity.Item) string {
+func popularJSON(items []model.PopularItem) string {
 	b, err := json.Marshal(struct {
-		Items []popularity.Item `json:"items"`
+		Items []model.PopularItem `json:"items"`
 	}{items})
 	if err != nil {
 		panic(err)

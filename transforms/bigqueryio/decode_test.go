@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/recsys/itemsim/internal/bigquerytest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,7 +21,7 @@ import (
 // reason to set it aside.
 func TestColumnTypes(t *testing.T) {
 	action := interactions.Spec{UserField: "u", ItemField: "i", ActionField: "v", TimeField: "t",
-		Weights: interactions.Weights{"view": 1, "2": 2.5}}
+		Weights: model.Weights{"view": 1, "2": 2.5}}
 	score := interactions.Spec{UserField: "u", ItemField: "i", ScoreField: "v"}
 	ts := func(d time.Duration) time.Time { return base.Add(d) }
 	ev := func(u, i string, w float64) interactions.Event {

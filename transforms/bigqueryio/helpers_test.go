@@ -12,6 +12,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/bigquerytest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/interactions"
 )
 
@@ -27,7 +28,7 @@ var actions = []string{"view", "cart", "purchase"}
 // actionSpec reads the columns of interactionTable.
 var actionSpec = interactions.Spec{
 	UserField: "user", ItemField: "item", ActionField: "action", TimeField: "ts",
-	Weights: interactions.Weights{"view": 1, "cart": 2, "purchase": 3},
+	Weights: model.Weights{"view": 1, "cart": 2, "purchase": 3},
 }
 
 // interactionTable holds n good rows, row i by user u%05d, and a column

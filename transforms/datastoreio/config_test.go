@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 func TestCheckTopN(t *testing.T) {
@@ -53,13 +53,13 @@ func TestUpsertOpRejects(t *testing.T) {
 	keys := simstore.Keys{Kind: simstore.DefaultKind}
 	tests := []struct {
 		name string
-		n    topn.Neighbors
+		n    model.Neighbors
 		want string
 	}{
-		{"empty id", topn.Neighbors{Item: ""}, "cannot be a key name"},
-		{"id too long", topn.Neighbors{Item: strings.Repeat("x", 1501)}, "cannot be a key name"},
+		{"empty id", model.Neighbors{Item: ""}, "cannot be a key name"},
+		{"id too long", model.Neighbors{Item: strings.Repeat("x", 1501)}, "cannot be a key name"},
 		{"largest entity", hugeNeighbors("big"), ""},
-		{"over 1 MiB", topn.Neighbors{Item: "too-big", Neighbors: append(hugeNeighbors("x").Neighbors, hugeNeighbors("y").Neighbors[:100]...)}, `item "too-big": entity of 750 neighbours`},
+		{"over 1 MiB", model.Neighbors{Item: "too-big", Neighbors: append(hugeNeighbors("x").Neighbors, hugeNeighbors("y").Neighbors[:100]...)}, `item "too-big": entity of 750 neighbours`},
 	}
 	for _, tt := range tests {
 		_, err := upsertOp(keys, "v1", tt.n, time.Now())
@@ -83,7 +83,7 @@ func TestEntityBytesBoundsEncoding(t *testing.T) {
 	}
 	defer client.Close()
 	w := newWriter(client, realClock{}, cfg.Retry, cycle(), &countMetrics{})
-	cases := []topn.Neighbors{
+	cases := []model.Neighbors{
 		{Item: "a"},
 		neighbors([]string{"a", "b", "c"}, 2, 0)[0],
 		neighbors(itemIDs("long-id-"+strings.Repeat("z", 200), 0, 300), 299, 0)[0],

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // TestEmulator runs the behaviour tests against the real Cloud Datastore
@@ -30,7 +30,7 @@ func TestEmulator(t *testing.T) {
 			// The emulator cannot be told to fail; an id no key can hold
 			// fails the run for real.
 			long := strings.Repeat("x", 2000)
-			v2 := append(neighbors(itemIDs("item-", 0, 999), 5, 1), topn.Neighbors{Item: long, Neighbors: []topn.Neighbor{{Item: "item-00001", Score: 0.5}}})
+			v2 := append(neighbors(itemIDs("item-", 0, 999), 5, 1), model.Neighbors{Item: long, Neighbors: []model.Neighbor{{Item: "item-00001", Score: 0.5}}})
 			testFailedRun(t, b, v2, []string{"cannot be a key name", "2000 bytes exceeds 1500"}, func() {}, func() {})
 		}},
 		{"reader sees complete versions", testReaderSeesCompleteVersions},

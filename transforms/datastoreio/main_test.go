@@ -15,8 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
@@ -120,14 +120,14 @@ func testConfig(b backend, version string) Config {
 
 // neighbors makes one Neighbors per item id, with n neighbours each whose
 // scores depend on tag, so versions differ.
-func neighbors(items []string, n int, tag float64) []topn.Neighbors {
-	out := make([]topn.Neighbors, len(items))
+func neighbors(items []string, n int, tag float64) []model.Neighbors {
+	out := make([]model.Neighbors, len(items))
 	for i, it := range items {
-		ns := make([]topn.Neighbor, n)
+		ns := make([]model.Neighbor, n)
 		for j := range ns {
-			ns[j] = topn.Neighbor{Item: items[(i+j+1)%len(items)], Score: math.Round((1-float64(j)/float64(n+1))*1000)/1000 + tag}
+			ns[j] = model.Neighbor{Item: items[(i+j+1)%len(items)], Score: math.Round((1-float64(j)/float64(n+1))*1000)/1000 + tag}
 		}
-		out[i] = topn.Neighbors{Item: it, Neighbors: ns}
+		out[i] = model.Neighbors{Item: it, Neighbors: ns}
 	}
 	return out
 }
@@ -142,7 +142,7 @@ func itemIDs(prefix string, lo, hi int) []string {
 
 // runWrite runs a pipeline writing ns with cfg and returns its error; the
 // pipeline also asserts that Write reports len(ns) entities.
-func runWrite(cfg Config, ns []topn.Neighbors) error {
+func runWrite(cfg Config, ns []model.Neighbors) error {
 	p, s := beam.NewPipelineWithRoot()
 	passert.Equals(s, Write(s, cfg, beam.CreateList(s, ns)), len(ns))
 	return ptest.Run(p)
@@ -219,7 +219,7 @@ func (st stored) add(t *testing.T, version, item string, e *pb.Entity) {
 }
 
 // checkItems compares the stored items of version v with want, exactly.
-func checkItems(t *testing.T, st stored, v string, want []topn.Neighbors) {
+func checkItems(t *testing.T, st stored, v string, want []model.Neighbors) {
 	t.Helper()
 	got := st.items[v]
 	if len(got) != len(want) {

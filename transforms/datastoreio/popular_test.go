@@ -9,24 +9,23 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
 )
 
 // runWriteWithPopular runs a pipeline writing ns and the popular list pop
 // with cfg.
-func runWriteWithPopular(cfg Config, ns []topn.Neighbors, pop []popularity.Item) error {
+func runWriteWithPopular(cfg Config, ns []model.Neighbors, pop []model.PopularItem) error {
 	p, s := beam.NewPipelineWithRoot()
 	passert.Equals(s, WriteWithPopular(s, cfg, beam.CreateList(s, ns), beam.Create(s, pop)), len(ns))
 	return ptest.Run(p)
 }
 
 // popularOf is run g's popular list: g+1 items, so runs differ.
-func popularOf(g int) []popularity.Item {
-	out := make([]popularity.Item, g+1)
+func popularOf(g int) []model.PopularItem {
+	out := make([]model.PopularItem, g+1)
 	for i := range out {
-		out[i] = popularity.Item{Item: fmt.Sprintf("p%d-%d", g, i), Users: int64(100*g - i)}
+		out[i] = model.PopularItem{Item: fmt.Sprintf("p%d-%d", g, i), Users: int64(100*g - i)}
 	}
 	return out
 }
@@ -65,7 +64,7 @@ func testWriteWithPopular(t *testing.T, b backend) {
 	}
 
 	long := strings.Repeat("x", 2000)
-	bad := append(neighbors(itemIDs("item-", 0, 50), 3, 9), topn.Neighbors{Item: long, Neighbors: []topn.Neighbor{{Item: "item-00001", Score: 0.5}}})
+	bad := append(neighbors(itemIDs("item-", 0, 50), 3, 9), model.Neighbors{Item: long, Neighbors: []model.Neighbor{{Item: "item-00001", Score: 0.5}}})
 	if err := runWriteWithPopular(testConfig(b, "v4"), bad, popularOf(4)); err == nil {
 		t.Fatal("a run with an item id no key can hold succeeded")
 	}
@@ -79,9 +78,9 @@ func testWriteWithPopular(t *testing.T, b backend) {
 // publish with the reason, and CheckPopularN refuses such lengths up front.
 func TestPopularTooLarge(t *testing.T) {
 	b := fake(newServer(t))
-	pop := make([]popularity.Item, 800)
+	pop := make([]model.PopularItem, 800)
 	for i := range pop {
-		pop[i] = popularity.Item{Item: fmt.Sprintf("%04d", i) + strings.Repeat("x", 1496), Users: 1}
+		pop[i] = model.PopularItem{Item: fmt.Sprintf("%04d", i) + strings.Repeat("x", 1496), Users: 1}
 	}
 	err := runWriteWithPopular(testConfig(b, "v1"), neighbors(itemIDs("item-", 0, 10), 2, 0), pop)
 	if err == nil || !strings.Contains(err.Error(), "the popular list of 800 items") {

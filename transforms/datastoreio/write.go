@@ -1,38 +1,35 @@
 package datastoreio
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/datastore"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/popularity"
-	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
 func init() {
-	register.DoFn2x0[topn.Neighbors, func(int)](&countFn{})
+	register.DoFn2x0[model.Neighbors, func(int)](&countFn{})
 	register.DoFn4x1[context.Context, []byte, func(*int) bool, func(int64), error](&beginFn{})
-	register.DoFn4x1[context.Context, topn.Neighbors, int64, func(int), error](&writeFn{})
-	register.DoFn6x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(*[]popularity.Item) bool, func(int), error](&publishFn{})
+	register.DoFn4x1[context.Context, model.Neighbors, int64, func(int), error](&writeFn{})
+	register.DoFn6x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(*[]model.PopularItem) bool, func(int), error](&publishFn{})
 	register.Emitter1[int64]()
 	register.Emitter1[int]()
 	register.Iter1[int]()
-	register.Iter1[[]popularity.Item]()
+	register.Iter1[[]model.PopularItem]()
 }
 
-// Write writes neighbors, a PCollection<topn.Neighbors> with unique items,
+// Write writes neighbors, a PCollection<model.Neighbors> with unique items,
 // to Datastore as configured by cfg, and returns a PCollection<int> holding
 // one element, the number of entities written. That element exists only
 // once the write is complete and, in the versioned layout, the pointer is on
@@ -53,7 +50,7 @@ func Write(s beam.Scope, cfg Config, neighbors beam.PCollection) beam.PCollectio
 }
 
 // WriteWithPopular is Write that also stores popular, a
-// PCollection<[]popularity.Item> of at most one element (popularity.Top's
+// PCollection<[]model.PopularItem> of at most one element (popularity.Top's
 // output), as the version's popular list (simstore.Popular). The list is
 // written in the transaction that moves the pointer to the version, so
 // readers never see the version without it or with another version's. The
@@ -72,7 +69,7 @@ func WriteWithPopular(s beam.Scope, cfg Config, neighbors, popular beam.PCollect
 	start := beam.ParDo(s, &beginFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs})
 	written := beam.ParDo(s, &writeFn{Cfg: cfg}, neighbors, beam.SideInput{Input: start})
 	if !popular.IsValid() {
-		popular = beam.CreateList(s, [][]popularity.Item{})
+		popular = beam.CreateList(s, [][]model.PopularItem{})
 	}
 	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written}, beam.SideInput{Input: popular})
 }
@@ -131,7 +128,7 @@ type countFn struct {
 
 func (f *countFn) StartBundle(func(int)) { f.n = 0 }
 
-func (f *countFn) ProcessElement(topn.Neighbors, func(int)) { f.n++ }
+func (f *countFn) ProcessElement(model.Neighbors, func(int)) { f.n++ }
 
 func (f *countFn) FinishBundle(emit func(int)) {
 	if f.n > 0 {
@@ -215,11 +212,11 @@ func (f *writeFn) StartBundle(_ context.Context, start int64, _ func(int)) {
 	}
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, n topn.Neighbors, start int64, _ func(int)) error {
+func (f *writeFn) ProcessElement(ctx context.Context, n model.Neighbors, start int64, _ func(int)) error {
 	return f.recordFailure(ctx, f.process(ctx, n, start))
 }
 
-func (f *writeFn) process(ctx context.Context, n topn.Neighbors, start int64) error {
+func (f *writeFn) process(ctx context.Context, n model.Neighbors, start int64) error {
 	if f.ramp != nil {
 		waited, err := f.ramp.acquire(ctx, f.clk)
 		if waited > 0 {
@@ -256,15 +253,13 @@ func (f *writeFn) recordFailure(ctx context.Context, err error) error {
 }
 
 // upsertOp builds the upsert of n's entity in version v ("" in place).
-func upsertOp(keys simstore.Keys, v string, n topn.Neighbors, updated time.Time) (op, error) {
+func upsertOp(keys simstore.Keys, v string, n model.Neighbors, updated time.Time) (op, error) {
 	if err := validKeyName(n.Item); err != nil {
 		return op{}, fmt.Errorf("datastoreio: item %.100q cannot be a key name: %w", n.Item, err)
 	}
 	// Sort a copy: inputs must not be mutated, and readers rely on the order.
 	ns := slices.Clone(n.Neighbors)
-	slices.SortStableFunc(ns, func(a, b topn.Neighbor) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.Item, b.Item))
-	})
+	slices.SortStableFunc(ns, model.Neighbor.Compare)
 	e := &simstore.Entity{Items: make([]string, len(ns)), Scores: make([]float64, len(ns)), Version: v, UpdatedAt: updated}
 	for i, nb := range ns {
 		e.Items[i], e.Scores[i] = nb.Item, nb.Score
@@ -300,7 +295,7 @@ func (f *publishFn) Teardown() error {
 	return f.client.Close()
 }
 
-func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, popular func(*[]popularity.Item) bool, emit func(int)) error {
+func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, popular func(*[]model.PopularItem) bool, emit func(int)) error {
 	want, total := sum(inputs), sum(written)
 	if !f.Cfg.versioned() {
 		if total != want {
@@ -334,9 +329,9 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 
 // popularEntity builds version v's popular list from the side input's one
 // element, or returns nil when it has none.
-func popularEntity(keys simstore.Keys, v string, popular func(*[]popularity.Item) bool, updated time.Time) (*simstore.Popular, error) {
-	var lists [][]popularity.Item
-	for items := []popularity.Item(nil); popular(&items); {
+func popularEntity(keys simstore.Keys, v string, popular func(*[]model.PopularItem) bool, updated time.Time) (*simstore.Popular, error) {
+	var lists [][]model.PopularItem
+	for items := []model.PopularItem(nil); popular(&items); {
 		lists = append(lists, items)
 	}
 	switch len(lists) {

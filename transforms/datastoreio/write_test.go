@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
-	"github.com/recsys/itemsim/transforms/topn"
 	"google.golang.org/grpc/codes"
 )
 
@@ -36,14 +36,14 @@ func TestWriteVersionsUnderFaults(t *testing.T) {
 func testWriteVersions(t *testing.T, b backend) {
 	runs := []struct {
 		version string
-		items   []topn.Neighbors
+		items   []model.Neighbors
 		kept    []string // versions stored after the run, newest first
 	}{
 		{"v1", neighbors(itemIDs("item-", 0, 2000), 20, 0), []string{"v1"}},
 		{"v2", neighbors(itemIDs("item-", 300, 2300), 20, 1), []string{"v2", "v1"}},
 		{"v3", neighbors(itemIDs("item-", 600, 2400), 10, 2), []string{"v3", "v2"}},
 	}
-	want := map[string][]topn.Neighbors{}
+	want := map[string][]model.Neighbors{}
 	for _, r := range runs {
 		want[r.version] = r.items
 		if err := runWrite(testConfig(b, r.version), r.items); err != nil {
@@ -80,7 +80,7 @@ func TestWriteInvalidArgument(t *testing.T) {
 // testFailedRun publishes v1, then runs v2 (with fail set up by breakV2 and
 // undone by heal) and expects it to fail with wantErr, leaving v1 live and
 // v2 writing; a third run keeping one version then deletes v1 and v2.
-func testFailedRun(t *testing.T, b backend, v2 []topn.Neighbors, wantErr []string, breakV2, heal func()) {
+func testFailedRun(t *testing.T, b backend, v2 []model.Neighbors, wantErr []string, breakV2, heal func()) {
 	v1 := neighbors(itemIDs("item-", 0, 1000), 5, 0)
 	if err := runWrite(testConfig(b, "v1"), v1); err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func testReaderSeesCompleteVersions(t *testing.T, b backend) {
 func TestWriteBatchLimits(t *testing.T) {
 	srv := newServer(t)
 	small := neighbors(itemIDs("small-", 0, 1500), 3, 0)
-	var ns []topn.Neighbors
+	var ns []model.Neighbors
 	for i, n := range small {
 		ns = append(ns, n)
 		if i%100 == 50 { // 15 huge items spread through the input
@@ -227,10 +227,10 @@ func TestWriteBatchLimits(t *testing.T) {
 
 // hugeNeighbors has 650 neighbours with maximal ids: with a short item id it
 // is just under the 1 MiB limit.
-func hugeNeighbors(item string) topn.Neighbors {
-	n := topn.Neighbors{Item: item}
+func hugeNeighbors(item string) model.Neighbors {
+	n := model.Neighbors{Item: item}
 	for j := range 650 {
-		n.Neighbors = append(n.Neighbors, topn.Neighbor{Item: fmt.Sprintf("%04d%s", j, strings.Repeat("n", maxKeyNameBytes-4)), Score: 1 - float64(j)/1000})
+		n.Neighbors = append(n.Neighbors, model.Neighbor{Item: fmt.Sprintf("%04d%s", j, strings.Repeat("n", maxKeyNameBytes-4)), Score: 1 - float64(j)/1000})
 	}
 	return n
 }

@@ -9,12 +9,12 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/recsys/itemsim/transforms/scoring"
+	"github.com/recsys/itemsim/model"
 )
 
 // bruteTable computes the item table the way the definition reads, with no
 // shared code: B is the largest score, norms are of the raw columns.
-func bruteTable(rows []scoring.Row) ItemTable {
+func bruteTable(rows []model.Row) ItemTable {
 	sq := map[string]float64{}
 	scale := 0.0
 	for _, r := range rows {
@@ -39,7 +39,7 @@ func bruteTable(rows []scoring.Row) ItemTable {
 }
 
 // bruteCosines is the exact cosine of every co-occurring pair, by definition.
-func bruteCosines(rows []scoring.Row) map[[2]string]float64 {
+func bruteCosines(rows []model.Row) map[[2]string]float64 {
 	cols := map[string]map[string]float64{}
 	for _, r := range rows {
 		for k, item := range r.Items {
@@ -74,7 +74,7 @@ func bruteCosines(rows []scoring.Row) map[[2]string]float64 {
 // estimate runs the plain-Go path of Similarities: sample, accumulate with
 // a flush every chunk rows (0: once) summed on the given goroutines, merge
 // per item.
-func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, chunk, goroutines int) map[[2]string]float64 {
+func estimate(rows []model.Row, t ItemTable, threshold float64, seed uint64, chunk, goroutines int) map[[2]string]float64 {
 	index := map[string]int32{}
 	for i, item := range t.Items {
 		index[item] = int32(i)
@@ -115,10 +115,10 @@ func estimate(rows []scoring.Row, t ItemTable, threshold float64, seed uint64, c
 }
 
 // randomRows is a random sparse score matrix; scores are in (0, 5].
-func randomRows(r *rand.Rand, users, items int, density float64) []scoring.Row {
-	var rows []scoring.Row
+func randomRows(r *rand.Rand, users, items int, density float64) []model.Row {
+	var rows []model.Row
 	for u := 0; u < users; u++ {
-		row := scoring.Row{User: "u" + itoa(u)}
+		row := model.Row{User: "u" + itoa(u)}
 		for i := 0; i < items; i++ {
 			if r.Float64() < density {
 				row.Items = append(row.Items, "i"+itoa(1000+i)) // fixed width: string order is numeric order
@@ -333,9 +333,9 @@ func TestAccumulatorSkipsLoneEntries(t *testing.T) {
 func TestShuffledSumsStayShort(t *testing.T) {
 	weights := []float64{0.5, 2, 6, 6.5, 8, 12}
 	r := rand.New(rand.NewPCG(3, 4))
-	var rows []scoring.Row
+	var rows []model.Row
 	for u := range 300 {
-		row := scoring.Row{User: "u" + itoa(u)}
+		row := model.Row{User: "u" + itoa(u)}
 		for i := range 40 {
 			if r.Float64() < 0.2 {
 				row.Items = append(row.Items, "i"+itoa(1000+i))

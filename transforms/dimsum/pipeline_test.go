@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/scoring"
 	"github.com/recsys/itemsim/transforms/topn"
@@ -37,7 +38,7 @@ func init() {
 //	u3  .  2  2  1      A·C = 2  -> 2/√48 = 1/(2√3)
 //	u4  1  1  .  2      A·D = 2  -> 2/√30;  B·C = 4 -> 1/√3
 //	                    B·D = 4  -> 4/√30;  C·D = 2 -> 1/√10
-var handRows = []scoring.Row{
+var handRows = []model.Row{
 	{User: "u1", Items: []string{"A", "B"}, Scores: []float64{2, 1}},
 	{User: "u2", Items: []string{"A", "C"}, Scores: []float64{1, 2}},
 	{User: "u3", Items: []string{"B", "C", "D"}, Scores: []float64{2, 2, 1}},
@@ -48,10 +49,10 @@ func round(x float64) float64 { return math.Round(x*1e12) / 1e12 }
 
 // round12 and roundTable round scores to 12 decimals, into new slices:
 // elements are not to be changed in place.
-func round12(n topn.Neighbors) topn.Neighbors {
-	out := topn.Neighbors{Item: n.Item}
+func round12(n model.Neighbors) model.Neighbors {
+	out := model.Neighbors{Item: n.Item}
 	for _, x := range n.Neighbors {
-		out.Neighbors = append(out.Neighbors, topn.Neighbor{Item: x.Item, Score: round(x.Score)})
+		out.Neighbors = append(out.Neighbors, model.Neighbor{Item: x.Item, Score: round(x.Score)})
 	}
 	return out
 }
@@ -64,12 +65,12 @@ func roundTable(t dimsum.ItemTable) dimsum.ItemTable {
 	return out
 }
 
-func nb(item string, score float64) topn.Neighbor {
-	return topn.Neighbor{Item: item, Score: round(score)}
+func nb(item string, score float64) model.Neighbor {
+	return model.Neighbor{Item: item, Score: round(score)}
 }
 
 // shard deals rows round-robin into n shards.
-func shard(rows []scoring.Row, n int) []scoring.Shard {
+func shard(rows []model.Row, n int) []scoring.Shard {
 	out := make([]scoring.Shard, n)
 	for k, r := range rows {
 		out[k%n].Rows = append(out[k%n].Rows, r)
@@ -100,10 +101,10 @@ func TestHandMatrix(t *testing.T) {
 			pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)
 			got := topn.Top(s, 2, 0, pairs, table)
 			passert.Equals(s, beam.ParDo(s, round12, got),
-				topn.Neighbors{Item: "A", Neighbors: []topn.Neighbor{nb("B", 0.5), nb("D", 2/math.Sqrt(30))}},
-				topn.Neighbors{Item: "B", Neighbors: []topn.Neighbor{nb("D", 4/math.Sqrt(30)), nb("C", 1/math.Sqrt(3))}},
-				topn.Neighbors{Item: "C", Neighbors: []topn.Neighbor{nb("B", 1/math.Sqrt(3)), nb("D", 1/math.Sqrt(10))}},
-				topn.Neighbors{Item: "D", Neighbors: []topn.Neighbor{nb("B", 4/math.Sqrt(30)), nb("A", 2/math.Sqrt(30))}},
+				model.Neighbors{Item: "A", Neighbors: []model.Neighbor{nb("B", 0.5), nb("D", 2/math.Sqrt(30))}},
+				model.Neighbors{Item: "B", Neighbors: []model.Neighbor{nb("D", 4/math.Sqrt(30)), nb("C", 1/math.Sqrt(3))}},
+				model.Neighbors{Item: "C", Neighbors: []model.Neighbor{nb("B", 1/math.Sqrt(3)), nb("D", 1/math.Sqrt(10))}},
+				model.Neighbors{Item: "D", Neighbors: []model.Neighbor{nb("B", 4/math.Sqrt(30)), nb("A", 2/math.Sqrt(30))}},
 			)
 			ptest.RunAndValidate(t, p)
 		})

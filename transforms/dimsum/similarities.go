@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/internal/parallel"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/scoring"
 )
 
@@ -102,7 +103,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Table computes the item dictionary of rows, a PCollection<scoring.Row>
+// Table computes the item dictionary of rows, a PCollection<model.Row>
 // or of scoring.Shard batches of rows (see scoring.Batches): the scale B,
 // and each item's column norm. The norms are summed in the same
 // pass as the rows are made (no side input, so runners fuse the step).
@@ -122,7 +123,7 @@ func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection 
 }
 
 // Similarities estimates the cosine of every item pair that co-occurs in a
-// user's row. rows is a PCollection<scoring.Row> or of scoring.Shard
+// user's row. rows is a PCollection<model.Row> or of scoring.Shard
 // batches of rows, table the output of Table. It returns a PCollection<KV<int64, Row>>: per item id i, the pairs
 // (i, j > i) with their estimates. Counters: dimsum/pairs_emitted,
 // dimsum/entries_kept, dimsum/entries_dropped, dimsum/partial_rows and
@@ -314,7 +315,7 @@ func (f *pairsFn) ProcessElement(_ context.Context, sh scoring.Shard, tables []I
 }
 
 // addRow samples one user's entries into the accumulator.
-func (f *pairsFn) addRow(r scoring.Row, emit func(int64, PartialBlock)) {
+func (f *pairsFn) addRow(r model.Row, emit func(int64, PartialBlock)) {
 	f.all = f.all[:0]
 	for _, item := range r.Items {
 		i, ok := f.index[item]

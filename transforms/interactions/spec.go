@@ -88,8 +88,3 @@ func FormatFromPath(p string) (string, error) {
 	}
 	return "", fmt.Errorf("cannot infer the format of %q from its extension %q: pass --format=csv|tsv|jsonl", p, ext)
 }
-
-// Weights is model.Weights.
-//
-// Deprecated: temporary alias, use model.Weights.
-type Weights = model.Weights

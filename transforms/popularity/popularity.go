@@ -20,11 +20,6 @@ func init() {
 	register.Emitter1[model.PopularItem]()
 }
 
-// Item is model.PopularItem.
-//
-// Deprecated: temporary alias, use model.PopularItem.
-type Item = model.PopularItem
-
 // Ranking is a bounded list of the most popular items seen, best first
 // (model.PopularItem.Compare: more users first, ties by smaller id).
 type Ranking struct {

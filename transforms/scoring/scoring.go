@@ -50,11 +50,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Row is model.Row.
-//
-// Deprecated: temporary alias, use model.Row.
-type Row = model.Row
-
 // Shard is some users' rows, users ascending: the element PerUser
 // returns. Users hash to a fixed number of shards, so a few large elements
 // cross each shuffle instead of one per user: Prism and portable Flink pay
