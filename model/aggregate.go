@@ -40,7 +40,18 @@ type Partial struct {
 // Reduce reduces events (reordered in place) to a Partial.
 func Reduce(events []Weighted) Partial {
 	slices.SortFunc(events, func(a, b Weighted) int { return cmp.Compare(a.Item, b.Item) })
-	var p Partial
+	// Count the items first so the three columns are allocated once, at
+	// their size: this runs for every user of every bundle.
+	items := 0
+	for k := range events {
+		if k == 0 || events[k].Item != events[k-1].Item {
+			items++
+		}
+	}
+	if items == 0 {
+		return Partial{}
+	}
+	p := Partial{Items: make([]string, 0, items), Sums: make([]exactsum.Sum, 0, items), Maxes: make([]float64, 0, items)}
 	for _, e := range events {
 		n := len(p.Items)
 		if n == 0 || p.Items[n-1] != e.Item {
