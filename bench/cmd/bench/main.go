@@ -78,7 +78,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.topN, "top_n", 10, "Neighbours per item.")
 	flag.IntVar(&o.repeat, "repeat", 3, "Runs of each timed command on the datasets (not the scaling series); wall and CPU are the median run's, peak RSS the largest.")
 	flag.IntVar(&o.paired, "paired", 5, "Runs of the pipeline in exact mode and of the pandas peer in turn on synth-1M, for the speed target's ratio (0: none).")
-	flag.IntVar(&o.memoryLimitMB, "memory_limit_mb", 4608, "The pipeline's --memory_limit_mb (its soft memory limit, 0: none).")
+	flag.IntVar(&o.memoryLimitMB, "memory_limit_mb", 3072, "The pipeline's --memory_limit_mb (its soft memory limit, 0: none).")
 	flag.Uint64Var(&o.seed, "seed", 42, "DIMSUM sampling seed.")
 	flag.Uint64Var(&o.synthSeed, "synth_seed", 1, "Seed of the synthetic logs.")
 	flag.IntVar(&o.scaleItems, "scale_items", 500, "Catalogue of the sampling series.")
