@@ -138,6 +138,11 @@ func markdown(r *Results) string {
 		a, g := d.PipelineVsPandas, d.GoExactVsPandas
 		p("| %s | %d | %.3g | %d | %.3g | %d |\n", d.Name, a.Items, a.MaxAbsDiff, a.Mismatches, g.MaxAbsDiff, g.Mismatches)
 	}
+	for _, d := range r.Datasets {
+		if d.BadRows > 0 {
+			p("\n%s has %d bad row(s) that both Go tools dead-letter and the peer reads (it checks only the columns it needs: a short row whose needed columns are present counts there), so lists touching them differ.\n", d.Name, d.BadRows)
+		}
+	}
 
 	if s := r.Scaling; s != nil {
 		p("\n## Where sampling engages: a fixed catalogue of %d items, more users\n\n", s.Items)
