@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/datastore"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
@@ -15,9 +14,6 @@ import (
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 const (
@@ -61,13 +57,7 @@ func TestDatastoreSourceEmulator(t *testing.T) {
 // empty Datastore at addr.
 func testDatastoreSource(t *testing.T, addr string) {
 	ctx := context.Background()
-	client, err := datastore.NewClient(ctx, testProject,
-		option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := datastoretest.Client(t, testProject, addr)
 	src, err := newDatastoreSource(client, testNamespace, testKind, "")
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/datastore"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
@@ -19,9 +18,6 @@ import (
 	"github.com/recsys/itemsim/recommend"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // replaceFile replaces path's content by rename, as the pipeline does.
@@ -196,13 +192,7 @@ func TestDatastoreSourceNeverMixes(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	const project, namespace, kind = "source-test", "ns", "Sim"
-	client, err := datastore.NewClient(ctx, project,
-		option.WithEndpoint("passthrough:///"+srv.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := datastoretest.Client(t, project, srv.Addr)
 	keys := simstore.Keys{Namespace: namespace, Kind: kind}
 	// put writes version g (item a with neighbour n<g>) and points at it.
 	put := func(g int) {
@@ -413,19 +403,6 @@ func TestManifestRejectsDamage(t *testing.T) {
 	}
 }
 
-// datastoreClient opens a client on the Datastore at addr.
-func datastoreClient(t *testing.T, addr string) *datastore.Client {
-	t.Helper()
-	client, err := datastore.NewClient(context.Background(), "source-test",
-		option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return client
-}
-
 // TestDatastoreSourceVersionPopular serves each version's own popular
 // list, on the in-process server and the real emulator.
 func TestDatastoreSourceVersionPopular(t *testing.T) {
@@ -447,7 +424,7 @@ func TestDatastoreSourceVersionPopular(t *testing.T) {
 func testDatastoreSourceVersionPopular(t *testing.T, addr string) {
 	quickRetries(t)
 	ctx := context.Background()
-	client := datastoreClient(t, addr)
+	client := datastoretest.Client(t, "source-test", addr)
 	const namespace, kind = "ns", "Sim"
 	keys := simstore.Keys{Namespace: namespace, Kind: kind}
 	file := filepath.Join(t.TempDir(), "p.json")

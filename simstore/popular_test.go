@@ -7,11 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/internal/datastoretest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestPopular reads a version's popular list from the in-process server
@@ -19,23 +15,12 @@ import (
 // version's; ErrNoPopular for a version without one; an error for a list
 // whose items and counts do not align.
 func TestPopular(t *testing.T) {
-	srv, err := datastoretest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	t.Run("in-process", func(t *testing.T) { testPopular(t, srv.Addr) })
-	t.Run("emulator", func(t *testing.T) { testPopular(t, datastoretest.StartEmulator(t).Host) })
+	datastoretest.OnBoth(t, testPopular)
 }
 
 func testPopular(t *testing.T, addr string) {
 	ctx := context.Background()
-	client, err := datastore.NewClient(ctx, "p", option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := datastoretest.Client(t, "p", addr)
 	keys := Keys{Namespace: "ns", Kind: "Sim"}
 	if k := keys.Popular("v1"); k.Kind != "SimPopular" || k.Name != PopularName || k.Namespace != "ns" || !k.Parent.Equal(keys.Version("v1")) {
 		t.Fatalf("popular key %v: want SimPopular/popular under %v in ns", k, keys.Version("v1"))

@@ -9,34 +9,20 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/internal/datastoretest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestStore reads the layout from the real Datastore emulator (and
 // the in-process server): lookups of more items than one Lookup may carry,
 // and a cached pointer naming a version deleted since.
 func TestStore(t *testing.T) {
-	srv, err := datastoretest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	t.Run("in-process", func(t *testing.T) { testStore(t, srv.Addr) })
-	t.Run("emulator", func(t *testing.T) { testStore(t, datastoretest.StartEmulator(t).Host) })
+	datastoretest.OnBoth(t, testStore)
 }
 
 // testStore writes versions by hand with the layout's keys, as the writer
 // lays them out, and reads them back through a Store.
 func testStore(t *testing.T, addr string) {
 	ctx := context.Background()
-	client, err := datastore.NewClient(ctx, "p", option.WithEndpoint("passthrough:///"+addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := datastoretest.Client(t, "p", addr)
 	keys := Keys{Namespace: "ns", Kind: DefaultKind}
 	const n = maxLookupKeys + 100 // two Lookups
 	items := make([]string, n)
