@@ -3,6 +3,7 @@ package dimsum
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"reflect"
 
@@ -22,10 +23,11 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(itemSquares{}), encodeItemSquares, decodeItemSquares)
 }
 
-// encodeItemSquares writes the count, then each item as its length, bytes
-// and sum.
+// encodeItemSquares writes the largest score (8 bytes, little endian), the
+// count, then each item as its length, bytes and sum.
 func encodeItemSquares(q itemSquares) []byte {
-	b := binary.AppendUvarint(make([]byte, 0, 16+24*len(q.Items)), uint64(len(q.Items)))
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 24+24*len(q.Items)), math.Float64bits(q.Max))
+	b = binary.AppendUvarint(b, uint64(len(q.Items)))
 	for _, it := range q.Items {
 		b = binary.AppendUvarint(b, uint64(len(it.Item)))
 		b = it.SumSq.AppendBinary(append(b, it.Item...))
@@ -34,12 +36,17 @@ func encodeItemSquares(q itemSquares) []byte {
 }
 
 func decodeItemSquares(b []byte) (itemSquares, error) {
+	if len(b) < 8 {
+		return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares header")
+	}
+	largest := math.Float64frombits(binary.LittleEndian.Uint64(b))
+	b = b[8:]
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares header")
 	}
 	b = b[k:]
-	q := itemSquares{Items: make([]itemSq, n)}
+	q := itemSquares{Max: largest, Items: make([]itemSq, n)}
 	for x := range q.Items {
 		l, k := binary.Uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) {

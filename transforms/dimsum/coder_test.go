@@ -38,6 +38,26 @@ func TestPartialBlockCoderRoundTrip(t *testing.T) {
 	}
 }
 
+// TestItemSquaresCoderRoundTrip: the largest score travels with the
+// squares (the scale when no clip bounds the scores), and a header too
+// short for it is an error.
+func TestItemSquaresCoderRoundTrip(t *testing.T) {
+	for _, q := range []itemSquares{
+		{Items: []itemSq{}},
+		{Max: 1e150, Items: []itemSq{{Item: "a", SumSq: exactsum.Of(0x1p-1074)}, {Item: "", SumSq: exactsum.Of(2.5, 1e300)}}},
+	} {
+		got, err := decodeItemSquares(encodeItemSquares(q))
+		if err != nil || !reflect.DeepEqual(got, q) {
+			t.Errorf("round trip of %+v = %+v, %v", q, got, err)
+		}
+	}
+	for _, b := range [][]byte{nil, {1, 2, 3}, encodeItemSquares(itemSquares{Max: 3, Items: []itemSq{{Item: "x"}}})[:9]} {
+		if _, err := decodeItemSquares(b); err == nil {
+			t.Errorf("decodeItemSquares(%x) succeeded", b)
+		}
+	}
+}
+
 // FuzzDecodePartialRow: corrupt bytes give an error, never a panic or a
 // row (or block of rows) that does not encode back to the same bytes.
 func FuzzDecodePartialRow(f *testing.F) {

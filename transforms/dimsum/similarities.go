@@ -18,15 +18,11 @@ import (
 )
 
 func init() {
-	register.Function2x0(shardMax)
-	register.Function2x1(maxFloat)
 	register.DoFn3x0[context.Context, scoring.Shard, func(itemSquares)](&normFn{})
 	register.Combiner3[itemSquares, itemSquares, ItemTable](&tableFn{})
 	register.DoFn3x0[context.Context, ItemTable, func(ItemTable)](&scaleFn{})
-	register.DoFn4x0[context.Context, ItemTable, []float64, func(ItemTable)](&maxScaleFn{})
 	register.DoFn4x0[context.Context, scoring.Shard, []ItemTable, func(int64, PartialBlock)](&pairsFn{})
 	register.DoFn5x0[context.Context, int64, func(*PartialBlock) bool, []ItemTable, func(int64, Row)](&mergeFn{})
-	register.Emitter1[float64]()
 	register.Emitter1[itemSquares]()
 	register.Emitter1[ItemTable]()
 	register.Emitter2[int64, PartialBlock]()
@@ -105,21 +101,17 @@ func (c Config) Validate() error {
 
 // Table computes the item dictionary of rows, a PCollection<model.Row>
 // or of scoring.Shard batches of rows (see scoring.Batches): the scale B,
-// and each item's column norm. The norms are summed in the same
-// pass as the rows are made (no side input, so runners fuse the step).
-// bound > 0 says every score is at most bound (the scoring clip): B is
-// bound. Otherwise B is the largest score, found in a pass of its own. It
-// returns a PCollection holding a single ItemTable (none when there are no
-// rows). Counters: dimsum/items, dimsum/zero_norm_items.
+// and each item's column norm. The norms and the largest score are found
+// in one pass, in the same stage as the rows are made (no side input, so
+// runners fuse the step). bound > 0 says every score is at most bound (the
+// scoring clip): B is bound; otherwise B is the largest score. It returns
+// a PCollection holding a single ItemTable. Counters: dimsum/items,
+// dimsum/zero_norm_items.
 func Table(s beam.Scope, rows beam.PCollection, bound float64) beam.PCollection {
 	s = s.Scope("dimsum.Table")
 	rows = scoring.Batches(s, rows)
 	table := beam.Combine(s, &tableFn{}, beam.ParDo(s, &normFn{}, rows))
-	if bound > 0 {
-		return beam.ParDo(s, &scaleFn{Scale: bound}, table)
-	}
-	scale := beam.Combine(s, maxFloat, beam.ParDo(s, shardMax, rows))
-	return beam.ParDo(s, &maxScaleFn{}, table, beam.SideInput{Input: scale})
+	return beam.ParDo(s, &scaleFn{Bound: bound}, table)
 }
 
 // Similarities estimates the cosine of every item pair that co-occurs in a
@@ -144,25 +136,16 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 		beam.SideInput{Input: table})
 }
 
-// shardMax emits the largest score of a shard (rows are never empty).
-func shardMax(sh scoring.Shard, emit func(float64)) {
-	m := 0.0
-	for _, r := range sh.Rows {
-		m = math.Max(m, slices.Max(r.Scores))
-	}
-	emit(m)
-}
-
-func maxFloat(a, b float64) float64 { return math.Max(a, b) }
-
-// normFn adds each item's exact squared scores over a bundle's rows and
-// emits them all as one element per bundle, not one per entry or item.
+// normFn adds each item's exact squared scores over a bundle's rows, and
+// finds their largest score, and emits them all as one element per bundle,
+// not one per entry or item.
 type normFn struct {
-	sums map[string]*exactsum.Sum
+	sums    map[string]*exactsum.Sum
+	largest float64
 }
 
 func (f *normFn) StartBundle(_ context.Context, _ func(itemSquares)) {
-	f.sums = map[string]*exactsum.Sum{}
+	f.sums, f.largest = map[string]*exactsum.Sum{}, 0
 }
 
 func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(itemSquares)) {
@@ -174,12 +157,13 @@ func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(item
 				f.sums[item] = sum
 			}
 			sum.AddProduct(r.Scores[k], r.Scores[k])
+			f.largest = math.Max(f.largest, r.Scores[k])
 		}
 	}
 }
 
 func (f *normFn) FinishBundle(_ context.Context, emit func(itemSquares)) {
-	out := itemSquares{Items: make([]itemSq, 0, len(f.sums))}
+	out := itemSquares{Max: f.largest, Items: make([]itemSq, 0, len(f.sums))}
 	for item, sum := range f.sums {
 		out.Items = append(out.Items, itemSq{Item: item, SumSq: *sum})
 	}
@@ -192,9 +176,10 @@ type itemSq struct {
 	SumSq exactsum.Sum
 }
 
-// itemSquares is some items' partial sums of squares; an item may appear
-// in several.
+// itemSquares is some rows' largest score and their items' partial sums
+// of squares; an item may appear in several.
 type itemSquares struct {
+	Max   float64
 	Items []itemSq
 }
 
@@ -205,18 +190,20 @@ type tableFn struct{}
 func (tableFn) CreateAccumulator() itemSquares { return itemSquares{} }
 
 func (tableFn) AddInput(a, in itemSquares) itemSquares {
+	a.Max = math.Max(a.Max, in.Max)
 	a.Items = append(a.Items, in.Items...)
 	return a
 }
 
 func (tableFn) MergeAccumulators(a, b itemSquares) itemSquares {
+	a.Max = math.Max(a.Max, b.Max)
 	a.Items = append(a.Items, b.Items...)
 	return a
 }
 
 func (tableFn) ExtractOutput(a itemSquares) ItemTable {
 	slices.SortFunc(a.Items, func(x, y itemSq) int { return strings.Compare(x.Item, y.Item) })
-	var t ItemTable
+	t := ItemTable{Scale: a.Max} // the largest score; scaleFn may replace it by a bound
 	for k := 0; k < len(a.Items); {
 		sum := a.Items[k].SumSq
 		j := k + 1
@@ -250,18 +237,16 @@ func stampScale(ctx context.Context, t ItemTable, scale float64) ItemTable {
 	return t
 }
 
-// scaleFn stamps a bound known before the run as the scale.
-type scaleFn struct{ Scale float64 }
+// scaleFn stamps the scale: Bound when one is known before the run (the
+// scoring clip), else the largest score the table's combine found.
+type scaleFn struct{ Bound float64 }
 
 func (f *scaleFn) ProcessElement(ctx context.Context, t ItemTable, emit func(ItemTable)) {
-	emit(stampScale(ctx, t, f.Scale))
-}
-
-// maxScaleFn stamps the largest score, a side input, as the scale.
-type maxScaleFn struct{}
-
-func (maxScaleFn) ProcessElement(ctx context.Context, t ItemTable, scale []float64, emit func(ItemTable)) {
-	emit(stampScale(ctx, t, scale[0]))
+	scale := t.Scale
+	if f.Bound > 0 {
+		scale = f.Bound
+	}
+	emit(stampScale(ctx, t, scale))
 }
 
 // pairsFn samples each user's entries and accumulates pair sums inside the
