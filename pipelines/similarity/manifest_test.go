@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +77,36 @@ func TestManifest(t *testing.T) {
 	checkDescribes(t, m.Similarities, out2, out2)
 	if _, err := os.Stat(out2 + ".manifest.json"); !os.IsNotExist(err) {
 		t.Errorf("a manifest was written beside the output too (%v)", err)
+	}
+}
+
+// TestFailedRunKeepsPublication: a run that fails its bad-row check
+// writes none of the files a publication is made of, so the manifest
+// still names the previous run's files and they still match it.
+func TestFailedRunKeepsPublication(t *testing.T) {
+	dir := t.TempDir()
+	out, pop := filepath.Join(dir, "sim.jsonl"), filepath.Join(dir, "popular.json")
+	manifest := out + ".manifest.json"
+	mustRun(t, "--input="+fixture, "--output="+out, "--popular_output="+pop, "--run_id=good")
+	before := map[string]string{}
+	for _, f := range []string{out, pop, manifest} {
+		before[f] = readFile(t, f)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("user,productSku,type\nu1,a,1\nu1,b,9\nu2,,1\nu2,a,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runJob(t, "--input="+bad, "--output="+out, "--popular_output="+pop, "--run_id=bad",
+		"--dead_letter="+filepath.Join(dir, "dead.jsonl"), "--max_bad_fraction=0.1")
+	if err == nil || !strings.Contains(err.Error(), "2 of 4 rows") {
+		t.Fatalf("the run with 2 bad rows of 4 did not fail its check: %v", err)
+	}
+	for f, b := range before {
+		if got := readFile(t, f); got != b {
+			t.Errorf("%s changed although the run failed", filepath.Base(f))
+		}
+	}
+	if m := readManifest(t, manifest); m.Version != "good" {
+		t.Errorf("the manifest names run %q, want the published run good", m.Version)
 	}
 }
