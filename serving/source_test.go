@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -387,6 +388,18 @@ func TestManifestRejectsDamage(t *testing.T) {
 			replaceFile(t, other, genSims(1))
 			replaceFile(t, manifest, strings.Replace(manifestOf(t, "run-1", sims, pop), `"s.jsonl"`, `"other.jsonl"`, 1))
 		}, []string{"describes " + filepath.Join(dir, "other.jsonl") + ", not --similarities"}},
+		{"manifest without the popular file --popular names", func() {
+			var m publish.Manifest
+			if err := json.Unmarshal([]byte(manifestOf(t, "run-1", sims, pop)), &m); err != nil {
+				t.Fatal(err)
+			}
+			m.Popular = nil
+			b, err := m.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			replaceFile(t, manifest, string(b))
+		}, []string{manifest, "lists no popular file, but --popular is " + pop}},
 	}
 	for _, tc := range cases {
 		publishRun(t, sims, pop, 1, 3)
@@ -406,13 +419,7 @@ func TestManifestRejectsDamage(t *testing.T) {
 // TestDatastoreSourceVersionPopular serves each version's own popular
 // list, on the in-process server and the real emulator.
 func TestDatastoreSourceVersionPopular(t *testing.T) {
-	srv, err := datastoretest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	t.Run("in-process", func(t *testing.T) { testDatastoreSourceVersionPopular(t, srv.Addr) })
-	t.Run("emulator", func(t *testing.T) { testDatastoreSourceVersionPopular(t, datastoretest.StartEmulator(t).Host) })
+	datastoretest.OnBoth(t, testDatastoreSourceVersionPopular)
 }
 
 // testDatastoreSourceVersionPopular: versions written by the pipeline's
