@@ -55,6 +55,25 @@ func generationOf(t *testing.T, m *recommend.Model) (sims, pop int) {
 	return len(nbrs[0].Item) - 1, len(res.Items[0].Item) - 1
 }
 
+// wantModel fails the test unless m serves similarities of generation
+// sims and a popular list of generation pop under the label version; when
+// names the moment checked.
+func wantModel(t *testing.T, when string, m *recommend.Model, sims, pop int, version string) {
+	t.Helper()
+	if g1, g2 := generationOf(t, m); g1 != sims || g2 != pop || m.Version() != version {
+		t.Fatalf("%s: similarities of generation %d, popular list of %d, labelled %q; want %d and %d labelled %q",
+			when, g1, g2, m.Version(), sims, pop, version)
+	}
+}
+
+// wantReads fails the test unless the source was read reads times.
+func wantReads(t *testing.T, when string, calls, reads int) {
+	t.Helper()
+	if calls != reads {
+		t.Fatalf("%s: %d reads, want %d", when, calls, reads)
+	}
+}
+
 // fileToken is the version a generation's files get, from os.Stat.
 func fileToken(t *testing.T, sims, pop string) string {
 	t.Helper()
@@ -102,10 +121,8 @@ func TestFileSourceNeverMixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != 2 || g2 != 2 || m.Version() != tokens[2] || calls != 2 {
-		t.Fatalf("after a publication during the read: similarities of generation %d, popular of %d, version %q (generation 2: %q), %d reads; want generation 2 in 2 reads",
-			g1, g2, m.Version(), tokens[2], calls)
-	}
+	wantModel(t, "after a publication during the read", m, 2, 2, tokens[2])
+	wantReads(t, "after a publication during the read", calls, 2)
 	if err := r.check(ctx); err != nil || s.model.Load() != m || calls != 2 {
 		t.Fatalf("an unchanged source was read again (err %v, %d reads)", err, calls)
 	}
@@ -139,17 +156,13 @@ func TestFileSourceNeverMixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != gen || g2 != gen-1 || m.Version() != fileToken(t, sims, pop) {
-		t.Fatalf("half published: generations %d and %d labelled %q, want %d and %d labelled %q", g1, g2, m.Version(), gen, gen-1, fileToken(t, sims, pop))
-	}
+	wantModel(t, "half published", m, gen, gen-1, fileToken(t, sims, pop))
 	replaceFile(t, pop, genPopular(gen))
 	if err := r.check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	m = s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != gen || g2 != gen || m.Version() != fileToken(t, sims, pop) {
-		t.Fatalf("published: generations %d and %d labelled %q, want %d labelled %q", g1, g2, m.Version(), gen, fileToken(t, sims, pop))
-	}
+	wantModel(t, "published", m, gen, gen, fileToken(t, sims, pop))
 }
 
 // TestReloadRejectsCorruptModel: a published table with a similarity
@@ -234,10 +247,8 @@ func TestDatastoreSourceNeverMixes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g1, g2 := generationOf(t, m); g1 != 2 || g2 != 2 || m.Version() != "v2 popular:"+ps || calls != 2 {
-		t.Fatalf("version %d with the popular list of %d, labelled %q, in %d reads; want version 2 labelled %q in 2 reads",
-			g1, g2, m.Version(), calls, "v2 popular:"+ps)
-	}
+	wantModel(t, "v2 and its popular file published during the read of v1", m, 2, 2, "v2 popular:"+ps)
+	wantReads(t, "v2 and its popular file published during the read of v1", calls, 2)
 }
 
 // publishRun publishes run g as the pipeline does: the similarities, the
@@ -306,9 +317,7 @@ func TestManifestNeverMixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	run1 := s.model.Load()
-	if g1, g2 := generationOf(t, run1); g1 != 1 || g2 != 1 || run1.Version() != "run-1" {
-		t.Fatalf("run 1: generations %d and %d labelled %q", g1, g2, run1.Version())
-	}
+	wantModel(t, "run 1", run1, 1, 1, "run-1")
 
 	for steps, moment := range []string{"", "similarities renamed", "popular file renamed too"} {
 		if steps == 0 {
@@ -332,9 +341,7 @@ func TestManifestNeverMixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != 2 || g2 != 2 || m.Version() != "run-2" {
-		t.Fatalf("run 2 published: generations %d and %d labelled %q, want 2 and 2 labelled run-2", g1, g2, m.Version())
-	}
+	wantModel(t, "run 2 published", m, 2, 2, "run-2")
 
 	// Run 4 is published whole while run 3 is read, after its
 	// similarities and before its popular file: that file does not match
@@ -350,9 +357,8 @@ func TestManifestNeverMixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != 4 || g2 != 4 || m.Version() != "run-4" || calls != 2 {
-		t.Fatalf("run 4 published during a read: generations %d and %d labelled %q in %d reads, want 4 and 4 labelled run-4 in 2", g1, g2, m.Version(), calls)
-	}
+	wantModel(t, "run 4 published during a read", m, 4, 4, "run-4")
+	wantReads(t, "run 4 published during a read", calls, 2)
 }
 
 // TestManifestRejectsDamage: files damaged after their manifest (cut
@@ -448,9 +454,7 @@ func testDatastoreSourceVersionPopular(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	m := s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != 1 || g2 != 1 || m.Version() != "v1" {
-		t.Fatalf("version %d with the popular list of %d (the file's is 9), labelled %q; want 1 and 1 labelled v1", g1, g2, m.Version())
-	}
+	wantModel(t, "v1 (the file's list is 9)", m, 1, 1, "v1")
 
 	// The pointer moves to v3 while v2 is read, after its items: the list
 	// read is still v2's, and the moved pointer makes the reload read v3
@@ -466,10 +470,8 @@ func testDatastoreSourceVersionPopular(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	m = s.model.Load()
-	if g1, g2 := generationOf(t, m); g1 != 3 || g2 != 3 || m.Version() != "v3" || calls != 2 {
-		t.Fatalf("v3 published during a read: version %d with the popular list of %d, labelled %q, in %d reads; want 3 and 3 labelled v3 in 2 reads",
-			g1, g2, m.Version(), calls)
-	}
+	wantModel(t, "v3 published during a read", m, 3, 3, "v3")
+	wantReads(t, "v3 published during a read", calls, 2)
 	src.between = nil
 
 	// A version without a list takes the file's, and says so in its label.
@@ -490,9 +492,7 @@ func testDatastoreSourceVersionPopular(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g1, g2 := generationOf(t, m); g1 != 4 || g2 != 9 || m.Version() != "v4 popular:"+ps {
-		t.Fatalf("a version without a list: version %d with the popular list of %d, labelled %q; want 4 with the file's (9) labelled %q", g1, g2, m.Version(), "v4 popular:"+ps)
-	}
+	wantModel(t, "a version without a list (the file's is 9)", m, 4, 9, "v4 popular:"+ps)
 }
 
 // writeVersionWithPopular writes generation g (item a with neighbour
