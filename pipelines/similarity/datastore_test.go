@@ -70,18 +70,7 @@ func testLongItemID(t *testing.T, addr string) {
 		t.Fatalf("output has %d items, want a, b and c", len(want))
 	}
 	ctx := context.Background()
-	client, err := datastore.NewClient(ctx, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store, err := simstore.New(client, simstore.Options{Namespace: "long"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err := store.CurrentVersion(ctx); err != nil || v != "v1" {
-		t.Fatalf("live version = %q, %v; want v1", v, err)
-	}
+	store := liveStore(t, "long", "v1")
 	for item, nbs := range want {
 		got, found, err := store.Get(ctx, item)
 		if err != nil || !found || len(got.Neighbors) != len(nbs) {
@@ -109,18 +98,7 @@ func testDatastoreSink(t *testing.T, addr string) {
 	want := readOutput(t, out)
 
 	ctx := context.Background()
-	client, err := datastore.NewClient(ctx, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store, err := simstore.New(client, simstore.Options{Namespace: "ns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err := store.CurrentVersion(ctx); err != nil || v != "v1" {
-		t.Fatalf("live version = %q, %v; want v1", v, err)
-	}
+	store := liveStore(t, "ns", "v1")
 	items := make([]string, 0, len(want))
 	for item := range want {
 		items = append(items, item)
@@ -174,4 +152,25 @@ func testDatastoreSink(t *testing.T, addr string) {
 	if v, err := store.CurrentVersion(ctx); err != nil || v != "v1" {
 		t.Errorf("after the failed run the live version is %q, %v; want v1", v, err)
 	}
+}
+
+// liveStore opens the layout of project p's namespace on the Datastore
+// DATASTORE_EMULATOR_HOST names, and fails the test unless its live
+// version is version.
+func liveStore(t *testing.T, namespace, version string) *simstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	client, err := datastore.NewClient(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	store, err := simstore.New(client, simstore.Options{Namespace: namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := store.CurrentVersion(ctx); err != nil || v != version {
+		t.Fatalf("live version = %q, %v; want %s", v, err, version)
+	}
+	return store
 }
