@@ -60,18 +60,19 @@ test-direct:
 vet:
 	$(GO) vet ./...
 
-## fuzz: each parser and coder fuzz target for $(FUZZTIME).
+## fuzz: each parser and coder fuzz target for $(FUZZTIME) (.ci/fuzz-one retries
+## once a run that fails only with Go 1.26's fuzz-deadline race).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitCSV$$' -fuzztime $(FUZZTIME) ./transforms/interactions
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./transforms/interactions
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./transforms/interactions
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./transforms/scoring
-	$(GO) test -run '^$$' -fuzz '^FuzzParseWeights$$' -fuzztime $(FUZZTIME) ./model
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartialRow$$' -fuzztime $(FUZZTIME) ./transforms/dimsum
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/exactsum
-	$(GO) test -run '^$$' -fuzz '^FuzzAppendResult$$' -fuzztime $(FUZZTIME) ./serving
-	$(GO) test -run '^$$' -fuzz '^FuzzAppendQuery$$' -fuzztime $(FUZZTIME) ./serving
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./publish
+	GO=$(GO) .ci/fuzz-one FuzzSplitCSV ./transforms/interactions $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzParse ./transforms/interactions $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecodeBatch ./transforms/interactions $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecode ./transforms/scoring $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzParseWeights ./model $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecodePartialRow ./transforms/dimsum $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecode ./internal/exactsum $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzAppendResult ./serving $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzAppendQuery ./serving $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzParse ./publish $(FUZZTIME)
 
 -include runners/runners.mk templates/dataflow/template.mk
 
