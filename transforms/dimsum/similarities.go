@@ -58,6 +58,17 @@ type Config struct {
 	// flush and in the final merge; each holds a dense array of the item
 	// count. 0 means DefaultGoroutines() of the worker's machine.
 	Goroutines int
+	// Similarity is the measure the pairs are scored by; the zero value
+	// means model.DefaultSimilarity() (cosine).
+	Similarity model.Similarity
+}
+
+// similarity resolves the zero value to cosine.
+func (c Config) similarity() model.Similarity {
+	if c.Similarity.Measure == "" {
+		return model.DefaultSimilarity()
+	}
+	return c.Similarity
 }
 
 // DefaultGoroutines is the machine's cores, at most 4: Prism runs a stage
@@ -96,7 +107,7 @@ func (c Config) Validate() error {
 	if c.Goroutines < 0 {
 		return fmt.Errorf("--sum_goroutines must be >= 0 (0 means the cores, at most 4)")
 	}
-	return nil
+	return c.similarity().Validate(c.Threshold)
 }
 
 // Table computes the item dictionary of rows, a PCollection<model.Row>

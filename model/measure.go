@@ -1,0 +1,229 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Measure names an item-item similarity measure (the jobs' --measure).
+type Measure string
+
+// The measures. Cosine works on the users' scores; the others on binary
+// co-occurrence: c_i users have item i, c_ij have both i and j, of U users.
+const (
+	Cosine       Measure = "cosine"       // Σ_u a_ui·a_uj / (‖a_i‖·‖a_j‖)
+	Jaccard      Measure = "jaccard"      // c_ij / (c_i + c_j − c_ij)
+	LLR          Measure = "llr"          // 1 − 1/(1 + LLR), Mahout's log-likelihood similarity
+	Lift         Measure = "lift"         // c_ij / (c_i·c_j), as Microsoft's SAR
+	Cooccurrence Measure = "cooccurrence" // c_ij
+)
+
+// Measures lists every measure, the default first.
+var Measures = []Measure{Cosine, Jaccard, LLR, Lift, Cooccurrence}
+
+// Binary reports whether the measure counts co-occurrences instead of
+// multiplying scores.
+func (m Measure) Binary() bool { return m != Cosine }
+
+// UserWeighting names how a user's scores are weighted before cosine
+// (the jobs' --user_weighting): users who touch many items say less about
+// each pair, as in benfred/implicit's TF-IDF and BM25 recommenders.
+type UserWeighting string
+
+// The user weightings.
+const (
+	WeightNone UserWeighting = "none"
+	// WeightIDF multiplies user u's scores by IDF(N, n_u).
+	WeightIDF UserWeighting = "idf"
+	// WeightBM25 turns score a_ui into a·(k1+1)/(k1·L_i + a)·IDF(N, n_u),
+	// with item i's length L_i = 1 − b + b·t_i/t̄ (t_i the sum of its
+	// scores, t̄ their mean over items).
+	WeightBM25 UserWeighting = "bm25"
+)
+
+// UserWeightings lists every user weighting, the default first.
+var UserWeightings = []UserWeighting{WeightNone, WeightIDF, WeightBM25}
+
+// BM25's defaults, as benfred/implicit's bm25_weight.
+const (
+	DefaultBM25K1 = 100
+	DefaultBM25B  = 0.8
+)
+
+// IDF is the inverse document frequency of a user with n of the N items,
+// Lucene's smoothed ln(1 + (N − n + 0.5)/(n + 0.5)): positive for every
+// n ≤ N, so no user's scores change sign or vanish.
+func IDF(items, n int) float64 {
+	return math.Log1p((float64(items) - float64(n) + 0.5) / (float64(n) + 0.5))
+}
+
+// BM25 is the BM25 weight of score a on an item of length ratio
+// lengthRatio = t_i/t̄, before the user's IDF.
+func BM25(a, lengthRatio, k1, b float64) float64 {
+	return a * (k1 + 1) / (k1*(1-b+b*lengthRatio) + a)
+}
+
+// Similarity is a measure and its knobs.
+type Similarity struct {
+	Measure Measure
+	// Weighting applies to cosine only.
+	Weighting UserWeighting
+	// BM25K1 and BM25B are BM25's knobs (Weighting bm25).
+	BM25K1, BM25B float64
+	// Alpha makes cosine asymmetric (Aiolli):
+	// s_ij = dot_ij / (‖a_i‖^(2α)·‖a_j‖^(2(1−α))); 0.5 is cosine.
+	Alpha float64
+	// Shrinkage λ multiplies a similarity by n_ij/(n_ij + λ), n_ij the
+	// users who have both items: pairs seen by few users count less.
+	Shrinkage float64
+}
+
+// DefaultSimilarity is plain cosine: the jobs' defaults.
+func DefaultSimilarity() Similarity {
+	return Similarity{Measure: Cosine, Weighting: WeightNone, BM25K1: DefaultBM25K1, BM25B: DefaultBM25B, Alpha: 0.5}
+}
+
+// ParseMeasure reads a --measure value.
+func ParseMeasure(s string) (Measure, error) {
+	for _, m := range Measures {
+		if s == string(m) {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("--measure=%q: want one of %s", s, joined(Measures))
+}
+
+// ParseUserWeighting reads a --user_weighting value.
+func ParseUserWeighting(s string) (UserWeighting, error) {
+	for _, w := range UserWeightings {
+		if s == string(w) {
+			return w, nil
+		}
+	}
+	return "", fmt.Errorf("--user_weighting=%q: want one of %s", s, joined(UserWeightings))
+}
+
+func joined[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for k, v := range vs {
+		s[k] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Validate reports knobs that do not fit the measure, or a sampled run
+// (threshold > 0) of anything but cosine's estimate, in terms of the flags.
+func (s Similarity) Validate(threshold float64) error {
+	if _, err := ParseMeasure(string(s.Measure)); err != nil {
+		return err
+	}
+	if _, err := ParseUserWeighting(string(s.Weighting)); err != nil {
+		return err
+	}
+	switch {
+	case !(s.Alpha >= 0 && s.Alpha <= 1):
+		return fmt.Errorf("--asymmetric_alpha=%v: want a number in [0, 1] (0.5 is cosine)", s.Alpha)
+	case !(s.Shrinkage >= 0) || math.IsInf(s.Shrinkage, 1):
+		return fmt.Errorf("--shrinkage=%v: want a number >= 0 (0 disables it)", s.Shrinkage)
+	case !(s.BM25K1 > 0) || math.IsInf(s.BM25K1, 1):
+		return fmt.Errorf("--bm25_k1=%v: want a number > 0", s.BM25K1)
+	case !(s.BM25B >= 0 && s.BM25B <= 1):
+		return fmt.Errorf("--bm25_b=%v: want a number in [0, 1]", s.BM25B)
+	case s.Measure.Binary() && (s.Weighting != WeightNone || s.Alpha != 0.5):
+		return fmt.Errorf("--measure=%s counts co-occurrences: --user_weighting and --asymmetric_alpha apply to cosine only", s.Measure)
+	case threshold > 0 && s.Measure != Cosine:
+		return fmt.Errorf("--threshold=%v samples by DIMSUM, which estimates cosine only: use --threshold=0 with --measure=%s", threshold, s.Measure)
+	case threshold > 0 && (s.Alpha != 0.5 || s.Shrinkage > 0):
+		return fmt.Errorf("--threshold=%v samples by DIMSUM, which estimates plain cosine only: use --threshold=0 with --asymmetric_alpha or --shrinkage", threshold)
+	}
+	return nil
+}
+
+// Symmetric reports whether s_ij = s_ji.
+func (s Similarity) Symmetric() bool { return s.Measure.Binary() || s.Alpha == 0.5 }
+
+// NeedsPairCounts reports whether the pairs' user counts n_ij must be
+// summed beside their dot products (cosine with shrinkage; a binary
+// measure's dot product is its count).
+func (s Similarity) NeedsPairCounts() bool { return !s.Measure.Binary() && s.Shrinkage > 0 }
+
+// MaxScore is the largest score the measure can give, rounding aside:
+// what a loaded model is checked against. Co-occurrence counts and
+// asymmetric cosine are unbounded.
+func (s Similarity) MaxScore() float64 {
+	if s.Measure == Cooccurrence || !s.Measure.Binary() && s.Alpha != 0.5 {
+		return math.Inf(1)
+	}
+	return 1
+}
+
+// FromCosine turns a pair's cosine into its scores in both directions:
+// the asymmetric rescaling by the norms (Alpha) and the shrinkage by the
+// users in common n.
+func (s Similarity) FromCosine(cos, normI, normJ, n float64) (ij, ji float64) {
+	ij, ji = cos, cos
+	if s.Alpha != 0.5 {
+		// dot/(‖i‖^2α·‖j‖^(2−2α)) = cos·(‖i‖/‖j‖)^(1−2α)
+		r := math.Pow(normI/normJ, 1-2*s.Alpha)
+		ij, ji = cos*r, cos/r
+	}
+	if s.Shrinkage > 0 {
+		f := n / (n + s.Shrinkage)
+		ij, ji = ij*f, ji*f
+	}
+	return ij, ji
+}
+
+// FromCounts is a binary measure's score of a pair seen by cij users, of
+// items seen by ci and cj, among users; shrinkage applies to it too.
+func (s Similarity) FromCounts(cij, ci, cj, users float64) float64 {
+	var v float64
+	switch s.Measure {
+	case Jaccard:
+		v = cij / (ci + cj - cij)
+	case LLR:
+		v = 1 - 1/(1+LogLikelihoodRatio(cij, ci-cij, cj-cij, users-ci-cj+cij))
+	case Lift:
+		v = cij / (ci * cj)
+	case Cooccurrence:
+		v = cij
+	default:
+		panic(fmt.Sprintf("model: %q is not a binary measure", s.Measure))
+	}
+	if s.Shrinkage > 0 {
+		v *= cij / (cij + s.Shrinkage)
+	}
+	return v
+}
+
+// LogLikelihoodRatio is Dunning's G² statistic of a 2×2 contingency
+// table, computed as Mahout's LogLikelihood does (entropies of the row
+// sums, column sums and cells), 0 when rounding makes it negative.
+func LogLikelihoodRatio(k11, k12, k21, k22 float64) float64 {
+	row := entropy(k11+k12, k21+k22)
+	col := entropy(k11+k21, k12+k22)
+	all := entropy(k11, k12, k21, k22)
+	if row+col < all {
+		return 0
+	}
+	return 2 * (row + col - all)
+}
+
+// entropy is Mahout's unnormalised Shannon entropy of counts:
+// xlogx(Σk) − Σ xlogx(k).
+func entropy(ks ...float64) float64 {
+	var sum, parts float64
+	for _, k := range ks {
+		sum += k
+		parts += xlogx(k)
+	}
+	return xlogx(sum) - parts
+}
+
+func xlogx(x float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return x * math.Log(x)
+}
