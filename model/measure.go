@@ -66,17 +66,18 @@ func BM25(a, lengthRatio, k1, b float64) float64 {
 
 // Similarity is a measure and its knobs.
 type Similarity struct {
-	Measure Measure
+	Measure Measure `json:"measure"`
 	// Weighting applies to cosine only.
-	Weighting UserWeighting
+	Weighting UserWeighting `json:"user_weighting"`
 	// BM25K1 and BM25B are BM25's knobs (Weighting bm25).
-	BM25K1, BM25B float64
+	BM25K1 float64 `json:"bm25_k1"`
+	BM25B  float64 `json:"bm25_b"`
 	// Alpha makes cosine asymmetric (Aiolli):
 	// s_ij = dot_ij / (‖a_i‖^(2α)·‖a_j‖^(2(1−α))); 0.5 is cosine.
-	Alpha float64
+	Alpha float64 `json:"asymmetric_alpha"`
 	// Shrinkage λ multiplies a similarity by n_ij/(n_ij + λ), n_ij the
 	// users who have both items: pairs seen by few users count less.
-	Shrinkage float64
+	Shrinkage float64 `json:"shrinkage"`
 }
 
 // DefaultSimilarity is plain cosine: the jobs' defaults.

@@ -172,6 +172,10 @@ func (m *Model) Similar(item string, n int) (out []Scored, found bool) {
 type Options struct {
 	// N is the number of items returned at most.
 	N int
+	// Neighbors is the number of each customer item's best neighbours
+	// that score (0: its whole list): fewer, closer neighbours often rank
+	// better (pipelines/evaluate measures it).
+	Neighbors int
 	// IncludeSeen lets the customer's own items be recommended.
 	IncludeSeen bool
 	// Normalize divides each score by Σ_j |s_ji| over the customer's items
@@ -211,17 +215,18 @@ func (m *Model) Recommend(items []string, weights []float64, o Options) Result {
 	defer m.scratch.Put(a)
 	for k, it := range items {
 		if id, ok := m.ids[it]; ok {
-			m.add(a, id, weights[k])
+			m.add(a, id, weights[k], o.Neighbors)
 		}
 	}
 	return m.finish(a, nil, o)
 }
 
-// add marks item j as the customer's and accumulates its neighbours.
-func (m *Model) add(a *accumulator, j int32, weight float64) {
+// add marks item j as the customer's and accumulates its first k
+// neighbours (all when k <= 0).
+func (m *Model) add(a *accumulator, j int32, weight float64, k int) {
 	a.seen = append(a.seen, j)
 	a.flag[j] |= flagSeen
-	m.accumulate(a, j, weight)
+	m.accumulate(a, j, weight, k)
 }
 
 // finish selects the top o.N into dst (empty), then the popular items when
@@ -284,7 +289,7 @@ func (m *Model) AppendRecommendations(dst []Scored, p Profiler, events []Event, 
 			best = math.Max(best, ev[j].weight)
 		}
 		if score, _ := p.Scoring.Score(sum, best); score > 0 {
-			m.add(a, ev[i].id, score)
+			m.add(a, ev[i].id, score, o.Neighbors)
 		}
 		i = j
 	}
@@ -296,9 +301,13 @@ type idWeight struct {
 	weight float64
 }
 
-// accumulate adds weight·s_ji for every neighbour i of item j.
-func (m *Model) accumulate(a *accumulator, j int32, weight float64) {
+// accumulate adds weight·s_ji for each of the first k neighbours i of
+// item j (all when k <= 0).
+func (m *Model) accumulate(a *accumulator, j int32, weight float64, k int) {
 	lo, hi := m.off[j], m.off[j+1]
+	if k > 0 && int(hi-lo) > k {
+		hi = lo + int32(k)
+	}
 	for k := lo; k < hi; k++ {
 		i := m.nbr[k]
 		if a.flag[i]&flagTouched == 0 {
