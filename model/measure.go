@@ -228,3 +228,16 @@ func xlogx(x float64) float64 {
 	}
 	return x * math.Log(x)
 }
+
+// Weigh is user u's score a on item i after the user weighting: u has n
+// of the catalogue's items, and lengthRatio is item i's length t_i/t̄
+// (BM25 only).
+func (s Similarity) Weigh(a, lengthRatio float64, items, n int) float64 {
+	switch s.Weighting {
+	case WeightIDF:
+		return a * IDF(items, n)
+	case WeightBM25:
+		return BM25(a, lengthRatio, s.BM25K1, s.BM25B) * IDF(items, n)
+	}
+	return a
+}

@@ -1,8 +1,10 @@
 // Command similarity turns implicit-feedback logs into "customers who liked
 // this also liked" lists: it reads (user, item, action[, time]) records,
 // scores them per (user, item), estimates item-item cosine similarity with
-// DIMSUM (exact at --threshold=0), keeps the top-N neighbours per item and
-// writes them as JSONL (and to Datastore).
+// DIMSUM (exact at --threshold=0) or computes another measure exactly
+// (--measure: jaccard, llr, lift, cooccurrence; cosine's --user_weighting,
+// --asymmetric_alpha and --shrinkage), keeps the top-N neighbours per item
+// and writes them as JSONL (and to Datastore).
 //
 // It runs on Prism by default; --runner=dataflow or flink submit it
 // elsewhere. Every setting is a flag (see the README).
@@ -194,8 +196,7 @@ func build(s beam.Scope, c config) error {
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
 
 	rows := scoring.PerUser(s, src.Batches, c.Scoring)
-	table := dimsum.Table(s, rows, c.Scoring.Clip)
-	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
+	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	written := []beam.PCollection{textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)}
 	// The popular list goes to its file and into the Datastore version.

@@ -8,17 +8,21 @@ import (
 )
 
 // PartialRow holds some users' contributions to the pairs (i, j), j > i, of
-// one item i: column ids ascending, fixed-point sums aligned.
+// one item i: column ids ascending, fixed-point sums aligned, and, when the
+// measure needs them (model.Similarity.NeedsPairCounts), the number of
+// users behind each sum.
 type PartialRow struct {
-	J    []int32
-	Sums []exactsum.Sum
+	J      []int32
+	Sums   []exactsum.Sum
+	Counts []int32
 }
 
 // Row is an item's final upper-triangle similarities: j > i ascending,
-// scores aligned.
+// s_ij aligned in S and, for an asymmetric measure only, s_ji in R.
 type Row struct {
 	J []int32
 	S []float64
+	R []float64
 }
 
 // Accumulator gathers users' sampled entries and turns them into one
@@ -35,6 +39,9 @@ type Accumulator struct {
 	val   []float64
 	pairs int
 
+	// counts says whether to count each pair's users.
+	counts bool
+
 	// Scratch reused across flushes, sized to the item count.
 	count   []int32
 	trans   []int32 // positions in col, grouped by item
@@ -46,6 +53,7 @@ type Accumulator struct {
 // sumScratch is one goroutine's dense accumulator.
 type sumScratch struct {
 	dense []exactsum.Sum
+	users []int32 // each pair's users, when counted
 	stamp []int32
 	seen  []int32
 }
@@ -56,16 +64,21 @@ type sumScratch struct {
 const flushChunk = 64
 
 // NewAccumulator returns an accumulator for n items whose flushes sum on
-// the given number of goroutines (at least 1).
-func NewAccumulator(n, workers int) *Accumulator {
+// the given number of goroutines (at least 1); counts asks for each pair's
+// number of users beside its sum (PartialRow.Counts).
+func NewAccumulator(n, workers int, counts bool) *Accumulator {
 	a := &Accumulator{
 		start:   []int32{0},
+		counts:  counts,
 		count:   make([]int32, n+1),
 		rows:    make([]PartialRow, n),
 		workers: make([]sumScratch, max(workers, 1)),
 	}
 	for w := range a.workers {
 		a.workers[w] = sumScratch{dense: make([]exactsum.Sum, n), stamp: make([]int32, n)}
+		if counts {
+			a.workers[w].users = make([]int32, n)
+		}
 	}
 	return a
 }
@@ -154,8 +167,14 @@ func (sc *sumScratch) sum(a *Accumulator, lo, hi int) {
 					sc.stamp[j] = tag
 					sc.dense[j] = exactsum.Sum{}
 					sc.seen = append(sc.seen, j)
+					if a.counts {
+						sc.users[j] = 0
+					}
 				}
 				sc.dense[j].Add(vi * a.val[q])
+				if a.counts {
+					sc.users[j]++
+				}
 			}
 		}
 		if len(sc.seen) == 0 {
@@ -165,6 +184,12 @@ func (sc *sumScratch) sum(a *Accumulator, lo, hi int) {
 		row := PartialRow{J: slices.Clone(sc.seen), Sums: make([]exactsum.Sum, len(sc.seen))}
 		for x, j := range sc.seen {
 			row.Sums[x] = sc.dense[j]
+		}
+		if a.counts {
+			row.Counts = make([]int32, len(sc.seen))
+			for x, j := range sc.seen {
+				row.Counts[x] = sc.users[j]
+			}
 		}
 		a.rows[i] = row
 	}
@@ -179,13 +204,15 @@ func (a *Accumulator) reset() {
 // array that grows to the largest item id seen.
 type Merger struct {
 	dense []exactsum.Sum
+	users []int64 // each pair's users, when the partial rows count them
 	stamp []int32
 	seen  []int32
 	tag   int32
 }
 
 // Merge sums the partial rows of item i that next() yields (false when
-// done) and turns each pair's sum into its estimate with p.Similarity.
+// done) and turns each pair's sum (and users, when counted) into its
+// scores with p.Scores.
 func (m *Merger) Merge(p Params, i int32, next func(*PartialRow) bool) Row {
 	m.tag++
 	if m.tag == 0 { // wrapped: stale stamps could collide
@@ -199,20 +226,32 @@ func (m *Merger) Merge(p Params, i int32, next func(*PartialRow) bool) Row {
 			grow := max(last+1, 2*len(m.dense))
 			m.dense = append(m.dense, make([]exactsum.Sum, grow-len(m.dense))...)
 			m.stamp = append(m.stamp, make([]int32, grow-len(m.stamp))...)
+			m.users = append(m.users, make([]int64, grow-len(m.users))...)
 		}
 		for x, j := range part.J {
 			if m.stamp[j] != m.tag {
 				m.stamp[j] = m.tag
 				m.dense[j] = exactsum.Sum{}
+				m.users[j] = 0
 				m.seen = append(m.seen, j)
 			}
 			m.dense[j].Merge(part.Sums[x])
+			if part.Counts != nil {
+				m.users[j] += int64(part.Counts[x])
+			}
 		}
 	}
 	slices.Sort(m.seen)
 	row := Row{J: slices.Clone(m.seen), S: make([]float64, len(m.seen))}
+	if !p.Symmetric() {
+		row.R = make([]float64, len(m.seen))
+	}
 	for x, j := range m.seen {
-		row.S[x] = p.Similarity(i, j, m.dense[j].Float64())
+		ij, ji := p.Scores(i, j, m.dense[j].Float64(), m.users[j])
+		row.S[x] = ij
+		if row.R != nil {
+			row.R[x] = ji
+		}
 	}
 	return row
 }

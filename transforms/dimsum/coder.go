@@ -24,13 +24,16 @@ func init() {
 }
 
 // encodeItemSquares writes the largest score (8 bytes, little endian), the
-// count, then each item as its length, bytes and sum.
+// users and the item count, then each item as its length, bytes, users and
+// sums.
 func encodeItemSquares(q itemSquares) []byte {
-	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 24+24*len(q.Items)), math.Float64bits(q.Max))
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 24+32*len(q.Items)), math.Float64bits(q.Max))
+	b = binary.AppendUvarint(b, uint64(q.Users))
 	b = binary.AppendUvarint(b, uint64(len(q.Items)))
 	for _, it := range q.Items {
 		b = binary.AppendUvarint(b, uint64(len(it.Item)))
-		b = it.SumSq.AppendBinary(append(b, it.Item...))
+		b = binary.AppendUvarint(append(b, it.Item...), uint64(it.Count))
+		b = it.Sum.AppendBinary(it.SumSq.AppendBinary(b))
 	}
 	return b
 }
@@ -41,24 +44,38 @@ func decodeItemSquares(b []byte) (itemSquares, error) {
 	}
 	largest := math.Float64frombits(binary.LittleEndian.Uint64(b))
 	b = b[8:]
+	users, k := binary.Uvarint(b)
+	if k <= 0 || users > math.MaxInt64 {
+		return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares header")
+	}
+	b = b[k:]
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares header")
 	}
 	b = b[k:]
-	q := itemSquares{Max: largest, Items: make([]itemSq, n)}
+	q := itemSquares{Max: largest, Users: int64(users), Items: make([]itemSq, n)}
 	for x := range q.Items {
 		l, k := binary.Uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) {
 			return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares item %d", x)
 		}
-		q.Items[x].Item = string(b[k : k+int(l)])
-		sum, m, err := exactsum.Decode(b[k+int(l):])
-		if err != nil {
-			return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares sum %d: %w", x, err)
+		it := &q.Items[x]
+		it.Item = string(b[k : k+int(l)])
+		b = b[k+int(l):]
+		count, k := binary.Uvarint(b)
+		if k <= 0 || count > math.MaxInt64 {
+			return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares count %d", x)
 		}
-		q.Items[x].SumSq = sum
-		b = b[k+int(l)+m:]
+		it.Count = int64(count)
+		b = b[k:]
+		for _, sum := range []*exactsum.Sum{&it.SumSq, &it.Sum} {
+			v, m, err := exactsum.Decode(b)
+			if err != nil {
+				return itemSquares{}, fmt.Errorf("dimsum: corrupt itemSquares sum %d: %w", x, err)
+			}
+			*sum, b = v, b[m:]
+		}
 	}
 	if len(b) != 0 {
 		return itemSquares{}, fmt.Errorf("dimsum: %d trailing bytes after itemSquares", len(b))
@@ -82,8 +99,11 @@ func encodePartialBlock(pb PartialBlock) []byte {
 	return b
 }
 
+// appendPartialRow writes a header (the length, doubled, plus 1 when the
+// row carries users' counts), the ids as deltas, the sums, then any counts
+// (uvarint).
 func appendPartialRow(b []byte, p PartialRow) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p.J)))
+	b = binary.AppendUvarint(b, partialHeader(p))
 	prev := int32(-1)
 	for _, j := range p.J {
 		b = binary.AppendUvarint(b, uint64(j-prev))
@@ -92,13 +112,24 @@ func appendPartialRow(b []byte, p PartialRow) []byte {
 	for _, s := range p.Sums {
 		b = s.AppendBinary(b)
 	}
+	for _, c := range p.Counts {
+		b = binary.AppendUvarint(b, uint64(c))
+	}
 	return b
+}
+
+func partialHeader(p PartialRow) uint64 {
+	h := 2 * uint64(len(p.J))
+	if p.Counts != nil {
+		h++
+	}
+	return h
 }
 
 // EncodedSize is the size of a PartialRow's encoding, counted without
 // encoding it (for the dimsum/partial_bytes counter).
 func EncodedSize(p PartialRow) int {
-	n := uvarintLen(uint64(len(p.J)))
+	n := uvarintLen(partialHeader(p))
 	prev := int32(-1)
 	for _, j := range p.J {
 		n += uvarintLen(uint64(j - prev))
@@ -106,6 +137,9 @@ func EncodedSize(p PartialRow) int {
 	}
 	for _, s := range p.Sums {
 		n += s.EncodedLen()
+	}
+	for _, c := range p.Counts {
+		n += uvarintLen(uint64(c))
 	}
 	return n
 }
@@ -147,7 +181,8 @@ func decodePartialBlock(b []byte) (PartialBlock, error) {
 // readPartialRow decodes the PartialRow at the start of b and returns the
 // bytes after it.
 func readPartialRow(b []byte) (PartialRow, []byte, error) {
-	n, k := binary.Uvarint(b)
+	h, k := binary.Uvarint(b)
+	n := h / 2
 	if k <= 0 || n > uint64(len(b)) {
 		return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow header")
 	}
@@ -170,6 +205,17 @@ func readPartialRow(b []byte) (PartialRow, []byte, error) {
 		}
 		p.Sums[i] = sum
 		b = b[k:]
+	}
+	if h%2 == 1 {
+		p.Counts = make([]int32, n)
+		for i := range p.Counts {
+			c, k := binary.Uvarint(b)
+			if k <= 0 || c > math.MaxInt32 {
+				return PartialRow{}, nil, fmt.Errorf("dimsum: corrupt PartialRow count %d", i)
+			}
+			p.Counts[i] = int32(c)
+			b = b[k:]
+		}
 	}
 	return p, b, nil
 }

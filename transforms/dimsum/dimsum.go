@@ -22,14 +22,23 @@
 // shuffled sums stay a few bytes long), and a residual in [0.5, 1) that
 // divides the pair's sum once, when its partial sums are merged.
 //
+// The same pass computes the other measures of model.Similarity exactly
+// (Config.Params): a binary measure (Jaccard, log-likelihood, lift,
+// co-occurrence) counts 1 per entry, so a pair's exact sum is its
+// co-occurrence count c_ij, scored from the table's margins c_i and U;
+// cosine's shrinkage counts each pair's users beside its sum; the
+// asymmetric cosine rescales the cosine by the norms in each direction
+// (Row.R); a user weighting rewrites the rows before the table (Pairs).
+//
 // The plain-Go parts (Draw, Params, Accumulator, Merger) hold the math and
-// the hot loop; Similarities is the Beam wrapper.
+// the hot loop; Pairs, Table and Similarities are the Beam wrappers.
 package dimsum
 
 import (
 	"math"
 
 	"github.com/recsys/itemsim/internal/idhash"
+	"github.com/recsys/itemsim/model"
 )
 
 // ItemTable is the item dictionary shared with every worker as a side
@@ -42,6 +51,12 @@ type ItemTable struct {
 	// small (a square of a tiny score would underflow in float64).
 	Norms []float64
 	Scale float64
+	// Counts are the users who have each item (c_i), Users the users with
+	// a row (U): the co-occurrence measures' margins.
+	Counts []int64
+	Users  int64
+	// Totals are the exact sums of each item's scores (BM25's lengths).
+	Totals []float64
 }
 
 // Oversampling returns sg = sqrt(10·ln(n)/threshold), +Inf for threshold 0.
@@ -64,6 +79,12 @@ type Params struct {
 	// items' residuals (Similarity).
 	Residual []float64
 	Shift    []int
+
+	// sim is the measure the pair sums are scored by, and table its
+	// margins; binary says that an entry counts 1, not its score.
+	sim    model.Similarity
+	table  *ItemTable
+	binary bool
 }
 
 // setDivisor stores item i's divisor as its residual and shift.
@@ -71,10 +92,50 @@ func (p Params) setDivisor(i int, divisor float64) {
 	p.Residual[i], p.Shift[i] = math.Frexp(divisor)
 }
 
-// Similarity is the estimate of pair (i, j) from the exact sum of its
-// contribution products, rounded to float64.
+// Similarity is the cosine estimate of pair (i, j) from the exact sum of
+// its contribution products, rounded to float64.
 func (p Params) Similarity(i, j int32, sum float64) float64 {
 	return sum / (p.Residual[i] * p.Residual[j])
+}
+
+// Symmetric reports whether the measure gives s_ij = s_ji.
+func (p Params) Symmetric() bool { return p.table == nil || p.sim.Symmetric() }
+
+// Scores are pair (i, j)'s scores s_ij and s_ji under the measure, from
+// the exact sum of its contributions and, when counted, its users: a
+// binary measure's sum is its co-occurrence count c_ij.
+func (p Params) Scores(i, j int32, sum float64, users int64) (ij, ji float64) {
+	switch {
+	case p.table == nil: // plain cosine
+		s := p.Similarity(i, j, sum)
+		return s, s
+	case p.binary:
+		t := p.table
+		s := p.sim.FromCounts(sum, float64(t.Counts[i]), float64(t.Counts[j]), float64(t.Users))
+		return s, s
+	}
+	return p.sim.FromCosine(p.Similarity(i, j, sum), p.table.Norms[i], p.table.Norms[j], float64(users))
+}
+
+// Params are the parameters of a table under the configured measure:
+// NewParams' sampling for cosine; every entry kept and counting 1 for a
+// binary measure (Validate allows no threshold there).
+func (c Config) Params(t *ItemTable) Params {
+	sim := c.similarity()
+	if sim.Measure == model.Cosine && sim.Alpha == 0.5 && sim.Shrinkage == 0 {
+		return NewParams(*t, c.Threshold) // the weighting is in the rows
+	}
+	if !sim.Measure.Binary() {
+		p := NewParams(*t, c.Threshold)
+		p.sim, p.table = sim, t
+		return p
+	}
+	n := len(t.Items)
+	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n), sim: sim, table: t, binary: true}
+	for i := range n {
+		p.Keep[i], p.Residual[i] = 1, 1
+	}
+	return p
 }
 
 // NewParams computes the sampling parameters of a table at a threshold.
@@ -118,6 +179,10 @@ func (p Params) Sample(seed uint64, user string, items []string, ids []int32, sc
 			continue
 		}
 		keptIDs = append(keptIDs, i)
+		if p.binary {
+			keptVals = append(keptVals, 1)
+			continue
+		}
 		keptVals = append(keptVals, math.Ldexp(scores[k], -p.Shift[i]))
 	}
 	return keptIDs, keptVals

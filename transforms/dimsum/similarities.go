@@ -139,11 +139,11 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 		shards = DefaultShards
 	}
 	partial := beam.ParDo(s, &pairsFn{Threshold: c.Threshold, Seed: c.Seed, MaxPendingPairs: c.MaxPendingPairs, Shards: shards,
-		Goroutines: c.Goroutines},
+		Goroutines: c.Goroutines, Similarity: c.Similarity},
 		rows, beam.SideInput{Input: table})
-	// The merge divides each pair's sum by its items' residual divisors,
-	// so it reads the table too.
-	return beam.ParDo(s, &mergeFn{Threshold: c.Threshold, Goroutines: c.Goroutines}, beam.GroupByKey(s, partial),
+	// The merge divides each pair's sum by its items' residual divisors
+	// and scores it from the margins, so it reads the table too.
+	return beam.ParDo(s, &mergeFn{Threshold: c.Threshold, Goroutines: c.Goroutines, Similarity: c.Similarity}, beam.GroupByKey(s, partial),
 		beam.SideInput{Input: table})
 }
 
@@ -151,46 +151,55 @@ func Similarities(s beam.Scope, c Config, rows, table beam.PCollection) beam.PCo
 // finds their largest score, and emits them all as one element per bundle,
 // not one per entry or item.
 type normFn struct {
-	sums    map[string]*exactsum.Sum
+	sums    map[string]*itemSq
 	largest float64
+	users   int64
 }
 
 func (f *normFn) StartBundle(_ context.Context, _ func(itemSquares)) {
-	f.sums, f.largest = map[string]*exactsum.Sum{}, 0
+	f.sums, f.largest, f.users = map[string]*itemSq{}, 0, 0
 }
 
 func (f *normFn) ProcessElement(_ context.Context, sh scoring.Shard, _ func(itemSquares)) {
 	for _, r := range sh.Rows {
+		f.users++
 		for k, item := range r.Items {
-			sum := f.sums[item]
-			if sum == nil {
-				sum = &exactsum.Sum{}
-				f.sums[item] = sum
+			sq := f.sums[item]
+			if sq == nil {
+				sq = &itemSq{Item: item}
+				f.sums[item] = sq
 			}
-			sum.AddProduct(r.Scores[k], r.Scores[k])
+			sq.SumSq.AddProduct(r.Scores[k], r.Scores[k])
+			sq.Sum.Add(r.Scores[k])
+			sq.Count++
 			f.largest = math.Max(f.largest, r.Scores[k])
 		}
 	}
 }
 
 func (f *normFn) FinishBundle(_ context.Context, emit func(itemSquares)) {
-	out := itemSquares{Max: f.largest, Items: make([]itemSq, 0, len(f.sums))}
-	for item, sum := range f.sums {
-		out.Items = append(out.Items, itemSq{Item: item, SumSq: *sum})
+	out := itemSquares{Max: f.largest, Users: f.users, Items: make([]itemSq, 0, len(f.sums))}
+	for _, sq := range f.sums {
+		out.Items = append(out.Items, *sq)
 	}
 	f.sums = nil
 	emit(out)
 }
 
+// itemSq is some rows' partial sums of one item: of its squared scores,
+// of its scores, and its users.
 type itemSq struct {
 	Item  string
 	SumSq exactsum.Sum
+	Sum   exactsum.Sum
+	Count int64
 }
 
-// itemSquares is some rows' largest score and their items' partial sums
-// of squares; an item may appear in several.
+// itemSquares is some rows' largest score, their number, and their items'
+// partial sums; an item may appear in several.
 type itemSquares struct {
 	Max   float64
+	Users int64
 	Items []itemSq
 }
 
@@ -202,27 +211,28 @@ func (tableFn) CreateAccumulator() itemSquares { return itemSquares{} }
 
 func (tableFn) AddInput(a, in itemSquares) itemSquares {
 	a.Max = math.Max(a.Max, in.Max)
+	a.Users += in.Users
 	a.Items = append(a.Items, in.Items...)
 	return a
 }
 
-func (tableFn) MergeAccumulators(a, b itemSquares) itemSquares {
-	a.Max = math.Max(a.Max, b.Max)
-	a.Items = append(a.Items, b.Items...)
-	return a
-}
+func (t tableFn) MergeAccumulators(a, b itemSquares) itemSquares { return t.AddInput(a, b) }
 
 func (tableFn) ExtractOutput(a itemSquares) ItemTable {
 	slices.SortFunc(a.Items, func(x, y itemSq) int { return strings.Compare(x.Item, y.Item) })
-	t := ItemTable{Scale: a.Max} // the largest score; scaleFn may replace it by a bound
+	t := ItemTable{Scale: a.Max, Users: a.Users} // the largest score; scaleFn may replace it by a bound
 	for k := 0; k < len(a.Items); {
-		sum := a.Items[k].SumSq
+		sq := a.Items[k]
 		j := k + 1
-		for ; j < len(a.Items) && a.Items[j].Item == a.Items[k].Item; j++ {
-			sum.Merge(a.Items[j].SumSq)
+		for ; j < len(a.Items) && a.Items[j].Item == sq.Item; j++ {
+			sq.SumSq.Merge(a.Items[j].SumSq)
+			sq.Sum.Merge(a.Items[j].Sum)
+			sq.Count += a.Items[j].Count
 		}
-		t.Items = append(t.Items, a.Items[k].Item)
-		t.Norms = append(t.Norms, sum.Sqrt())
+		t.Items = append(t.Items, sq.Item)
+		t.Norms = append(t.Norms, sq.SumSq.Sqrt())
+		t.Totals = append(t.Totals, sq.Sum.Float64())
+		t.Counts = append(t.Counts, sq.Count)
 		k = j
 	}
 	return t
@@ -269,6 +279,7 @@ type pairsFn struct {
 	MaxPendingPairs int
 	Shards          int
 	Goroutines      int
+	Similarity      model.Similarity
 
 	table  *ItemTable // the table the fields below were built from
 	index  map[string]int32
@@ -294,8 +305,9 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 	for i, item := range t.Items {
 		f.index[item] = int32(i)
 	}
-	f.params = NewParams(*t, f.Threshold)
-	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines))
+	c := Config{Threshold: f.Threshold, Similarity: f.Similarity}
+	f.params = c.Params(t)
+	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines), c.similarity().NeedsPairCounts())
 }
 
 func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialBlock)) {
@@ -370,6 +382,7 @@ func (f *pairsFn) FinishBundle(ctx context.Context, _ []ItemTable, emit func(int
 type mergeFn struct {
 	Threshold  float64
 	Goroutines int
+	Similarity model.Similarity
 
 	table    *ItemTable // the table params were built from
 	params   Params
@@ -389,7 +402,7 @@ type itemPart struct {
 // prepare builds the params once per DoFn instance, as pairsFn's.
 func (f *mergeFn) prepare(tables []ItemTable) {
 	if t := newTable(f.table, tables); t != nil {
-		f.table, f.params = t, NewParams(*t, f.Threshold)
+		f.table, f.params = t, Config{Threshold: f.Threshold, Similarity: f.Similarity}.Params(t)
 	}
 }
 

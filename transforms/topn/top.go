@@ -19,7 +19,8 @@ func init() {
 
 // Top keeps each item's n best neighbours with a score of at least
 // minScore. rows is dimsum.Similarities' PCollection<KV<int64, dimsum.Row>>,
-// table dimsum.Table's. Each pair feeds the lists of both its items. It
+// table dimsum.Table's. Each pair feeds the lists of both its items (with
+// s_ij in i's list and s_ji in j's, which differ for an asymmetric measure). It
 // returns a PCollection<model.Neighbors>, one per item with a neighbour. Counter:
 // topn/items.
 func Top(s beam.Scope, n int, minScore float64, rows, table beam.PCollection) beam.PCollection {
@@ -60,15 +61,23 @@ func (f *candidatesFn) list(id int32) *List {
 func (f *candidatesFn) ProcessElement(_ context.Context, i int64, row dimsum.Row, _ func(int64, List)) {
 	id := int32(i)
 	for k, j := range row.J {
-		score := row.S[k]
-		if score < f.MinScore || score <= 0 {
-			continue
+		f.offer(id, j, row.S[k])
+		back := row.S[k]
+		if row.R != nil { // asymmetric: j's list holds s_ji
+			back = row.R[k]
 		}
-		l := f.list(id)
-		l.C = model.Insert(l.C, model.Candidate{ID: j, Score: score}, f.N)
-		l = f.list(j)
-		l.C = model.Insert(l.C, model.Candidate{ID: id, Score: score}, f.N)
+		f.offer(j, id, back)
 	}
+}
+
+// offer puts neighbour j with score s_ij in item i's list, unless the
+// score is below MinScore or not positive.
+func (f *candidatesFn) offer(i, j int32, score float64) {
+	if score < f.MinScore || score <= 0 {
+		return
+	}
+	l := f.list(i)
+	l.C = model.Insert(l.C, model.Candidate{ID: j, Score: score}, f.N)
 }
 
 func (f *candidatesFn) FinishBundle(_ context.Context, emit func(int64, List)) {
