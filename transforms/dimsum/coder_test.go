@@ -12,6 +12,8 @@ func TestPartialRowCoderRoundTrip(t *testing.T) {
 		{J: []int32{}, Sums: []exactsum.Sum{}},
 		{J: []int32{0}, Sums: []exactsum.Sum{exactsum.Of(0x1p-64)}},
 		{J: []int32{3, 4, 1 << 30}, Sums: []exactsum.Sum{exactsum.Of(1.5), exactsum.Of(0.1, 0x1p-130), exactsum.Of(0x1p40)}},
+		{J: []int32{2, 9}, Sums: []exactsum.Sum{exactsum.Of(1.5), exactsum.Of(3)}, Counts: []int32{1, 1<<31 - 1}},
+		{J: []int32{}, Sums: []exactsum.Sum{}, Counts: []int32{}},
 	} {
 		if n, want := EncodedSize(p), len(encodePartialRow(p)); n != want {
 			t.Errorf("EncodedSize(%+v) = %d, encoding is %d bytes", p, n, want)
@@ -30,6 +32,7 @@ func TestPartialBlockCoderRoundTrip(t *testing.T) {
 			{J: []int32{8, 9}, Sums: []exactsum.Sum{exactsum.Of(1, 1e300), exactsum.Of(3e-20)}},
 			{J: []int32{}, Sums: []exactsum.Sum{}},
 		}},
+		{Items: []int32{1}, Rows: []PartialRow{{J: []int32{5}, Sums: []exactsum.Sum{exactsum.Of(2)}, Counts: []int32{4}}}},
 	} {
 		got, err := decodePartialBlock(encodePartialBlock(pb))
 		if err != nil || !reflect.DeepEqual(got, pb) {
@@ -45,6 +48,7 @@ func TestItemSquaresCoderRoundTrip(t *testing.T) {
 	for _, q := range []itemSquares{
 		{Items: []itemSq{}},
 		{Max: 1e150, Items: []itemSq{{Item: "a", SumSq: exactsum.Of(0x1p-1074)}, {Item: "", SumSq: exactsum.Of(2.5, 1e300)}}},
+		{Max: 6, Users: 1 << 40, Items: []itemSq{{Item: "b", SumSq: exactsum.Of(36), Sum: exactsum.Of(6, 0.5), Count: 1 << 33}}},
 	} {
 		got, err := decodeItemSquares(encodeItemSquares(q))
 		if err != nil || !reflect.DeepEqual(got, q) {

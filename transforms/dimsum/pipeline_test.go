@@ -58,7 +58,7 @@ func round12(n model.Neighbors) model.Neighbors {
 }
 
 func roundTable(t dimsum.ItemTable) dimsum.ItemTable {
-	out := dimsum.ItemTable{Items: t.Items, Scale: t.Scale}
+	out := dimsum.ItemTable{Items: t.Items, Scale: t.Scale, Counts: t.Counts, Users: t.Users, Totals: t.Totals}
 	for _, x := range t.Norms {
 		out.Norms = append(out.Norms, round(x))
 	}
@@ -95,8 +95,11 @@ func TestHandMatrix(t *testing.T) {
 			b := tc.scale
 			passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
 				Items: []string{"A", "B", "C", "D"},
-				Norms: []float64{round(math.Sqrt(6)), round(math.Sqrt(6)), round(math.Sqrt(8)), round(math.Sqrt(5))},
-				Scale: b,
+				Norms:  []float64{round(math.Sqrt(6)), round(math.Sqrt(6)), round(math.Sqrt(8)), round(math.Sqrt(5))},
+				Scale:  b,
+				Counts: []int64{3, 3, 2, 2},
+				Users:  4,
+				Totals: []float64{4, 4, 4, 3},
 			})
 			pairs := dimsum.Similarities(s, dimsum.Config{}, rows, table)
 			got := topn.Top(s, 2, 0, pairs, table)
@@ -110,6 +113,45 @@ func TestHandMatrix(t *testing.T) {
 		})
 	}
 }
+
+// TestHandMeasures scores the hand matrix by Jaccard (c_A = c_B = 3,
+// c_C = c_D = 2; A,B and B,D share 2 users, the other pairs 1) and by the
+// asymmetric cosine at α = 3/4, where i's list scores j by
+// dot_ij/(‖i‖²)^(3/4)(‖j‖²)^(1/4) (dots A·B 3, A·C 2, A·D 2, B·C 4, B·D 4,
+// C·D 2; ‖·‖² 6, 6, 8, 5): the second checks that each direction reaches
+// its own list.
+func TestHandMeasures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sim  model.Similarity
+		want []model.Neighbors
+	}{
+		{"jaccard", model.Similarity{Measure: model.Jaccard, Weighting: model.WeightNone, Alpha: 0.5}, []model.Neighbors{
+			{Item: "A", Neighbors: []model.Neighbor{nb("B", 0.5), nb("C", 0.25)}},
+			{Item: "B", Neighbors: []model.Neighbor{nb("D", 2.0/3), nb("A", 0.5)}},
+			{Item: "C", Neighbors: []model.Neighbor{nb("D", 1.0/3), nb("A", 0.25)}},
+			{Item: "D", Neighbors: []model.Neighbor{nb("B", 2.0/3), nb("C", 1.0/3)}},
+		}},
+		{"asymmetric alpha 0.75", model.Similarity{Measure: model.Cosine, Weighting: model.WeightNone, Alpha: 0.75}, []model.Neighbors{
+			{Item: "A", Neighbors: []model.Neighbor{nb("B", 3/asym(6, 6)), nb("D", 2/asym(6, 5))}},
+			{Item: "B", Neighbors: []model.Neighbor{nb("D", 4/asym(6, 5)), nb("C", 4/asym(6, 8))}},
+			{Item: "C", Neighbors: []model.Neighbor{nb("B", 4/asym(8, 6)), nb("D", 2/asym(8, 5))}},
+			{Item: "D", Neighbors: []model.Neighbor{nb("B", 4/asym(5, 6)), nb("A", 2/asym(5, 6))}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := beam.NewPipelineWithRoot()
+			rows := beam.CreateList(s, shard(handRows, 2))
+			table, pairs := dimsum.Pairs(s, dimsum.Config{Similarity: tc.sim}, rows, 0)
+			got := topn.Top(s, 2, 0, pairs, table)
+			passert.Equals(s, beam.ParDo(s, round12, got), beam.CreateList(s, tc.want))
+			ptest.RunAndValidate(t, p)
+		})
+	}
+}
+
+// asym is the α = 3/4 denominator (‖i‖²)^(3/4)·(‖j‖²)^(1/4).
+func asym(sqI, sqJ float64) float64 { return math.Pow(sqI, 0.75) * math.Pow(sqJ, 0.25) }
 
 type pairScore struct {
 	I, J  int32

@@ -1,0 +1,151 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// gTest is Dunning's G² as the textbook writes it, 2·Σ k·ln(k/E) with
+// E = row·col/N: an independent form of LogLikelihoodRatio's entropies.
+func gTest(k11, k12, k21, k22 float64) float64 {
+	k := [2][2]float64{{k11, k12}, {k21, k22}}
+	n := k11 + k12 + k21 + k22
+	row := [2]float64{k11 + k12, k21 + k22}
+	col := [2]float64{k11 + k21, k12 + k22}
+	g := 0.0
+	for x := range 2 {
+		for y := range 2 {
+			if k[x][y] > 0 {
+				g += k[x][y] * math.Log(k[x][y]*n/(row[x]*col[y]))
+			}
+		}
+	}
+	return 2 * g
+}
+
+func TestLogLikelihoodRatio(t *testing.T) {
+	// By hand: a perfectly associated 1+1 table is 4·ln 2, 10+10 is 40·ln 2;
+	// an independent table is 0.
+	for _, c := range []struct{ k11, k12, k21, k22, want float64 }{
+		{1, 0, 0, 1, 4 * math.Ln2},
+		{10, 0, 0, 10, 40 * math.Ln2},
+		{5, 5, 5, 5, 0},
+		{0, 0, 0, 0, 0},
+	} {
+		if got := LogLikelihoodRatio(c.k11, c.k12, c.k21, c.k22); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("LLR(%v, %v, %v, %v) = %v, want %v", c.k11, c.k12, c.k21, c.k22, got, c.want)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 1000 {
+		k := [4]float64{}
+		for x := range k {
+			k[x] = float64(r.IntN(1000))
+		}
+		got, want := LogLikelihoodRatio(k[0], k[1], k[2], k[3]), gTest(k[0], k[1], k[2], k[3])
+		if math.Abs(got-want) > 1e-9*math.Max(1, want) {
+			t.Fatalf("LLR%v = %v, G-test %v", k, got, want)
+		}
+	}
+}
+
+func TestFromCounts(t *testing.T) {
+	// c_ij = 2 of c_i = 4 and c_j = 3, among 10 users.
+	for _, c := range []struct {
+		s    Similarity
+		want float64
+	}{
+		{Similarity{Measure: Jaccard}, 2.0 / 5},
+		{Similarity{Measure: Lift}, 2.0 / 12},
+		{Similarity{Measure: Cooccurrence}, 2},
+		{Similarity{Measure: Cooccurrence, Shrinkage: 2}, 1},
+		{Similarity{Measure: LLR}, 1 - 1/(1+gTest(2, 2, 1, 5))},
+	} {
+		if got := c.s.FromCounts(2, 4, 3, 10); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%+v: %v, want %v", c.s, got, c.want)
+		}
+	}
+}
+
+func TestFromCosine(t *testing.T) {
+	// dot = 0.5·4·1 = 2: s_ij = 2/(4^1.5·1^0.5) = 0.25, s_ji = 2/(1^1.5·4^0.5) = 1.
+	s := Similarity{Measure: Cosine, Alpha: 0.75}
+	if ij, ji := s.FromCosine(0.5, 4, 1, 3); math.Abs(ij-0.25) > 1e-15 || math.Abs(ji-1) > 1e-15 {
+		t.Errorf("asymmetric: %v, %v; want 0.25, 1", ij, ji)
+	}
+	s = Similarity{Measure: Cosine, Alpha: 0.5, Shrinkage: 1}
+	if ij, ji := s.FromCosine(0.5, 4, 1, 3); ij != 0.375 || ji != 0.375 {
+		t.Errorf("shrunk: %v, %v; want 0.375 twice", ij, ji)
+	}
+}
+
+func TestWeigh(t *testing.T) {
+	idf := math.Log(4.4) // N = 10, n = 2: ln(1 + 8.5/2.5)
+	if got := IDF(10, 2); math.Abs(got-idf) > 1e-15 {
+		t.Errorf("IDF(10, 2) = %v, want %v", got, idf)
+	}
+	if got := IDF(10, 10); !(got > 0) {
+		t.Errorf("IDF(10, 10) = %v, want > 0: a user with every item keeps a weight", got)
+	}
+	s := Similarity{Weighting: WeightBM25, BM25K1: 1.2, BM25B: 0.75}
+	// 2·2.2/(1.2·(0.25 + 0.75·1) + 2) = 4.4/3.2
+	if got := s.Weigh(2, 1, 10, 2); math.Abs(got-1.375*idf) > 1e-15 {
+		t.Errorf("bm25 = %v, want %v", got, 1.375*idf)
+	}
+	if got := (Similarity{Weighting: WeightIDF}).Weigh(2, 7, 10, 2); got != 2*idf {
+		t.Errorf("idf = %v, want %v", got, 2*idf)
+	}
+	if got := DefaultSimilarity().Weigh(2, 7, 10, 2); got != 2 {
+		t.Errorf("none = %v, want 2", got)
+	}
+}
+
+func TestSimilarityValidate(t *testing.T) {
+	ok := DefaultSimilarity()
+	if err := ok.Validate(0.1); err != nil {
+		t.Errorf("cosine sampled: %v", err)
+	}
+	with := func(f func(*Similarity)) Similarity { s := DefaultSimilarity(); f(&s); return s }
+	for _, c := range []struct {
+		s         Similarity
+		threshold float64
+		want      string
+	}{
+		{with(func(s *Similarity) { s.Measure = "pearson" }), 0, "--measure"},
+		{with(func(s *Similarity) { s.Weighting = "tfidf" }), 0, "--user_weighting"},
+		{with(func(s *Similarity) { s.Alpha = 1.5 }), 0, "--asymmetric_alpha"},
+		{with(func(s *Similarity) { s.Alpha = math.NaN() }), 0, "--asymmetric_alpha"},
+		{with(func(s *Similarity) { s.Shrinkage = -1 }), 0, "--shrinkage"},
+		{with(func(s *Similarity) { s.Shrinkage = math.Inf(1) }), 0, "--shrinkage"},
+		{with(func(s *Similarity) { s.BM25K1 = 0 }), 0, "--bm25_k1"},
+		{with(func(s *Similarity) { s.BM25B = 2 }), 0, "--bm25_b"},
+		{with(func(s *Similarity) { s.Measure, s.Weighting = Lift, WeightIDF }), 0, "cosine only"},
+		{with(func(s *Similarity) { s.Measure = LLR }), 0.2, "estimates cosine only"},
+		{with(func(s *Similarity) { s.Shrinkage = 3 }), 0.2, "plain cosine only"},
+	} {
+		if err := c.s.Validate(c.threshold); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v at %v: %v, want an error naming %q", c.s, c.threshold, err, c.want)
+		}
+	}
+}
+
+func TestMaxScoreAndSymmetry(t *testing.T) {
+	for _, c := range []struct {
+		s         Similarity
+		max       float64
+		symmetric bool
+	}{
+		{DefaultSimilarity(), 1, true},
+		{Similarity{Measure: Cosine, Alpha: 0.8}, math.Inf(1), false},
+		{Similarity{Measure: Jaccard, Alpha: 0.5}, 1, true},
+		{Similarity{Measure: LLR, Alpha: 0.5}, 1, true},
+		{Similarity{Measure: Lift, Alpha: 0.5}, 1, true},
+		{Similarity{Measure: Cooccurrence, Alpha: 0.5}, math.Inf(1), true},
+	} {
+		if c.s.MaxScore() != c.max || c.s.Symmetric() != c.symmetric {
+			t.Errorf("%+v: MaxScore %v, Symmetric %v; want %v, %v", c.s, c.s.MaxScore(), c.s.Symmetric(), c.max, c.symmetric)
+		}
+	}
+}
