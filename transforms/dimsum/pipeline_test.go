@@ -94,7 +94,7 @@ func TestHandMatrix(t *testing.T) {
 			table := dimsum.Table(s, rows, tc.bound)
 			b := tc.scale
 			passert.Equals(s, beam.ParDo(s, roundTable, table), dimsum.ItemTable{
-				Items: []string{"A", "B", "C", "D"},
+				Items:  []string{"A", "B", "C", "D"},
 				Norms:  []float64{round(math.Sqrt(6)), round(math.Sqrt(6)), round(math.Sqrt(8)), round(math.Sqrt(5))},
 				Scale:  b,
 				Counts: []int64{3, 3, 2, 2},
