@@ -241,3 +241,25 @@ func (s Similarity) Weigh(a, lengthRatio float64, items, n int) float64 {
 	}
 	return a
 }
+
+// String names the measure and the knobs that differ from plain cosine's,
+// in the flags' terms, e.g. "cosine user_weighting=bm25 shrinkage=20".
+func (s Similarity) String() string {
+	if s.Measure == "" {
+		return string(Cosine)
+	}
+	out := string(s.Measure)
+	if s.Weighting != "" && s.Weighting != WeightNone {
+		out += " user_weighting=" + string(s.Weighting)
+		if s.Weighting == WeightBM25 {
+			out += fmt.Sprintf(" bm25_k1=%g bm25_b=%g", s.BM25K1, s.BM25B)
+		}
+	}
+	if !s.Measure.Binary() && s.Alpha != 0.5 {
+		out += fmt.Sprintf(" asymmetric_alpha=%g", s.Alpha)
+	}
+	if s.Shrinkage > 0 {
+		out += fmt.Sprintf(" shrinkage=%g", s.Shrinkage)
+	}
+	return out
+}

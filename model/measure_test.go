@@ -149,3 +149,19 @@ func TestMaxScoreAndSymmetry(t *testing.T) {
 		}
 	}
 }
+
+func TestSimilarityString(t *testing.T) {
+	for _, c := range []struct {
+		s    Similarity
+		want string
+	}{
+		{Similarity{}, "cosine"},
+		{DefaultSimilarity(), "cosine"},
+		{Similarity{Measure: LLR, Weighting: WeightNone, Alpha: 0.5, Shrinkage: 5}, "llr shrinkage=5"},
+		{Similarity{Measure: Cosine, Weighting: WeightBM25, BM25K1: 1.2, BM25B: 0.75, Alpha: 0.8}, "cosine user_weighting=bm25 bm25_k1=1.2 bm25_b=0.75 asymmetric_alpha=0.8"},
+	} {
+		if got := c.s.String(); got != c.want {
+			t.Errorf("%#v.String() = %q, want %q", c.s, got, c.want)
+		}
+	}
+}

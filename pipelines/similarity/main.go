@@ -100,7 +100,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("output: %s\ndead letter: %s\n", c.Output, c.DeadLetter)
+	fmt.Printf("measure: %s\noutput: %s\ndead letter: %s\n", c.DIMSUM.Similarity, c.Output, c.DeadLetter)
 	if res != nil {
 		printCounters(res.Metrics().AllMetrics())
 	}
