@@ -1,6 +1,6 @@
 // Package publish describes what one run of the pipeline published as files:
-// a manifest naming the run's version and, for each file it wrote, the
-// file's path, size and SHA-256.
+// a manifest naming the run's version, the similarity measure it scored by
+// and, for each file it wrote, the file's path, size and SHA-256.
 //
 // The pipeline replaces each output by its own rename (or object upload), so
 // between two of them a reader sees one new file beside an old one, with
@@ -23,6 +23,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/recsys/itemsim/model"
 )
 
 // Suffix is appended to the similarities file's path to name its manifest
@@ -41,6 +43,10 @@ type Manifest struct {
 	Similarities File `json:"similarities"`
 	// Popular is the popular-items file; nil when the run wrote none.
 	Popular *File `json:"popular,omitempty"`
+	// Similarity is the measure the run scored pairs by, which bounds the
+	// scores a reader accepts (model.Similarity.MaxScore); nil, as in
+	// manifests written before measures, is cosine.
+	Similarity *model.Similarity `json:"similarity,omitempty"`
 }
 
 // File describes one published file.
@@ -129,6 +135,12 @@ func Parse(b []byte) (Manifest, error) {
 func (m Manifest) validate() error {
 	if m.Version == "" {
 		return errors.New("manifest: no version")
+	}
+	if m.Similarity != nil {
+		// Threshold 0: the manifest says nothing of sampling.
+		if err := m.Similarity.Validate(0); err != nil {
+			return fmt.Errorf("manifest: similarity: %v", err)
+		}
 	}
 	files := []File{m.Similarities}
 	if m.Popular != nil {

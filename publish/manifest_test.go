@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/recsys/itemsim/model"
 )
 
 // The SHA-256 of "abc" from FIPS 180-2, appendix B.1.
@@ -71,6 +73,43 @@ func TestMarshalParse(t *testing.T) {
 	}
 }
 
+// TestSimilarity: a manifest records the run's measure as its JSON names
+// say and reads it back; one without (older runs) reads as nil, which
+// readers take for cosine; a measure that is not a valid one is refused.
+func TestSimilarity(t *testing.T) {
+	sims := File{Path: "s.jsonl", Size: 3, SHA256: abcSHA256}
+	cooc := model.Similarity{Measure: model.Cooccurrence, Weighting: model.WeightNone, BM25K1: 100, BM25B: 0.8, Alpha: 0.5, Shrinkage: 2}
+	b, err := Manifest{Version: "v", Similarities: sims, Similarity: &cooc}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"version":"v","similarities":{"path":"s.jsonl","size":3,"sha256":"` + abcSHA256 + `"},` +
+		`"similarity":{"measure":"cooccurrence","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":2}}`
+	if string(b) != want {
+		t.Fatalf("Marshal:\n%s\nwant\n%s", b, want)
+	}
+	m, err := Parse(b)
+	if err != nil || m.Similarity == nil || *m.Similarity != cooc {
+		t.Fatalf("Parse: %+v, %v; want similarity %+v", m, err, cooc)
+	}
+	old := `{"version":"v","similarities":{"path":"s.jsonl","size":3,"sha256":"` + abcSHA256 + `"}}`
+	if m, err := Parse([]byte(old)); err != nil || m.Similarity != nil {
+		t.Errorf("a manifest without a similarity: %+v, %v; want nil", m, err)
+	}
+	for _, bad := range []string{
+		`{}`,
+		`{"measure":"dice","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5}`,
+		`{"measure":"cosine","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":2}`,
+		`{"measure":"jaccard","user_weighting":"idf","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5}`,
+		`{"measure":"cosine","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"threshold":0.1}`,
+	} {
+		doc := strings.TrimSuffix(old, "}") + `,"similarity":` + bad + `}`
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), "manifest") {
+			t.Errorf("Parse with similarity %s: %v, want an error", bad, err)
+		}
+	}
+}
+
 func TestRelResolve(t *testing.T) {
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "out", "s.jsonl.manifest.json")
@@ -103,6 +142,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"popular":{"path":"p","size":2,"sha256":"` + abcSHA256 + `"}}`))
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"}}`))
 	f.Add([]byte(`{"version":"","similarities":null}`))
+	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"similarity":{"measure":"cosine","user_weighting":"bm25","bm25_k1":1.2,"bm25_b":0.75,"asymmetric_alpha":0.2,"shrinkage":10}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {

@@ -28,11 +28,26 @@ import (
 	"github.com/recsys/itemsim/model"
 )
 
-// MaxSimilarity is the largest similarity a model may hold: a cosine is at
-// most 1, and 1e-9 leaves room for rounding in the pipeline's sums. A
-// larger value means a broken model (e.g. a norm that underflowed), which
-// would outrank every true neighbour.
-const MaxSimilarity = 1 + 1e-9
+// MaxSimilarity is the largest similarity a cosine model may hold: a
+// cosine is at most 1, and roundingSlack leaves room for rounding in the
+// pipeline's sums. A larger value means a broken model (e.g. a norm that
+// underflowed), which would outrank every true neighbour.
+const MaxSimilarity = 1 + roundingSlack
+
+// roundingSlack is how far a bounded measure's score may pass its bound
+// through rounding.
+const roundingSlack = 1e-9
+
+// ScoreBound is the largest similarity a model scored by s may hold:
+// s.MaxScore() with rounding slack, or +Inf for unbounded measures
+// (co-occurrence counts, asymmetric cosine).
+func ScoreBound(s model.Similarity) float64 {
+	b := s.MaxScore()
+	if math.IsInf(b, 1) {
+		return b
+	}
+	return b + roundingSlack
+}
 
 // Model is an in-memory similarity table with its popularity fallback.
 type Model struct {
@@ -60,6 +75,14 @@ type Model struct {
 // a neighbour that is its item, or a similarity that is not a cosine (not
 // finite, or outside [0, MaxSimilarity]) is an error naming both items.
 func Build(lists []model.Neighbors, popular []model.PopularItem, version string) (*Model, error) {
+	return BuildWithBound(lists, popular, version, MaxSimilarity)
+}
+
+// BuildWithBound is Build for a model whose similarities may reach
+// maxScore (ScoreBound of the measure they were scored by): a similarity
+// that is not finite, is negative or exceeds maxScore is an error, whatever
+// the bound, +Inf included.
+func BuildWithBound(lists []model.Neighbors, popular []model.PopularItem, version string, maxScore float64) (*Model, error) {
 	var names []string
 	for _, l := range lists {
 		names = append(names, l.Item)
@@ -103,8 +126,9 @@ func Build(lists []model.Neighbors, popular []model.PopularItem, version string)
 			if n.Item == l.Item {
 				return nil, fmt.Errorf("recommend: item %q lists itself as a neighbour", l.Item)
 			}
-			if !(n.Score >= 0 && n.Score <= MaxSimilarity) { // NaN fails both
-				return nil, fmt.Errorf("recommend: item %q: neighbour %q has similarity %v, outside [0, 1+1e-9]: the model is corrupt", l.Item, n.Item, n.Score)
+			if !(n.Score >= 0 && n.Score <= maxScore) || math.IsInf(n.Score, 1) { // NaN fails both
+				return nil, fmt.Errorf("recommend: item %q: neighbour %q has similarity %v, outside %s, its measure's bound: the model is corrupt, or its measure is not the one recorded",
+					l.Item, n.Item, n.Score, interval(maxScore))
 			}
 			m.nbr[lo+int32(k)], m.sim[lo+int32(k)] = m.ids[n.Item], n.Score
 		}
@@ -122,6 +146,14 @@ func Build(lists []model.Neighbors, popular []model.PopularItem, version string)
 	}
 	m.scratch.New = func() any { return newAccumulator(len(names)) }
 	return m, nil
+}
+
+// interval names the similarities a bound allows.
+func interval(maxScore float64) string {
+	if math.IsInf(maxScore, 1) {
+		return "[0, +Inf)"
+	}
+	return fmt.Sprintf("[0, %v]", maxScore)
 }
 
 // sortList orders one neighbour list by model.Order: score descending,

@@ -148,6 +148,62 @@ func TestTopUp(t *testing.T) {
 	}
 }
 
+// TestNeighbors: with Options.Neighbors = k only the k best neighbours of
+// each customer item score (ties by item id: b's best of a .5 and c .5 is
+// a); an item beyond them is not scored, so it may fill the page from the
+// popular list. Recommend and AppendRecommendations agree with the hand
+// values.
+func TestNeighbors(t *testing.T) {
+	m := fixture(t)
+	type s = Scored
+	tests := []struct {
+		name     string
+		items    []string
+		weights  []float64
+		opts     Options
+		want     []Scored
+		popular  int
+		fallback bool
+	}{
+		{"k=1", []string{"a"}, []float64{1}, Options{N: 10, Neighbors: 1}, []s{{"b", .5}}, 0, false},
+		{"k=2", []string{"a"}, []float64{1}, Options{N: 10, Neighbors: 2}, []s{{"b", .5}, {"c", .25}}, 0, false},
+		{"k longer than the list", []string{"a"}, []float64{1}, Options{N: 10, Neighbors: 10}, []s{{"b", .5}, {"c", .25}, {"d", .125}}, 0, false},
+		{"k=0 is the whole list", []string{"a"}, []float64{1}, Options{N: 10}, []s{{"b", .5}, {"c", .25}, {"d", .125}}, 0, false},
+		{"a tie at the cut goes to the smaller id", []string{"b"}, []float64{1}, Options{N: 10, Neighbors: 1}, []s{{"a", .5}}, 0, false},
+		// a·2: b 1; c·1: e .75.
+		{"two items, k=1", []string{"a", "c"}, []float64{2, 1}, Options{N: 10, Neighbors: 1}, []s{{"b", 1}, {"e", .75}}, 0, false},
+		// a·2: b 1, c .5 (seen); c·1: e .75, b .5.
+		{"two items, k=2", []string{"a", "c"}, []float64{2, 1}, Options{N: 10, Neighbors: 2}, []s{{"b", 1.5}, {"e", .75}}, 0, false},
+		// b: 1.5/(.5+.5), e: .75/.75.
+		{"normalised over the k best", []string{"a", "c"}, []float64{2, 1}, Options{N: 10, Neighbors: 2, Normalize: true}, []s{{"b", 1.5}, {"e", 1}}, 0, false},
+		// d is beyond a's best neighbour: not scored, so it tops up.
+		{"top-up takes what k left out", []string{"a"}, []float64{1}, Options{N: 4, Neighbors: 1, TopUp: true}, []s{{"b", .5}, {"e", 10}, {"d", 5}, {"f", 3}}, 3, false},
+		{"nothing scores but the customer's own", []string{"a", "b"}, []float64{1, 1}, Options{N: 10, Neighbors: 1}, []s{{"e", 10}, {"d", 5}, {"f", 3}}, 3, true},
+	}
+	p, err := NewProfiler("browsed:1", "sum", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			events := make([]Event, len(tc.items))
+			for k, it := range tc.items {
+				events[k] = Event{Item: it, Weight: tc.weights[k]}
+			}
+			for range 2 { // the pooled scratch must come back clean
+				got := m.Recommend(tc.items, tc.weights, tc.opts)
+				if !reflect.DeepEqual(got.Items, tc.want) || got.Popular != tc.popular || got.Fallback != tc.fallback {
+					t.Fatalf("Recommend: %v popular=%d fallback=%v, want %v popular=%d fallback=%v", got.Items, got.Popular, got.Fallback, tc.want, tc.popular, tc.fallback)
+				}
+				app, err := m.AppendRecommendations(nil, p, events, tc.opts)
+				if err != nil || !reflect.DeepEqual(app.Items, tc.want) || app.Popular != tc.popular || app.Fallback != tc.fallback {
+					t.Fatalf("AppendRecommendations: %+v %v, want %v popular=%d fallback=%v", app, err, tc.want, tc.popular, tc.fallback)
+				}
+			}
+		})
+	}
+}
+
 // TestTopUpMatchesReference: on random models, popular lists and
 // profiles, a topped-up list is the reference's scored list followed by
 // the popular items in order that are neither in it nor (unless
@@ -182,7 +238,7 @@ func TestTopUpMatchesReference(t *testing.T) {
 			items = append(items, name(r.IntN(nItems+2)))
 			weights = append(weights, float64(1+r.IntN(4))/2)
 		}
-		o := Options{N: 1 + r.IntN(15), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: true}
+		o := Options{N: 1 + r.IntN(15), Neighbors: r.IntN(3), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: true}
 		want := reference(lists, items, weights, o)
 		scored := len(want)
 		in := map[string]bool{}
@@ -258,7 +314,7 @@ func TestBuildRejects(t *testing.T) {
 		{"list twice", []model.Neighbors{nbs("a", nb("b", 1)), nbs("a")}, nil, "two neighbour lists"},
 		{"itself", []model.Neighbors{nbs("a", nb("a", 1))}, nil, "itself"},
 		{"NaN", []model.Neighbors{nbs("a", nb("b", .5)), nbs("b", nb("a", .5), nb("c", math.NaN()))}, nil,
-			`item "b": neighbour "c" has similarity NaN, outside [0, 1+1e-9]`},
+			`item "b": neighbour "c" has similarity NaN, outside [0, 1.000000001]`},
 		{"+Inf", []model.Neighbors{nbs("a", nb("b", math.Inf(1)))}, nil, `item "a": neighbour "b" has similarity +Inf`},
 		{"-Inf", []model.Neighbors{nbs("a", nb("b", math.Inf(-1)))}, nil, `item "a": neighbour "b" has similarity -Inf`},
 		{"negative", []model.Neighbors{nbs("a", nb("b", -0.1))}, nil, `item "a": neighbour "b" has similarity -0.1`},
@@ -280,6 +336,56 @@ func TestBuildRejects(t *testing.T) {
 		}
 		if got, _ := m.Similar("a", 1); got[0].Score != sim {
 			t.Errorf("similarity %v stored as %v", sim, got[0].Score)
+		}
+	}
+}
+
+// TestBuildWithBound: a measure's bound replaces the cosine's, an
+// unbounded one (+Inf) still refuses what no measure gives, and
+// ScoreBound gives each measure's bound with the rounding slack.
+func TestBuildWithBound(t *testing.T) {
+	lists := func(sim float64) []model.Neighbors { return []model.Neighbors{nbs("a", nb("b", sim), nb("c", 1))} }
+	for _, tc := range []struct {
+		bound float64
+		sim   float64
+		want  string // "" when accepted
+	}{
+		{math.Inf(1), 37, ""},
+		{math.Inf(1), math.MaxFloat64, ""},
+		{math.Inf(1), 0, ""},
+		{math.Inf(1), math.Inf(1), `similarity +Inf, outside [0, +Inf)`},
+		{math.Inf(1), math.NaN(), `similarity NaN, outside [0, +Inf)`},
+		{math.Inf(1), -1, `similarity -1, outside [0, +Inf)`},
+		{5, 5, ""},
+		{5, 5.001, `similarity 5.001, outside [0, 5]`},
+		{MaxSimilarity, 2, `similarity 2, outside [0, 1.000000001]`},
+	} {
+		m, err := BuildWithBound(lists(tc.sim), nil, "", tc.bound)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("bound %v, similarity %v: %v", tc.bound, tc.sim, err)
+		case tc.want == "":
+			if got, _ := m.Similar("a", 2); got[0] != (Scored{"b", tc.sim}) && got[1] != (Scored{"b", tc.sim}) {
+				t.Errorf("bound %v: similarity %v stored as %v", tc.bound, tc.sim, got)
+			}
+		case err == nil || !strings.Contains(err.Error(), tc.want):
+			t.Errorf("bound %v, similarity %v: error %v, want %q", tc.bound, tc.sim, err, tc.want)
+		}
+	}
+	cos := model.DefaultSimilarity()
+	asym := cos
+	asym.Alpha = 0.3
+	for _, tc := range []struct {
+		measure model.Similarity
+		want    float64
+	}{
+		{cos, 1 + 1e-9},
+		{model.Similarity{Measure: model.Jaccard, Alpha: 0.5}, 1 + 1e-9},
+		{model.Similarity{Measure: model.Cooccurrence, Alpha: 0.5}, math.Inf(1)},
+		{asym, math.Inf(1)},
+	} {
+		if got := ScoreBound(tc.measure); got != tc.want {
+			t.Errorf("ScoreBound(%+v) = %v, want %v", tc.measure, got, tc.want)
 		}
 	}
 }
@@ -312,7 +418,7 @@ func TestRecommendMatchesReference(t *testing.T) {
 			items = append(items, name(r.IntN(nItems+3))) // some unknown
 			weights = append(weights, float64(1+r.IntN(4))/2)
 		}
-		o := Options{N: 1 + r.IntN(12), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0}
+		o := Options{N: 1 + r.IntN(12), Neighbors: r.IntN(4), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0}
 		got := m.Recommend(items, weights, o)
 		want := reference(lists, items, weights, o)
 		if len(want) == 0 {
@@ -330,7 +436,7 @@ func TestRecommendMatchesReference(t *testing.T) {
 func reference(lists []model.Neighbors, items []string, weights []float64, o Options) []Scored {
 	byItem := map[string][]model.Neighbor{}
 	for _, l := range lists {
-		byItem[l.Item] = l.Neighbors
+		byItem[l.Item] = bestNeighbors(l.Neighbors, o.Neighbors)
 	}
 	seen := map[string]bool{}
 	score, norm := map[string]float64{}, map[string]float64{}
@@ -358,6 +464,22 @@ func reference(lists []model.Neighbors, items []string, weights []float64, o Opt
 		return strings.Compare(a.Item, b.Item)
 	})
 	return out[:min(len(out), o.N)]
+}
+
+// bestNeighbors is a list's k best neighbours (all when k is 0), score
+// descending, ties by item ascending, sorted here on a copy.
+func bestNeighbors(ns []model.Neighbor, k int) []model.Neighbor {
+	ns = slices.Clone(ns)
+	slices.SortFunc(ns, func(a, b model.Neighbor) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Item, b.Item)
+	})
+	if k > 0 && len(ns) > k {
+		ns = ns[:k]
+	}
+	return ns
 }
 
 func TestProfile(t *testing.T) {
@@ -528,7 +650,7 @@ func TestAppendRecommendationsMatchesProfile(t *testing.T) {
 			}
 			events = append(events, e)
 		}
-		o := Options{N: r.IntN(8), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: r.IntN(2) == 0}
+		o := Options{N: r.IntN(8), Neighbors: r.IntN(4), IncludeSeen: r.IntN(2) == 0, Normalize: r.IntN(2) == 0, TopUp: r.IntN(2) == 0}
 		items, weights, err := p.Profile(slices.Clone(events))
 		if err != nil {
 			t.Fatal(err)

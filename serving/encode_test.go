@@ -101,14 +101,19 @@ func TestSeedAPIAllocs(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	s := newTestServer(t, testModel(t, "v1"))
-	req := newRequest(t, "/make_recommendation?browsed=a,b&purchased=c&n=3")
-	w := &discardWriter{h: make(map[string][]string)}
-	s.ServeHTTP(w, req)
-	if w.code != 200 {
-		t.Fatalf("status %d", w.code)
-	}
-	if n := testing.AllocsPerRun(500, func() { s.ServeHTTP(w, req) }); n > 0 {
-		t.Errorf("%v allocations per request, want 0", n)
+	for _, target := range []string{
+		"/make_recommendation?browsed=a,b&purchased=c&n=3",
+		"/make_recommendation?browsed=a,b&purchased=c&n=3&neighbors=1&normalize=true&include_seen=true",
+	} {
+		req := newRequest(t, target)
+		w := &discardWriter{h: make(map[string][]string)}
+		s.ServeHTTP(w, req)
+		if w.code != 200 {
+			t.Fatalf("%s: status %d", target, w.code)
+		}
+		if n := testing.AllocsPerRun(500, func() { s.ServeHTTP(w, req) }); n > 0 {
+			t.Errorf("%s: %v allocations per request, want 0", target, n)
+		}
 	}
 }
 

@@ -10,14 +10,27 @@
 //
 //	GET  /make_recommendation?browsed=A,B&basket=C&purchased=D&n=10
 //	     the seed API: one parameter per action of --weights, items
-//	     comma-separated; n in 1..100 (default 10); include_seen=true
-//	     returns the customer's own items too.
+//	     comma-separated; n in 1..100 (default 10); and the scoring
+//	     options below.
 //	POST /v1/recommendations
-//	     {"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],"n":10,"include_seen":false}
+//	     {"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],"n":10,
+//	      "include_seen":false,"normalize":false,"neighbors":20}
 //	     each item with an action of --weights or a weight used as is.
 //	GET  /v1/similar/{item}?n=10
 //	     the item's stored neighbours; 404 when it has none.
 //	GET  /healthz, /readyz (503 until a model is loaded), /metrics (Prometheus).
+//
+// Scoring options, each a query parameter of the seed API and a field of
+// the POST body; one a request leaves out takes its flag's value:
+//
+//	include_seen=true|false  the customer's own items may be recommended
+//	                         (--include_seen, default false)
+//	normalize=true|false     divide each score by the sum of the
+//	                         similarities that made it (--normalize,
+//	                         default false)
+//	neighbors=K              score with each customer item's K best
+//	                         neighbours only, K in 0..1000, 0 the whole
+//	                         list (--neighbors, default 0)
 //
 // Recommendations answer {"result":[{"item":"X","score":1.23},...],
 // "version":"..."}, n items whenever the popular list allows: when fewer
@@ -25,12 +38,16 @@
 // customer's own follow the scored ones, and "popular":k says that the
 // last k items are from the popular list (scored by their number of
 // users); "fallback":true says that nothing scored. Requests with more
-// than 200 items, more than 64 query parameters, an n outside 1..100, an
-// unknown parameter or action, or a malformed body get 400 and
-// {"error":"..."}; unknown items are ignored. A model whose similarities
-// are not finite or lie outside [0, 1+1e-9] is refused (the previous one
-// stays), and a reload serves the similarities and the popular list of
-// one run: the files that match the run's manifest
+// than 200 items, more than 64 query parameters, an n outside 1..100, a
+// scoring option out of its range, an unknown parameter or action, or a
+// malformed body get 400 and {"error":"..."}; unknown items are ignored.
+// A model whose similarities are not finite, are negative or exceed what
+// the run's similarity measure gives is refused (the previous one stays):
+// a cosine, Jaccard, LLR or lift score is at most 1 (+1e-9 for rounding),
+// co-occurrence counts and asymmetric cosine are unbounded, and the
+// measure is the one the run recorded in its manifest or Datastore version
+// marker, cosine when it recorded none. A reload serves the similarities
+// and the popular list of one run: the files that match the run's manifest
 // (<similarities>.manifest.json, labelled with its version), or the
 // Datastore version with its own popular list (docs/serving.md).
 package main
@@ -64,7 +81,9 @@ var (
 	weights      = flag.String("weights", "browsed:0.5,basket:2,purchased:6", "Action weights, action:weight comma-separated: the actions requests may name.")
 	aggregate    = flag.String("aggregate", "sum", "One weight per item of a request: sum of its actions' weights, or max (as the pipeline's --aggregate).")
 	clip         = flag.Float64("clip_score", -1, "Cap each item's weight (default -1: the largest action weight; 0 disables), as the pipeline's --clip_score.")
-	normalize    = flag.Bool("normalize", false, "Divide each score by the sum of the similarities that made it.")
+	normalize    = flag.Bool("normalize", false, "Divide each score by the sum of the similarities that made it; a request's normalize overrides it.")
+	neighbors    = flag.Int("neighbors", 0, "Score with each customer item's best neighbours only, this many (0..1000; 0: its whole list); a request's neighbors overrides it.")
+	includeSeen  = flag.Bool("include_seen", false, "Let the customer's own items be recommended; a request's include_seen overrides it.")
 	reload       = flag.Duration("reload_interval", time.Minute, "How often to check the source (file stamps or the Datastore pointer) and reload a changed model; 0 loads once.")
 	grace        = flag.Duration("shutdown_grace", 10*time.Second, "Time in-flight requests get to finish on SIGINT/SIGTERM.")
 	gcHeadroom   = flag.Int("gc_headroom_mb", 64, "After each model load, raise the GC percentage so the heap may grow this many MB past the live heap (the model) between collections: fewer collections, a shorter latency tail. 0, or GOGC in the environment, keeps Go's default.")
@@ -79,10 +98,29 @@ func main() {
 	}
 }
 
+// scoringDefaults checks the scoring flags and returns them as the options
+// requests start from. An action of --weights may not be named like an
+// option: the seed API could not tell them apart.
+func scoringDefaults(p recommend.Profiler, normalize, includeSeen bool, neighbors int) (recommend.Options, error) {
+	for _, name := range optionParams {
+		if _, ok := p.Weights[name]; ok {
+			return recommend.Options{}, fmt.Errorf("--weights names an action %q, the name of a query option", name)
+		}
+	}
+	if err := checkNeighbors(neighbors); err != nil {
+		return recommend.Options{}, fmt.Errorf("--neighbors=%d: %v", neighbors, err)
+	}
+	return recommend.Options{Normalize: normalize, IncludeSeen: includeSeen, Neighbors: neighbors}, nil
+}
+
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	p, err := recommend.NewProfiler(*weights, *aggregate, *clip)
+	if err != nil {
+		return err
+	}
+	defaults, err := scoringDefaults(p, *normalize, *includeSeen, *neighbors)
 	if err != nil {
 		return err
 	}
@@ -102,7 +140,7 @@ func run() error {
 			return err
 		}
 	}
-	s := newServer(p, *normalize)
+	s := newServer(p, defaults)
 	r := &reloader{src: src, srv: s, gcHeadroom: int64(*gcHeadroom) << 20}
 	// Load before listening would delay /healthz; instead listen at once
 	// and report ready (/readyz) when the first model is in.

@@ -29,7 +29,14 @@ const (
 	maxN     = 100
 	maxItems = 200
 	maxBody  = 1 << 20
+	// maxNeighbors bounds the neighbours per customer item a request (or
+	// --neighbors) asks for; 0 is the whole list.
+	maxNeighbors = 1000
 )
+
+// optionParams are the seed API's query parameters that are not actions:
+// --weights may not name an action after one.
+var optionParams = []string{"n", "include_seen", "normalize", "neighbors"}
 
 // Route names, as exported in metrics.
 const (
@@ -46,18 +53,24 @@ const (
 // whole (atomic.Pointer), and a request loads it once, so every answer
 // comes from exactly one model.
 type server struct {
-	model     atomic.Pointer[recommend.Model]
-	profiler  recommend.Profiler
-	normalize bool
-	metrics   *metrics
-	mux       *http.ServeMux
+	model    atomic.Pointer[recommend.Model]
+	profiler recommend.Profiler
+	// defaults are the scoring options a request starts from and may
+	// override.
+	defaults recommend.Options
+	metrics  *metrics
+	mux      *http.ServeMux
 	// makeHandler is the seed API's handler with its metrics, for
 	// ServeHTTP's fast path.
 	makeHandler http.HandlerFunc
 }
 
-func newServer(p recommend.Profiler, normalize bool) *server {
-	s := &server{profiler: p, normalize: normalize,
+// newServer serves with the profiler p and o's Normalize, Neighbors and
+// IncludeSeen as the defaults requests may override (the flags); every
+// request has n defaultN unless it says otherwise, and a full page.
+func newServer(p recommend.Profiler, o recommend.Options) *server {
+	o.N, o.TopUp = defaultN, true
+	s := &server{profiler: p, defaults: o,
 		metrics: newMetrics(routeMake, routeSimilar, routeRecs, routeHealth, routeReady, routeMetrics, routeOther)}
 	s.mux = http.NewServeMux()
 	s.makeHandler = s.handle("/make_recommendation", routeMake, s.makeRecommendation)
@@ -126,8 +139,8 @@ func (s *server) writeMetrics(w http.ResponseWriter, _ *http.Request) int {
 
 // makeRecommendation serves the seed API: GET
 // /make_recommendation?browsed=A,B&basket=C&purchased=D&n=10, one
-// parameter per action of --weights holding comma-separated items, plus n
-// and include_seen.
+// parameter per action of --weights holding comma-separated items, plus
+// the options n, include_seen, normalize and neighbors.
 func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET")
@@ -140,7 +153,7 @@ func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int 
 		return writeError(w, 400, err.Error())
 	}
 	events := sc.events[:0]
-	o := recommend.Options{N: defaultN, Normalize: s.normalize, TopUp: true}
+	o := s.defaults
 	for _, kv := range q {
 		switch {
 		case kv.key == "n":
@@ -151,9 +164,17 @@ func (s *server) makeRecommendation(w http.ResponseWriter, r *http.Request) int 
 			if o.IncludeSeen, err = strconv.ParseBool(kv.value); err != nil {
 				return writeError(w, 400, "include_seen must be true or false")
 			}
+		case kv.key == "normalize":
+			if o.Normalize, err = strconv.ParseBool(kv.value); err != nil {
+				return writeError(w, 400, "normalize must be true or false")
+			}
+		case kv.key == "neighbors":
+			if o.Neighbors, err = strconv.Atoi(kv.value); err != nil || checkNeighbors(o.Neighbors) != nil {
+				return writeError(w, 400, errNeighbors.Error())
+			}
 		default:
 			if _, ok := s.profiler.Weights[kv.key]; !ok {
-				return writeError(w, 400, fmt.Sprintf("unknown parameter %q: want n, include_seen or an action (%s)", kv.key, s.profiler.Weights))
+				return writeError(w, 400, fmt.Sprintf("unknown parameter %q: want %s or an action (%s)", kv.key, strings.Join(optionParams, ", "), s.profiler.Weights))
 			}
 			for v := kv.value; v != ""; {
 				var item string
@@ -201,18 +222,20 @@ func (sc *scratch) release() {
 // recommendationsRequest is the body of POST /v1/recommendations:
 //
 //	{"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],
-//	 "n":10,"include_seen":false}
+//	 "n":10,"include_seen":false,"normalize":false,"neighbors":20}
 //
 // Each item has an action of --weights or a weight used as is; n defaults
-// to 10.
+// to 10, and an option left out takes the server's default (its flag).
 type recommendationsRequest struct {
 	Items []struct {
 		Item   string   `json:"item"`
 		Action string   `json:"action"`
 		Weight *float64 `json:"weight"`
 	} `json:"items"`
-	N           *int `json:"n"`
-	IncludeSeen bool `json:"include_seen"`
+	N           *int  `json:"n"`
+	IncludeSeen *bool `json:"include_seen"`
+	Normalize   *bool `json:"normalize"`
+	Neighbors   *int  `json:"neighbors"`
 }
 
 func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
@@ -228,11 +251,22 @@ func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
 	if _, err := dec.Token(); err != io.EOF {
 		return writeError(w, 400, "malformed JSON body: data after the object")
 	}
-	o := recommend.Options{N: defaultN, IncludeSeen: req.IncludeSeen, Normalize: s.normalize, TopUp: true}
+	o := s.defaults
 	if req.N != nil {
 		if o.N = *req.N; o.N < 1 || o.N > maxN {
 			return writeError(w, 400, fmt.Sprintf("n must be in 1..%d", maxN))
 		}
+	}
+	if req.Neighbors != nil {
+		if o.Neighbors = *req.Neighbors; checkNeighbors(o.Neighbors) != nil {
+			return writeError(w, 400, errNeighbors.Error())
+		}
+	}
+	if req.IncludeSeen != nil {
+		o.IncludeSeen = *req.IncludeSeen
+	}
+	if req.Normalize != nil {
+		o.Normalize = *req.Normalize
 	}
 	if len(req.Items) > maxItems {
 		return writeError(w, 400, fmt.Sprintf("more than %d items", maxItems))
@@ -314,8 +348,8 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 type param struct{ key, value string }
 
 // maxParams bounds the keys of one query. The widest legitimate request,
-// the seed API's, has one key per action of --weights plus n and
-// include_seen; 64 leaves room for many more actions. It also keeps
+// the seed API's, has one key per action of --weights plus the four
+// optionParams; 64 leaves room for many more actions. It also keeps
 // release's pooled slice small.
 const maxParams = 64
 
@@ -381,6 +415,17 @@ func unescape(s string) (string, error) {
 	}
 	return u, nil
 }
+
+// checkNeighbors validates a number of neighbours per customer item, from
+// a request or --neighbors.
+func checkNeighbors(k int) error {
+	if k < 0 || k > maxNeighbors {
+		return errNeighbors
+	}
+	return nil
+}
+
+var errNeighbors = fmt.Errorf("neighbors must be an integer in 0..%d (0: each item's whole list)", maxNeighbors)
 
 func parseN(v string) (int, error) {
 	n, err := strconv.Atoi(v)

@@ -41,11 +41,18 @@ func testModel(t testing.TB, version string) *recommend.Model {
 
 func newTestServer(t testing.TB, m *recommend.Model) *server {
 	t.Helper()
+	return newTestServerWith(t, m, recommend.Options{})
+}
+
+// newTestServerWith serves m, if any, with the scoring defaults o, as
+// the flags give them.
+func newTestServerWith(t testing.TB, m *recommend.Model, o recommend.Options) *server {
+	t.Helper()
 	p, err := recommend.NewProfiler("browsed:0.5,basket:2,purchased:6", "sum", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(p, false)
+	s := newServer(p, o)
 	if m != nil {
 		s.setModel(m)
 	}

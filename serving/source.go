@@ -127,8 +127,10 @@ func stamp(path string) (string, error) {
 // popular file. With the run's manifest (publish.Manifest, written after
 // both files) at <similarities>.manifest.json, a model is built only from files
 // whose sizes and SHA-256 match the manifest read, and is labelled with
-// the manifest's version: the pair is one run's. Without a manifest the
-// files are read as they are, labelled with their stamps (token.String):
+// the manifest's version: the pair is one run's, and its similarities may
+// reach the bound of the measure the manifest records. Without a manifest
+// (cosine, then) the files are read as they are, labelled with their
+// stamps (token.String):
 // a read never overlaps a rename (readConsistent), but a half-published
 // pair is served until the second rename.
 type fileSource struct {
@@ -171,7 +173,7 @@ func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
 }
 
 // readManifest builds the model the manifest describes, from files that
-// match it.
+// match it, with similarities bounded by the manifest's measure.
 func (s fileSource) readManifest() (*recommend.Model, error) {
 	path := s.manifestPath()
 	b, err := os.ReadFile(path)
@@ -193,11 +195,12 @@ func (s fileSource) readManifest() (*recommend.Model, error) {
 	if s.between != nil {
 		s.between()
 	}
+	bound := scoreBound(m.Similarity)
 	if m.Popular == nil {
 		if s.popular != "" {
 			return nil, fmt.Errorf("manifest %s lists no popular file, but --popular is %s", path, s.popular)
 		}
-		return recommend.Build(lists, nil, m.Version)
+		return recommend.BuildWithBound(lists, nil, m.Version, bound)
 	}
 	p := publish.Resolve(path, m.Popular.Path)
 	if s.popular != "" && !samePath(p, s.popular) {
@@ -207,7 +210,16 @@ func (s fileSource) readManifest() (*recommend.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recommend.Build(lists, pop, m.Version)
+	return recommend.BuildWithBound(lists, pop, m.Version, bound)
+}
+
+// scoreBound is the largest similarity a model scored by the measure its
+// run recorded may hold; a run that recorded none (nil) scored cosine.
+func scoreBound(s *model.Similarity) float64 {
+	if s == nil {
+		return recommend.MaxSimilarity
+	}
+	return recommend.ScoreBound(*s)
 }
 
 // samePath reports whether two local paths name the same location.
@@ -265,10 +277,12 @@ func withPopular(popular string, between func(), lists func(context.Context, tok
 }
 
 // datastoreSource reads the live version of the Datastore versioned layout
-// (package simstore): current is the pointer, load lists every item of that
-// version with one ancestor query and reads the version's popular list,
-// which the pipeline stores in the transaction that flips the pointer, so
-// the pair is one run's and the model is labelled with the version. A
+// (package simstore): current is the pointer; load reads the similarity
+// measure the version's marker records (which bounds its scores), lists
+// every item of the version with one ancestor query and reads the
+// version's popular list, which the pipeline stores in the transaction
+// that flips the pointer, so the pair is one run's and the model is
+// labelled with the version. A
 // version without a list (written before lists were stored) takes the
 // popular file's, if any, and is labelled with the version and the file's
 // stamp; readConsistent then checks that neither the pointer nor the file
@@ -308,8 +322,14 @@ func (s *datastoreSource) load(ctx context.Context) (*recommend.Model, token, er
 	return readConsistent(ctx, s.current, s.read)
 }
 
-// read builds the model of the version t names.
+// read builds the model of the version t names, with similarities
+// bounded by the measure its marker records.
 func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, error) {
+	sim, err := s.store.Similarity(ctx, t.model)
+	if err != nil {
+		return nil, err
+	}
+	bound := scoreBound(sim)
 	lists, err := s.versionItems(ctx, t.model)
 	if err != nil {
 		return nil, err
@@ -324,13 +344,13 @@ func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, 
 		for i, it := range p.Items {
 			pop[i] = model.PopularItem{Item: it, Users: p.Users[i]}
 		}
-		return recommend.Build(lists, pop, t.model)
+		return recommend.BuildWithBound(lists, pop, t.model, bound)
 	case errors.Is(err, simstore.ErrNoPopular):
 		pop, err := recommend.ReadPopularFile(s.popular)
 		if err != nil {
 			return nil, err
 		}
-		return recommend.Build(lists, pop, t.String())
+		return recommend.BuildWithBound(lists, pop, t.String(), bound)
 	default:
 		return nil, err
 	}

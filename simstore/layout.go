@@ -6,7 +6,7 @@
 // "ItemSimilarity") and all keys in the configured namespace:
 //
 //	K+"Version"/"current"          pointer: {version, updated_at}
-//	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error}
+//	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error, similarity}
 //	K+"Version"/V / K/item         one item of version V: {items, scores, version, updated_at}
 //	K+"Version"/V / K+"Popular"/"popular"
 //	                               V's most popular items: {items, users, version, updated_at}
@@ -18,15 +18,21 @@
 // fallback) is written in the transaction that moves the pointer to it, so
 // a reader that follows the pointer finds the similarities and the popular
 // list of one run; versions written before popular lists were stored have
-// none. The in-place layout has no versions, no pointer and no popular
+// none. The marker records the similarity measure the version's scores
+// were computed with, which bounds them (model.Similarity.MaxScore);
+// versions written before measures record none and are cosine. The in-place layout has no versions, no pointer and no popular
 // list: items are K/item at the root.
 package simstore
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/model"
 )
 
 // Layout names.
@@ -146,4 +152,47 @@ type VersionInfo struct {
 	Items int64 `datastore:"items,noindex"`
 	// Error is the first permanent write error of the run, if any.
 	Error string `datastore:"error,noindex"`
+	// Similarity is the JSON of the model.Similarity the version was
+	// scored by (SetSimilarity, ParseSimilarity); "" (stored as no property)
+	// records none: cosine.
+	Similarity string `datastore:"similarity,noindex,omitempty"`
+}
+
+// SetSimilarity records s in v.Similarity; nil records none. A measure
+// that is not a valid one is an error.
+func (v *VersionInfo) SetSimilarity(s *model.Similarity) error {
+	if s == nil {
+		v.Similarity = ""
+		return nil
+	}
+	if err := s.Validate(0); err != nil {
+		return fmt.Errorf("simstore: similarity: %w", err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("simstore: similarity: %w", err)
+	}
+	v.Similarity = string(b)
+	return nil
+}
+
+// ParseSimilarity reads v.Similarity: nil when none is recorded, an error
+// when it is not a valid measure.
+func (v VersionInfo) ParseSimilarity() (*model.Similarity, error) {
+	if v.Similarity == "" {
+		return nil, nil
+	}
+	var s model.Similarity
+	dec := json.NewDecoder(strings.NewReader(v.Similarity))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("simstore: similarity %q: %w", v.Similarity, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("simstore: similarity %q: data after the document", v.Similarity)
+	}
+	if err := s.Validate(0); err != nil {
+		return nil, fmt.Errorf("simstore: similarity %q: %w", v.Similarity, err)
+	}
+	return &s, nil
 }

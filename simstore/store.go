@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/model"
 )
 
 // ErrNoVersion is returned when the versioned layout has no pointer yet: no
@@ -179,6 +180,24 @@ func toNeighbors(item string, e Entity) *Neighbors {
 		n.Neighbors[i] = Neighbor{Item: it, Score: e.Scores[i]}
 	}
 	return n
+}
+
+// Similarity returns the measure version was scored by, from its marker:
+// nil when the marker records none (cosine).
+func (s *Store) Similarity(ctx context.Context, version string) (*model.Similarity, error) {
+	var info VersionInfo
+	err := s.client.Get(ctx, s.keys.Version(version), &info)
+	switch {
+	case errors.Is(err, datastore.ErrNoSuchEntity):
+		return nil, fmt.Errorf("simstore: version %q has no marker", version)
+	case err != nil:
+		return nil, fmt.Errorf("simstore: reading the marker of version %q: %w", version, err)
+	}
+	sim, err := info.ParseSimilarity()
+	if err != nil {
+		return nil, fmt.Errorf("version %q: %w", version, err)
+	}
+	return sim, nil
 }
 
 // Popular returns version's popular list, or ErrNoPopular when it has none.

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 )
 
@@ -67,6 +68,11 @@ type Config struct {
 	// Datastore server (a test server or an emulator). Otherwise the client
 	// honours DATASTORE_EMULATOR_HOST, then production.
 	Endpoint string
+	// Similarity is the measure the neighbour lists were scored by, recorded
+	// on the version's marker for readers, whose bound on scores it sets
+	// (simstore.VersionInfo.Similarity); nil records none, which readers
+	// take for cosine. Unused by the in-place layout.
+	Similarity *model.Similarity
 	// Retry tunes retries and throttling.
 	Retry Retry
 }
@@ -136,6 +142,11 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 {
 		errs = append(errs, fmt.Errorf("workers is %d, want at least 1", c.Workers))
+	}
+	if c.Similarity != nil {
+		if err := c.Similarity.Validate(0); err != nil {
+			errs = append(errs, fmt.Errorf("similarity: %w", err))
+		}
 	}
 	r := c.Retry
 	if r.MaxAttempts < 1 || r.InitialBackoff < 0 || r.MaxBackoff < r.InitialBackoff || r.ThrottleDelay < 0 {

@@ -37,6 +37,7 @@ func TestEmulator(t *testing.T) {
 		{"emulator host honoured", testEmulatorHostHonoured},
 		{"in place", testInPlace},
 		{"popular lists", testWriteWithPopular},
+		{"similarity", testWriteSimilarity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

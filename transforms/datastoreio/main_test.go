@@ -152,6 +152,7 @@ func runWrite(cfg Config, ns []model.Neighbors) error {
 type stored struct {
 	pointer  string
 	markers  map[string]string                     // version -> state
+	measures map[string]string                     // version -> its marker's similarity ("" for none)
 	items    map[string]map[string]simstore.Entity // version ("" in place) -> item -> entity
 	popular  map[string]simstore.Popular           // version -> its popular list
 	unknowns []string                              // keys outside the layout
@@ -159,7 +160,7 @@ type stored struct {
 
 func snapshot(t *testing.T, b backend, kind string) stored {
 	t.Helper()
-	st := stored{markers: map[string]string{}, items: map[string]map[string]simstore.Entity{}, popular: map[string]simstore.Popular{}}
+	st := stored{markers: map[string]string{}, measures: map[string]string{}, items: map[string]map[string]simstore.Entity{}, popular: map[string]simstore.Popular{}}
 	for k, e := range b.entities(t) {
 		p := strings.Split(k.Path, "/")
 		switch {
@@ -167,6 +168,7 @@ func snapshot(t *testing.T, b backend, kind string) stored {
 			st.pointer = e.GetProperties()["version"].GetStringValue()
 		case len(p) == 2 && p[0] == kind+"Version":
 			st.markers[p[1]] = e.GetProperties()["state"].GetStringValue()
+			st.measures[p[1]] = e.GetProperties()["similarity"].GetStringValue()
 		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind:
 			st.add(t, p[1], p[3], e)
 		case len(p) == 2 && p[0] == kind:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 	"google.golang.org/api/iterator"
 )
@@ -39,10 +40,15 @@ func (s *versions) withRetry(ctx context.Context, f func() error) error {
 	}
 }
 
-// begin writes version v's marker in state writing, expecting n items. It
-// runs before any item of v is written, so every version a failed run leaves
-// is found later. It refuses to rewrite the live version in place.
-func (s *versions) begin(ctx context.Context, v string, n int, start time.Time) error {
+// begin writes version v's marker in state writing, expecting n items and
+// recording the similarity measure sim (nil: none, cosine). It runs before
+// any item of v is written, so every version a failed run leaves is found
+// later. It refuses to rewrite the live version in place.
+func (s *versions) begin(ctx context.Context, v string, n int, start time.Time, sim *model.Similarity) error {
+	info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n)}
+	if err := info.SetSimilarity(sim); err != nil {
+		return err
+	}
 	return s.withRetry(ctx, func() error {
 		var p simstore.Pointer
 		err := s.client.Get(ctx, s.keys.Pointer(), &p)
@@ -52,7 +58,6 @@ func (s *versions) begin(ctx context.Context, v string, n int, start time.Time) 
 		case err != nil && !errors.Is(err, datastore.ErrNoSuchEntity):
 			return fmt.Errorf("datastoreio: reading pointer: %w", err)
 		}
-		info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n)}
 		if _, err := s.client.Put(ctx, s.keys.Version(v), &info); err != nil {
 			return fmt.Errorf("datastoreio: recording version %q: %w", v, err)
 		}

@@ -37,7 +37,7 @@ func init() {
 // write fails the pipeline and leaves the pointer where it was.
 //
 // Steps, ordered by side inputs: the input is counted; the version's marker
-// is written with that count; the write (whose side input is the marker
+// is written with that count and cfg.Similarity; the write (whose side input is the marker
 // step's output, the run's start time) emits a count per bundle; the publish
 // step, whose side inputs are both counts, runs after every bundle and flips
 // the pointer only if every input element was written. Comparing with the
@@ -170,7 +170,7 @@ func (f *beginFn) Teardown() error {
 func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*int) bool, emit func(int64)) error {
 	start := time.Now().Truncate(time.Microsecond)
 	if f.Cfg.versioned() {
-		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start); err != nil {
+		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start, f.Cfg.Similarity); err != nil {
 			return err
 		}
 	}
