@@ -85,6 +85,15 @@ func DefaultSimilarity() Similarity {
 	return Similarity{Measure: Cosine, Weighting: WeightNone, BM25K1: DefaultBM25K1, BM25B: DefaultBM25B, Alpha: 0.5}
 }
 
+// OrDefault is s, or DefaultSimilarity for the zero value (a config that
+// names no measure means cosine).
+func (s Similarity) OrDefault() Similarity {
+	if s.Measure == "" {
+		return DefaultSimilarity()
+	}
+	return s
+}
+
 // ParseMeasure reads a --measure value.
 func ParseMeasure(s string) (Measure, error) {
 	for _, m := range Measures {

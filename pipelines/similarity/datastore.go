@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
 )
@@ -75,7 +76,10 @@ func validateDatastoreFlags(topN, popularN int) error {
 // writeDatastore adds the Datastore write of the pipeline's neighbours
 // (PCollection<model.Neighbors>) and popular list (PCollection<[]model.PopularItem>,
 // stored in the version, so that flipping the pointer publishes both) to
-// the pipeline; version is the run id.
-func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string) {
-	datastoreio.WriteWithPopular(s, datastoreConfig(version), neighbors, popular)
+// the pipeline; version is the run id, and sim the measure the scores were
+// computed with, recorded on the version's marker.
+func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string, sim model.Similarity) {
+	cfg := datastoreConfig(version)
+	cfg.Similarity = published(sim)
+	datastoreio.WriteWithPopular(s, cfg, neighbors, popular)
 }

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 )
 
@@ -138,6 +139,11 @@ func testDatastoreSink(t *testing.T, addr string) {
 		if pop.Items[i] != it.Item || pop.Users[i] != it.Users {
 			t.Errorf("popular #%d: %s with %d users, the file has %s with %d", i, pop.Items[i], pop.Users[i], it.Item, it.Users)
 		}
+	}
+
+	// The version's marker records the run's measure, the flags' cosine.
+	if sim, err := store.Similarity(ctx, "v1"); err != nil || sim == nil || *sim != model.DefaultSimilarity() {
+		t.Errorf("similarity of v1: %+v, %v; want %+v", sim, err, model.DefaultSimilarity())
 	}
 
 	// A run that fails its bad-row check writes nothing: v1 stays live.

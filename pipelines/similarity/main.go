@@ -213,7 +213,7 @@ func build(s beam.Scope, c config) error {
 	if datastoreEnabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
 		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
-		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID)
+		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID, c.DIMSUM.Similarity)
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func build(s beam.Scope, c config) error {
 // and a reader that sees the manifest sees the whole run.
 func writeManifest(s beam.Scope, c config, written []beam.PCollection) {
 	done := beam.Flatten(s, written...)
-	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written)},
+	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written), Similarity: published(c.DIMSUM.Similarity)},
 		beam.Impulse(s), beam.SideInput{Input: done})
 	textsink.Write(s, c.Manifest, doc, written...)
 }
@@ -237,6 +237,8 @@ type manifestFn struct {
 	// Files is the number of writes waited on, each of which leaves one
 	// element when it succeeds.
 	Files int
+	// Similarity is the run's measure, recorded in the manifest (nil: none).
+	Similarity *model.Similarity
 }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, emit func(string)) error {
@@ -245,7 +247,7 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, e
 		// describing the files now would describe an older run's.
 		return fmt.Errorf("manifest %s: %d of the %d file writes produced nothing (a failed write)", f.Path, f.Files-len(done), f.Files)
 	}
-	m := publish.Manifest{Version: f.Version}
+	m := publish.Manifest{Version: f.Version, Similarity: f.Similarity}
 	var err error
 	if m.Similarities, err = describe(ctx, f.Path, f.Similarities); err != nil {
 		return err

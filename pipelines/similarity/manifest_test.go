@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/recsys/itemsim/publish"
+	"github.com/recsys/itemsim/recommend"
 )
 
 // manifestDoc is the manifest as this test reads it, with encoding/json
@@ -17,7 +20,15 @@ type manifestDoc struct {
 	Version      string
 	Similarities manifestFile
 	Popular      *manifestFile
+	Similarity   json.RawMessage
 }
+
+// The similarity a manifest records for the default flags and for
+// --measure=cooccurrence, as written by hand.
+const (
+	cosineJSON       = `{"measure":"cosine","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0}`
+	cooccurrenceJSON = `{"measure":"cooccurrence","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0}`
+)
 
 type manifestFile struct {
 	Path   string
@@ -55,24 +66,25 @@ func checkDescribes(t *testing.T, f manifestFile, want, file string) {
 // manifest appears beside the output, names both files relative to itself
 // and gives their real sizes and hashes, under the run's id; an explicit
 // --manifest_output in another directory names the output absolutely, and
-// without --popular_output it lists no popular file.
+// without --popular_output it lists no popular file. Each records the
+// run's similarity measure.
 func TestManifest(t *testing.T) {
 	dir := t.TempDir()
 	out, pop := filepath.Join(dir, "sim.jsonl"), filepath.Join(dir, "popular.json")
 	mustRun(t, "--input="+fixture, "--output="+out, "--popular_output="+pop, "--run_id=run-1")
 	m := readManifest(t, out+".manifest.json")
-	if m.Version != "run-1" || m.Popular == nil {
-		t.Fatalf("manifest %+v: want version run-1 and a popular file", m)
+	if m.Version != "run-1" || m.Popular == nil || string(m.Similarity) != cosineJSON {
+		t.Fatalf("manifest %+v: want version run-1, a popular file and similarity %s", m, cosineJSON)
 	}
 	checkDescribes(t, m.Similarities, "sim.jsonl", out)
 	checkDescribes(t, *m.Popular, "popular.json", pop)
 
 	other := filepath.Join(t.TempDir(), "m.json")
 	out2 := filepath.Join(dir, "sim2.jsonl")
-	mustRun(t, "--input="+fixture, "--output="+out2, "--manifest_output="+other, "--popular_output=", "--run_id=run-2")
+	mustRun(t, "--input="+fixture, "--output="+out2, "--manifest_output="+other, "--popular_output=", "--run_id=run-2", "--measure=cooccurrence")
 	m = readManifest(t, other)
-	if m.Version != "run-2" || m.Popular != nil {
-		t.Fatalf("manifest %+v: want version run-2 and no popular file", m)
+	if m.Version != "run-2" || m.Popular != nil || string(m.Similarity) != cooccurrenceJSON {
+		t.Fatalf("manifest %+v: want version run-2, no popular file and similarity %s", m, cooccurrenceJSON)
 	}
 	checkDescribes(t, m.Similarities, out2, out2)
 	if _, err := os.Stat(out2 + ".manifest.json"); !os.IsNotExist(err) {
@@ -108,5 +120,41 @@ func TestFailedRunKeepsPublication(t *testing.T) {
 	}
 	if m := readManifest(t, manifest); m.Version != "good" {
 		t.Errorf("the manifest names run %q, want the published run good", m.Version)
+	}
+}
+
+// TestManifestBoundsCounts: a --measure=cooccurrence run's counts exceed 1,
+// so they are not cosines; the measure its manifest records lets them
+// load, and the cosine bound a reader assumes without it refuses them.
+func TestManifestBoundsCounts(t *testing.T) {
+	dir := t.TempDir()
+	out, pop := filepath.Join(dir, "sim.jsonl"), filepath.Join(dir, "popular.json")
+	mustRun(t, "--input="+fixture, "--output="+out, "--popular_output="+pop, "--run_id=counts", "--measure=cooccurrence")
+	lists, err := recommend.ReadNeighborsFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	most := 0.0
+	for _, l := range lists {
+		for _, n := range l.Neighbors {
+			most = max(most, n.Score)
+		}
+	}
+	if most <= 1 {
+		t.Fatalf("the largest count is %v: the fixture shows nothing unless a pair has more than one user", most)
+	}
+	b, err := os.ReadFile(out + ".manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := publish.Parse(b)
+	if err != nil || m.Similarity == nil {
+		t.Fatalf("manifest %+v, %v: want a similarity", m, err)
+	}
+	if _, err := recommend.BuildWithBound(lists, nil, m.Version, recommend.ScoreBound(*m.Similarity)); err != nil {
+		t.Errorf("counts under the manifest's measure: %v", err)
+	}
+	if _, err := recommend.Build(lists, nil, m.Version); err == nil || !strings.Contains(err.Error(), "outside [0, 1.000000001]") {
+		t.Errorf("counts as cosines: %v, want refused", err)
 	}
 }

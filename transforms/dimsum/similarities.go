@@ -64,12 +64,7 @@ type Config struct {
 }
 
 // similarity resolves the zero value to cosine.
-func (c Config) similarity() model.Similarity {
-	if c.Similarity.Measure == "" {
-		return model.DefaultSimilarity()
-	}
-	return c.Similarity
-}
+func (c Config) similarity() model.Similarity { return c.Similarity.OrDefault() }
 
 // DefaultGoroutines is the machine's cores, at most 4: Prism runs a stage
 // as one bundle, so a flush is the only way it uses a second core, while
