@@ -112,3 +112,24 @@ datastore-emulator:
 RACE_PKGS := ./transforms/interactions ./internal/parallel ./transforms/scoring ./transforms/dimsum ./serving ./recommend
 test-race:
 	$(GO) test -race -count=1 -timeout 60m $(RACE_PKGS)
+
+## evaluate-sweep: the measures and scoring options of
+## pipelines/evaluate/sweep.json on MovieLens 100K (ratings as scores, and
+## as binary), the REES46 and the Taobao samples in the directory
+## DATASETS names (environment; default ../shared/datasets), each skipped
+## with a message when absent, into docs/evaluate/<dataset>.{md,json,png}
+## (see docs/evaluate/README.md).
+.PHONY: evaluate-sweep
+evaluate-sweep:
+	$(GO) build -o $(BIN)/evaluate ./pipelines/evaluate
+	@d="$${DATASETS:-../shared/datasets}"; \
+	sweep() { name=$$1; in=$$2; shift 2; \
+		if [ ! -f "$$in" ]; then echo "evaluate-sweep: $$name skipped: no $$in"; return 0; fi; \
+		echo "evaluate-sweep: $$name"; \
+		$(BIN)/evaluate --sweep=pipelines/evaluate/sweep.json --sweep_out=docs/evaluate/$$name --input="$$in" "$$@"; }; \
+	sweep ml100k-scores "$$d/ml-100k/u.data" --format=tsv --header=false --user_field=0 --item_field=1 --score_field=2 && \
+	sweep ml100k-binary "$$d/ml-100k/u.data" --format=tsv --header=false --user_field=0 --item_field=1 --score_field=2 --clip_score=1 && \
+	sweep rees46 "$$d/rees46-2019-oct-sample/2019-Oct.csv" --user_field=user_id --item_field=product_id \
+		--action_field=event_type --time_field=event_time --weights=view:0.5,cart:2,purchase:6 --split=time && \
+	sweep taobao "$$d/taobao-userbehavior-sample/UserBehavior.csv" --format=csv --header=false --user_field=0 --item_field=1 \
+		--action_field=3 --time_field=4 --weights=pv:0.5,fav:1,cart:2,buy:6 --split=time

@@ -36,22 +36,43 @@ type Report struct {
 // evaluate scores every user with a test item from the pipeline's outputs,
 // in user order, so the sums and the report are the same on every run.
 func evaluate(c Config) (Report, error) {
-	f := c.files()
-	sim, err := recommend.LoadFiles(f.Similarities, f.Popular, "train")
+	o, err := load(c)
 	if err != nil {
 		return Report{}, err
+	}
+	return o.measure(c), nil
+}
+
+// outputs are the pipeline's outputs, loaded once to be measured under
+// several scoring options (the sweep).
+type outputs struct {
+	sim, baseline *recommend.Model
+	rows          map[string]model.Row
+	splits        []Split // by user
+}
+
+// load reads the pipeline's outputs in c's work directory.
+func load(c Config) (*outputs, error) {
+	f := c.files()
+	lists, err := recommend.ReadNeighborsFile(f.Similarities)
+	if err != nil {
+		return nil, err
 	}
 	pop, err := recommend.ReadPopularFile(f.Popular)
 	if err != nil {
-		return Report{}, err
+		return nil, err
+	}
+	sim, err := recommend.BuildWithBound(lists, pop, "train", recommend.ScoreBound(c.DIMSUM.Similarity))
+	if err != nil {
+		return nil, err
 	}
 	baseline, err := recommend.Build(nil, pop, "popular")
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
 	rowList, err := readJSONL[model.Row](f.Train)
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
 	rows := make(map[string]model.Row, len(rowList))
 	for _, r := range rowList {
@@ -59,13 +80,18 @@ func evaluate(c Config) (Report, error) {
 	}
 	splits, err := readJSONL[Split](f.Splits)
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
 	slices.SortFunc(splits, func(a, b Split) int { return cmp.Compare(a.User, b.User) })
+	return &outputs{sim: sim, baseline: baseline, rows: rows, splits: splits}, nil
+}
 
-	rep := Report{Config: c, Users: len(splits), K: c.K, ModelItems: sim.Items()}
+// measure scores every user with a test item under c's scoring options
+// (K, Neighbors, Normalize).
+func (o *outputs) measure(c Config) Report {
+	rep := Report{Config: c, Users: len(o.splits), K: c.K, ModelItems: o.sim.Items()}
 	catalogue := map[string]bool{}
-	for _, sp := range splits {
+	for _, sp := range o.splits {
 		rep.TrainPairs += len(sp.Train)
 		rep.TestPairs += len(sp.Test)
 		for _, it := range sp.Train {
@@ -74,7 +100,7 @@ func evaluate(c Config) (Report, error) {
 	}
 	rep.CatalogueItems = len(catalogue)
 	var mAcc, pAcc accumulator
-	for _, sp := range splits {
+	for _, sp := range o.splits {
 		if len(sp.Test) == 0 {
 			continue
 		}
@@ -83,7 +109,7 @@ func evaluate(c Config) (Report, error) {
 		for _, it := range sp.Test {
 			rel[it] = true
 		}
-		row := rows[sp.User]
+		row := o.rows[sp.User]
 		// Training items the row lacks (capped, or scored 0) are seen too.
 		var extra []string
 		for _, it := range sp.Train {
@@ -91,12 +117,12 @@ func evaluate(c Config) (Report, error) {
 				extra = append(extra, it)
 			}
 		}
-		o := recommend.Options{N: c.K + len(extra), Normalize: c.Normalize}
-		mAcc.add(sim.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
-		pAcc.add(baseline.Recommend(row.Items, row.Scores, o), extra, rel, c.K)
+		ro := recommend.Options{N: c.K + len(extra), Neighbors: c.Neighbors, Normalize: c.Normalize}
+		mAcc.add(o.sim.Recommend(row.Items, row.Scores, ro), extra, rel, c.K)
+		pAcc.add(o.baseline.Recommend(row.Items, row.Scores, ro), extra, rel, c.K)
 	}
 	rep.Model, rep.Popular = mAcc.metrics(rep.CatalogueItems), pAcc.metrics(rep.CatalogueItems)
-	return rep, nil
+	return rep
 }
 
 // accumulator sums per-user metrics in a fixed (user) order.

@@ -6,6 +6,12 @@
 // nDCG and MAP at --k, catalogue coverage, and the same for a most-popular
 // baseline on the same split, as a table and as JSON (--report).
 //
+// With --sweep=grid.json it runs the model once per setting of the grid
+// (measure, user weighting, α, shrinkage, --top_n) on the same split and
+// measures each under every scoring option of the grid (neighbours used
+// per training item, normalisation), writing a table sorted by nDCG and a
+// plot to --sweep_out (see Grid and docs/evaluate).
+//
 //	go run ./pipelines/evaluate --input=../shared/datasets/ml-100k/u.data --format=tsv --header=false \
 //	  --user_field=0 --item_field=1 --score_field=2 --report=/tmp/eval.json
 //
@@ -53,8 +59,12 @@ var (
 	splitSeed = flag.Uint64("seed", 42, "Seed of the random split: the same seed gives the same split.")
 	k         = flag.Int("k", 10, "Cut-off of the ranking metrics.")
 	normalize = flag.Bool("normalize", false, "Score with normalisation by the sum of similarities (recommend.Options.Normalize).")
+	neighbors = flag.Int("neighbors", 0, "Score with each training item's best neighbours only (recommend.Options.Neighbors; 0: its whole list).")
 	report    = flag.String("report", "", "Write the report as JSON to this path (optional).")
 	workDir   = flag.String("work_dir", "", "Directory for the model and split files (default: a temporary directory, removed at the end).")
+
+	sweep    = flag.String("sweep", "", "Sweep: a grid file (JSON, see Grid) of model settings, each run once on the same split and measured under each of its scoring options; the other flags are the base of every setting.")
+	sweepOut = flag.String("sweep_out", "", "With --sweep: the path prefix of the results, <prefix>.md, <prefix>.json and <prefix>.png.")
 )
 
 func init() {
@@ -84,6 +94,7 @@ type Config struct {
 	Split         SplitConfig       `json:"split"`
 	K             int               `json:"k"`
 	Normalize     bool              `json:"normalize"`
+	Neighbors     int               `json:"neighbors"`
 	// WorkDir holds the pipeline's outputs (see files).
 	WorkDir string `json:"-"`
 }
@@ -102,6 +113,13 @@ func main() {
 		defer os.RemoveAll(c.WorkDir)
 	}
 	start := time.Now()
+	if *sweep != "" {
+		if err := runSweep(context.Background(), c, *sweep, *sweepOut); err != nil {
+			fail(err)
+		}
+		fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
+		return
+	}
 	rep, err := Run(context.Background(), c)
 	if err != nil {
 		fail(err)
@@ -129,7 +147,7 @@ func fail(err error) {
 // pipeline's defaults and rules.
 func configFromFlags() (Config, error) {
 	c := Config{Input: *input, PopularN: *popularN,
-		Split: SplitConfig{Mode: *split, TestFraction: *testFrac, Seed: *splitSeed}, K: *k, Normalize: *normalize, WorkDir: *workDir}
+		Split: SplitConfig{Mode: *split, TestFraction: *testFrac, Seed: *splitSeed}, K: *k, Normalize: *normalize, Neighbors: *neighbors, WorkDir: *workDir}
 	if c.Input == "" {
 		return c, fmt.Errorf("--input is required")
 	}
@@ -161,6 +179,10 @@ func configFromFlags() (Config, error) {
 		return c, fmt.Errorf("--k must be at least 1")
 	case c.PopularN < c.K:
 		return c, fmt.Errorf("--popular_n must be at least --k")
+	case c.Neighbors < 0:
+		return c, fmt.Errorf("--neighbors must be >= 0 (0: every neighbour)")
+	case *sweep != "" && *sweepOut == "":
+		return c, fmt.Errorf("--sweep needs --sweep_out")
 	}
 	return c, nil
 }
@@ -178,14 +200,22 @@ func (c Config) files() files {
 // Run splits, builds the model on the training side in a Beam pipeline,
 // then scores and measures in plain Go.
 func Run(ctx context.Context, c Config) (Report, error) {
-	p, s := beam.NewPipelineWithRoot()
-	if err := build(s, c); err != nil {
+	if err := runPipeline(ctx, c); err != nil {
 		return Report{}, err
 	}
-	if _, err := beamx.RunWithMetrics(ctx, p); err != nil {
-		return Report{}, fmt.Errorf("pipeline failed: %v", err)
-	}
 	return evaluate(c)
+}
+
+// runPipeline writes the split and the model into c's work directory.
+func runPipeline(ctx context.Context, c Config) error {
+	p, s := beam.NewPipelineWithRoot()
+	if err := build(s, c); err != nil {
+		return err
+	}
+	if _, err := beamx.RunWithMetrics(ctx, p); err != nil {
+		return fmt.Errorf("pipeline failed: %v", err)
+	}
+	return nil
 }
 
 // build adds the split and the similarity job on the training side.
@@ -202,8 +232,7 @@ func build(s beam.Scope, c Config) error {
 	train, splits := beam.ParDo2(s, &splitFn{Config: c.Split}, byUser)
 
 	rows := scoring.PerUser(s, train, c.Scoring)
-	table := dimsum.Table(s, rows, c.Scoring.Clip)
-	pairs := dimsum.Similarities(s, c.DIMSUM, rows, table)
+	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
 	textsink.Write(s.Scope("Similarities"), f.Similarities, beam.ParDo(s, neighborsJSON, neighbors), gate)
 	textsink.Write(s.Scope("Popular"), f.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
