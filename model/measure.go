@@ -188,12 +188,50 @@ func (s Similarity) FromCosine(cos, normI, normJ, n float64) (ij, ji float64) {
 // FromCounts is a binary measure's score of a pair seen by cij users, of
 // items seen by ci and cj, among users; shrinkage applies to it too.
 func (s Similarity) FromCounts(cij, ci, cj, users float64) float64 {
+	return s.fromCounts(cij, ci, cj, users, LLRMargin(ci, users), LLRMargin(cj, users), xlogx(users))
+}
+
+// CountScorer scores the pairs of one item table by a binary measure, with
+// each item's LLR margin computed once, so that a pair costs the four
+// logarithms of its own cells instead of eleven.
+type CountScorer struct {
+	sim               Similarity
+	counts            []int64
+	users, xlogxUsers float64
+	margins           []float64
+}
+
+// NewCountScorer prepares the scoring of pairs of items with counts users
+// each, among users.
+func (s Similarity) NewCountScorer(counts []int64, users int64) *CountScorer {
+	c := &CountScorer{sim: s, counts: counts, users: float64(users), xlogxUsers: xlogx(float64(users))}
+	if s.Measure == LLR {
+		c.margins = make([]float64, len(counts))
+		for i, n := range counts {
+			c.margins[i] = LLRMargin(float64(n), c.users)
+		}
+	}
+	return c
+}
+
+// Score is FromCounts of the pair (i, j) seen by cij users.
+func (c *CountScorer) Score(i, j int32, cij float64) float64 {
+	var mi, mj float64
+	if c.margins != nil {
+		mi, mj = c.margins[i], c.margins[j]
+	}
+	return c.sim.fromCounts(cij, float64(c.counts[i]), float64(c.counts[j]), c.users, mi, mj, c.xlogxUsers)
+}
+
+// fromCounts is FromCounts with the LLR's margins of i and j and xlogx(users)
+// given.
+func (s Similarity) fromCounts(cij, ci, cj, users, mi, mj, xlogxUsers float64) float64 {
 	var v float64
 	switch s.Measure {
 	case Jaccard:
 		v = cij / (ci + cj - cij)
 	case LLR:
-		v = 1 - 1/(1+LogLikelihoodRatio(cij, ci-cij, cj-cij, users-ci-cj+cij))
+		v = 1 - 1/(1+llrFromMargins(cij, ci-cij, cj-cij, users-ci-cj+cij, mi, mj, xlogxUsers))
 	case Lift:
 		v = cij / (ci * cj)
 	case Cooccurrence:
@@ -208,27 +246,25 @@ func (s Similarity) FromCounts(cij, ci, cj, users float64) float64 {
 }
 
 // LogLikelihoodRatio is Dunning's G² statistic of a 2×2 contingency
-// table, computed as Mahout's LogLikelihood does (entropies of the row
-// sums, column sums and cells), 0 when rounding makes it negative.
+// table, as Mahout's LogLikelihood computes it from entropies (of the row
+// sums, the column sums and the cells: their xlogx terms of the total
+// cancel to one), 0 when rounding makes it negative.
 func LogLikelihoodRatio(k11, k12, k21, k22 float64) float64 {
-	row := entropy(k11+k12, k21+k22)
-	col := entropy(k11+k21, k12+k22)
-	all := entropy(k11, k12, k21, k22)
-	if row+col < all {
-		return 0
-	}
-	return 2 * (row + col - all)
+	n := k11 + k12 + k21 + k22
+	return llrFromMargins(k11, k12, k21, k22, LLRMargin(k11+k12, n), LLRMargin(k11+k21, n), xlogx(n))
 }
 
-// entropy is Mahout's unnormalised Shannon entropy of counts:
-// xlogx(Σk) − Σ xlogx(k).
-func entropy(ks ...float64) float64 {
-	var sum, parts float64
-	for _, k := range ks {
-		sum += k
-		parts += xlogx(k)
+// LLRMargin is the part of G² that depends on one item alone (a row or a
+// column of the table), xlogx(c) + xlogx(n − c).
+func LLRMargin(c, n float64) float64 { return xlogx(c) + xlogx(n-c) }
+
+// llrFromMargins is G² = 2·(xlogx(n) − row margin − column margin + Σ xlogx(k)).
+func llrFromMargins(k11, k12, k21, k22, rowMargin, colMargin, xlogxN float64) float64 {
+	g := xlogxN - rowMargin - colMargin + xlogx(k11) + xlogx(k12) + xlogx(k21) + xlogx(k22)
+	if g < 0 {
+		return 0
 	}
-	return xlogx(sum) - parts
+	return 2 * g
 }
 
 func xlogx(x float64) float64 {

@@ -165,3 +165,23 @@ func TestSimilarityString(t *testing.T) {
 		}
 	}
 }
+
+// TestCountScorer: the per-table scorer, with margins computed once per
+// item, gives FromCounts' bits for every measure.
+func TestCountScorer(t *testing.T) {
+	counts := []int64{1, 7, 40, 1000}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, m := range []Measure{Jaccard, LLR, Lift, Cooccurrence} {
+		for _, shrink := range []float64{0, 10} {
+			s := Similarity{Measure: m, Shrinkage: shrink}
+			c := s.NewCountScorer(counts, 5000)
+			for range 200 {
+				i, j := int32(r.IntN(len(counts))), int32(r.IntN(len(counts)))
+				cij := float64(1 + r.Int64N(min(counts[i], counts[j])))
+				if got, want := c.Score(i, j, cij), s.FromCounts(cij, float64(counts[i]), float64(counts[j]), 5000); got != want {
+					t.Fatalf("%+v: Score(%d, %d, %v) = %v, FromCounts %v", s, i, j, cij, got, want)
+				}
+			}
+		}
+	}
+}

@@ -81,10 +81,10 @@ type Params struct {
 	Shift    []int
 
 	// sim is the measure the pair sums are scored by, and table its
-	// margins; binary says that an entry counts 1, not its score.
+	// margins; counts scores a binary measure, whose entries count 1.
 	sim    model.Similarity
 	table  *ItemTable
-	binary bool
+	counts *model.CountScorer
 }
 
 // setDivisor stores item i's divisor as its residual and shift.
@@ -109,9 +109,8 @@ func (p Params) Scores(i, j int32, sum float64, users int64) (ij, ji float64) {
 	case p.table == nil: // plain cosine
 		s := p.Similarity(i, j, sum)
 		return s, s
-	case p.binary:
-		t := p.table
-		s := p.sim.FromCounts(sum, float64(t.Counts[i]), float64(t.Counts[j]), float64(t.Users))
+	case p.counts != nil:
+		s := p.counts.Score(i, j, sum)
 		return s, s
 	}
 	return p.sim.FromCosine(p.Similarity(i, j, sum), p.table.Norms[i], p.table.Norms[j], float64(users))
@@ -131,7 +130,8 @@ func (c Config) Params(t *ItemTable) Params {
 		return p
 	}
 	n := len(t.Items)
-	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n), sim: sim, table: t, binary: true}
+	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n), sim: sim, table: t,
+		counts: sim.NewCountScorer(t.Counts, t.Users)}
 	for i := range n {
 		p.Keep[i], p.Residual[i] = 1, 1
 	}
@@ -179,7 +179,7 @@ func (p Params) Sample(seed uint64, user string, items []string, ids []int32, sc
 			continue
 		}
 		keptIDs = append(keptIDs, i)
-		if p.binary {
+		if p.counts != nil {
 			keptVals = append(keptVals, 1)
 			continue
 		}
