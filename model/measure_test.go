@@ -5,25 +5,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-)
 
-// gTest is Dunning's G² as the textbook writes it, 2·Σ k·ln(k/E) with
-// E = row·col/N: an independent form of LogLikelihoodRatio's entropies.
-func gTest(k11, k12, k21, k22 float64) float64 {
-	k := [2][2]float64{{k11, k12}, {k21, k22}}
-	n := k11 + k12 + k21 + k22
-	row := [2]float64{k11 + k12, k21 + k22}
-	col := [2]float64{k11 + k21, k12 + k22}
-	g := 0.0
-	for x := range 2 {
-		for y := range 2 {
-			if k[x][y] > 0 {
-				g += k[x][y] * math.Log(k[x][y]*n/(row[x]*col[y]))
-			}
-		}
-	}
-	return 2 * g
-}
+	"github.com/recsys/itemsim/internal/gtest"
+)
 
 func TestLogLikelihoodRatio(t *testing.T) {
 	// By hand: a perfectly associated 1+1 table is 4·ln 2, 10+10 is 40·ln 2;
@@ -44,7 +28,7 @@ func TestLogLikelihoodRatio(t *testing.T) {
 		for x := range k {
 			k[x] = float64(r.IntN(1000))
 		}
-		got, want := LogLikelihoodRatio(k[0], k[1], k[2], k[3]), gTest(k[0], k[1], k[2], k[3])
+		got, want := LogLikelihoodRatio(k[0], k[1], k[2], k[3]), gtest.G(k[0], k[1], k[2], k[3])
 		if math.Abs(got-want) > 1e-9*math.Max(1, want) {
 			t.Fatalf("LLR%v = %v, G-test %v", k, got, want)
 		}
@@ -61,7 +45,7 @@ func TestFromCounts(t *testing.T) {
 		{Similarity{Measure: Lift}, 2.0 / 12},
 		{Similarity{Measure: Cooccurrence}, 2},
 		{Similarity{Measure: Cooccurrence, Shrinkage: 2}, 1},
-		{Similarity{Measure: LLR}, 1 - 1/(1+gTest(2, 2, 1, 5))},
+		{Similarity{Measure: LLR}, 1 - 1/(1+gtest.G(2, 2, 1, 5))},
 	} {
 		if got := c.s.FromCounts(2, 4, 3, 10); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("%+v: %v, want %v", c.s, got, c.want)

@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"image/color"
-	"os"
 	"slices"
 	"strings"
 
+	"github.com/recsys/itemsim/internal/pngfile"
 	"github.com/recsys/itemsim/model"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -115,15 +115,7 @@ func (r SweepResult) plot(path string) error {
 		p.Draw(draw.Crop(dc, left, left+panelWidth-width, 0, 0))
 	}
 	legend.Draw(draw.Crop(dc, width-legendWidth+vg.Points(4), 0, 0, -0.3*vg.Inch))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return pngfile.Write(path, img)
 }
 
 // palette tells a dozen lines apart (Tableau's ten, then two more).

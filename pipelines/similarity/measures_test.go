@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/recsys/itemsim/internal/gtest"
 )
 
 // This file checks every --measure against a brute-force reference written
@@ -71,22 +73,6 @@ func refBinary(f func(cij, ci, cj, users float64) float64) refMeasure {
 		}
 		return m
 	}
-}
-
-// gTest is 2·Σ k·ln(k/E) over the 2×2 table of a pair, E = row·col/N.
-func gTest(cij, ci, cj, users float64) float64 {
-	k := [2][2]float64{{cij, ci - cij}, {cj - cij, users - ci - cj + cij}}
-	row := [2]float64{ci, users - ci}
-	col := [2]float64{cj, users - cj}
-	g := 0.0
-	for x := range 2 {
-		for y := range 2 {
-			if k[x][y] > 0 {
-				g += k[x][y] * math.Log(k[x][y]*users/(row[x]*col[y]))
-			}
-		}
-	}
-	return 2 * g
 }
 
 // refCosineOf is the cosine family on (re-weighted) scores: item a's list
@@ -162,7 +148,7 @@ var measureCases = []struct {
 	ref   refMeasure
 }{
 	{"jaccard", []string{"--measure=jaccard"}, refBinary(func(cij, ci, cj, _ float64) float64 { return cij / (ci + cj - cij) })},
-	{"llr", []string{"--measure=llr"}, refBinary(func(cij, ci, cj, u float64) float64 { return 1 - 1/(1+gTest(cij, ci, cj, u)) })},
+	{"llr", []string{"--measure=llr"}, refBinary(func(cij, ci, cj, u float64) float64 { return 1 - 1/(1+gtest.G(cij, ci-cij, cj-cij, u-ci-cj+cij)) })},
 	{"lift", []string{"--measure=lift"}, refBinary(func(cij, ci, cj, _ float64) float64 { return cij / (ci * cj) })},
 	{"cooccurrence", []string{"--measure=cooccurrence"}, refBinary(func(cij, _, _, _ float64) float64 { return cij })},
 	{"jaccard shrunk", []string{"--measure=jaccard", "--shrinkage=5"}, refBinary(func(cij, ci, cj, _ float64) float64 {

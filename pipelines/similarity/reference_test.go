@@ -77,16 +77,7 @@ func refScores(t *testing.T, path string, o refOptions) map[string]map[string]fl
 
 // refCosines is the dense cosine matrix of the scores, with the item names.
 func refCosines(scores map[string]map[string]float64) ([]string, [][]float64) {
-	idx := map[string]int{}
-	var items []string
-	for _, its := range scores {
-		for i := range its {
-			if _, ok := idx[i]; !ok {
-				idx[i] = len(items)
-				items = append(items, i)
-			}
-		}
-	}
+	items, idx := refIndex(scores)
 	n := len(items)
 	dot := make([][]float64, n)
 	for i := range dot {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/recsys/itemsim/internal/pngfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -142,15 +142,7 @@ func (c chart) save(path string) error {
 	}
 	area := draw.Crop(dc, width-legendWidth+4, 0, 0, -0.6*vg.Inch)
 	legend.Draw(area)
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return pngfile.Write(path, img)
 }
 
 // plot builds one panel; the first panel adds its lines to legend.
