@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/datastore"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
@@ -53,17 +54,24 @@ func TestDatastoreSourceEmulator(t *testing.T) {
 	testDatastoreSource(t, datastoretest.StartEmulator(t).Host)
 }
 
-// testDatastoreSource runs the serving's Datastore source against the
-// empty Datastore at addr.
-func testDatastoreSource(t *testing.T, addr string) {
-	ctx := context.Background()
-	client := datastoretest.Client(t, testProject, addr)
+// datastoreReloader is a test server and the reloader that feeds it from
+// the Datastore layout client reads.
+func datastoreReloader(t *testing.T, client *datastore.Client) (*server, *reloader) {
+	t.Helper()
 	src, err := newDatastoreSource(client, testNamespace, testKind, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newTestServer(t, nil)
-	r := &reloader{src: src, srv: s}
+	return s, &reloader{src: src, srv: s}
+}
+
+// testDatastoreSource runs the serving's Datastore source against the
+// empty Datastore at addr.
+func testDatastoreSource(t *testing.T, addr string) {
+	ctx := context.Background()
+	client := datastoretest.Client(t, testProject, addr)
+	s, r := datastoreReloader(t, client)
 
 	if err := r.check(ctx); !errors.Is(err, simstore.ErrNoVersion) {
 		t.Fatalf("nothing published: error %v, want ErrNoVersion", err)

@@ -118,12 +118,7 @@ func TestDatastoreMeasure(t *testing.T) {
 func testDatastoreMeasure(t *testing.T, addr string) {
 	ctx := context.Background()
 	client := datastoretest.Client(t, testProject, addr)
-	src, err := newDatastoreSource(client, testNamespace, testKind, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newTestServer(t, nil)
-	r := &reloader{src: src, srv: s}
+	s, r := datastoreReloader(t, client)
 	write := func(v string, sim *model.Similarity) {
 		t.Helper()
 		cfg := datastoreio.Config{Project: testProject, Endpoint: addr, Namespace: testNamespace, Kind: testKind, Version: v, Similarity: sim,
@@ -145,7 +140,7 @@ func testDatastoreMeasure(t *testing.T, addr string) {
 	}
 
 	write("v2", nil)
-	err = r.check(ctx)
+	err := r.check(ctx)
 	if err == nil || !strings.Contains(err.Error(), `item "a": neighbour "b" has similarity 3, outside [0, 1.000000001]`) {
 		t.Errorf("counts in a version recording no measure: %v, want refused", err)
 	}
