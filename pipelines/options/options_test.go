@@ -71,7 +71,8 @@ func TestDefaults(t *testing.T) {
 	if want := (scoring.Config{Rules: model.Rules{Aggregate: "sum", Clip: 6}, Shards: scoring.DefaultShards}); sc != want {
 		t.Errorf("scoring %+v, want %+v", sc, want)
 	}
-	if want := (dimsum.Config{Seed: 42, MaxPendingPairs: dimsum.DefaultMaxPendingPairs, Shards: scoring.DefaultShards}); dc != want {
+	if want := (dimsum.Config{Seed: 42, MaxPendingPairs: dimsum.DefaultMaxPendingPairs, Shards: scoring.DefaultShards,
+		Similarity: model.DefaultSimilarity()}); dc != want {
 		t.Errorf("dimsum %+v, want %+v", dc, want)
 	}
 	if n != 20 || minSim != 0 || maxBad != 0.01 {
@@ -84,6 +85,7 @@ func TestEveryFlag(t *testing.T) {
 	g := register(t, "--format=tsv", "--header=false", "--user_field=0", "--item_field=1", "--score_field=2", "--time_field=3",
 		"--aggregate=max", "--half_life=1h30m", "--as_of=1000", "--since=100", "--until=2000", "--max_items_per_user=7", "--clip_score=0",
 		"--shards=9", "--threshold=0.25", "--seed=7", "--max_pending_pairs=11", "--sum_goroutines=3",
+		"--user_weighting=bm25", "--bm25_k1=2", "--bm25_b=0.5",
 		"--top_n=5", "--min_similarity=0.5", "--max_bad_fraction=0.2")
 	spec, sc, dc, n, minSim, maxBad, err := g.configs("in/events.csv")
 	if err != nil {
@@ -95,8 +97,19 @@ func TestEveryFlag(t *testing.T) {
 	if want := (scoring.Config{Rules: model.Rules{Aggregate: "max", HalfLife: 5400, AsOf: 1000, Since: 100, Until: 2000, MaxItemsPerUser: 7}, Shards: 9}); sc != want {
 		t.Errorf("scoring %+v, want %+v", sc, want)
 	}
-	if want := (dimsum.Config{Threshold: 0.25, Seed: 7, MaxPendingPairs: 11, Shards: 9, Goroutines: 3}); dc != want {
-		t.Errorf("dimsum %+v, want %+v", dc, want)
+	sim := model.Similarity{Measure: model.Cosine, Weighting: model.WeightBM25, BM25K1: 2, BM25B: 0.5, Alpha: 0.5}
+	if want := (dimsum.Config{Threshold: 0.25, Seed: 7, MaxPendingPairs: 11, Shards: 9, Goroutines: 3, Similarity: sim}); dc != want {
+		t.Errorf("dimsum %#v, want %#v", dc, want)
+	}
+	// The exact-only knobs, at the default threshold 0.
+	_, _, dc, _, _, _, err = register(t, "--measure=jaccard", "--shrinkage=3").configs("x.csv")
+	if want := (model.Similarity{Measure: model.Jaccard, Weighting: model.WeightNone, BM25K1: model.DefaultBM25K1, BM25B: model.DefaultBM25B,
+		Alpha: 0.5, Shrinkage: 3}); err != nil || dc.Similarity != want {
+		t.Errorf("similarity %#v, %v; want %#v", dc.Similarity, err, want)
+	}
+	_, _, dc, _, _, _, err = register(t, "--asymmetric_alpha=0.7").configs("x.csv")
+	if err != nil || dc.Similarity.Alpha != 0.7 {
+		t.Errorf("asymmetric_alpha %v, %v; want 0.7", dc.Similarity.Alpha, err)
 	}
 	if n != 5 || minSim != 0.5 || maxBad != 0.2 {
 		t.Errorf("top_n %d, min_similarity %v, max_bad_fraction %v; want 5, 0.5, 0.2", n, minSim, maxBad)
