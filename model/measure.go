@@ -17,13 +17,17 @@ const (
 	LLR          Measure = "llr"          // 1 − 1/(1 + LLR), Mahout's log-likelihood similarity
 	Lift         Measure = "lift"         // c_ij / (c_i·c_j), as Microsoft's SAR
 	Cooccurrence Measure = "cooccurrence" // c_ij
+	// RP3Beta is Paudel et al.'s random walk i → u → j, P³ with its
+	// popularity penalty: (1/c_i)·Σ_{u has i, j} (1/n_u) / c_j^β in item
+	// i's list, n_u the user's items. Asymmetric.
+	RP3Beta Measure = "rp3beta"
 )
 
 // Measures lists every measure, the default first.
-var Measures = []Measure{Cosine, Jaccard, LLR, Lift, Cooccurrence}
+var Measures = []Measure{Cosine, Jaccard, LLR, Lift, Cooccurrence, RP3Beta}
 
-// Binary reports whether the measure counts co-occurrences instead of
-// multiplying scores.
+// Binary reports whether the measure counts co-occurrences (weighted by
+// the user's items for RP3Beta) instead of multiplying scores.
 func (m Measure) Binary() bool { return m != Cosine }
 
 // UserWeighting names how a user's scores are weighted before cosine
@@ -78,11 +82,16 @@ type Similarity struct {
 	// Shrinkage λ multiplies a similarity by n_ij/(n_ij + λ), n_ij the
 	// users who have both items: pairs seen by few users count less.
 	Shrinkage float64 `json:"shrinkage"`
+	// Beta is RP3Beta's popularity penalty β.
+	Beta float64 `json:"rp3_beta,omitempty"`
 }
+
+// DefaultRP3Beta is --rp3_beta's default.
+const DefaultRP3Beta = 0.5
 
 // DefaultSimilarity is plain cosine: the jobs' defaults.
 func DefaultSimilarity() Similarity {
-	return Similarity{Measure: Cosine, Weighting: WeightNone, BM25K1: DefaultBM25K1, BM25B: DefaultBM25B, Alpha: 0.5}
+	return Similarity{Measure: Cosine, Weighting: WeightNone, BM25K1: DefaultBM25K1, BM25B: DefaultBM25B, Alpha: 0.5, Beta: DefaultRP3Beta}
 }
 
 // OrDefault is s, or DefaultSimilarity for the zero value (a config that
@@ -140,6 +149,10 @@ func (s Similarity) Validate(threshold float64) error {
 		return fmt.Errorf("--bm25_k1=%v: want a number > 0", s.BM25K1)
 	case !(s.BM25B >= 0 && s.BM25B <= 1):
 		return fmt.Errorf("--bm25_b=%v: want a number in [0, 1]", s.BM25B)
+	case s.Measure == RP3Beta && !(s.Beta >= 0 && s.Beta <= 2):
+		return fmt.Errorf("--rp3_beta=%v: want a number in [0, 2]", s.Beta)
+	case s.Measure == RP3Beta && s.Shrinkage > 0:
+		return fmt.Errorf("--shrinkage applies to counts and cosine: rp3beta sums 1/n_u, not users")
 	case s.Measure.Binary() && (s.Weighting != WeightNone || s.Alpha != 0.5):
 		return fmt.Errorf("--measure=%s counts co-occurrences: --user_weighting and --asymmetric_alpha apply to cosine only", s.Measure)
 	case threshold > 0 && s.Measure != Cosine:
@@ -151,7 +164,22 @@ func (s Similarity) Validate(threshold float64) error {
 }
 
 // Symmetric reports whether s_ij = s_ji.
-func (s Similarity) Symmetric() bool { return s.Measure.Binary() || s.Alpha == 0.5 }
+func (s Similarity) Symmetric() bool {
+	if s.Measure.Binary() {
+		return s.Measure != RP3Beta
+	}
+	return s.Alpha == 0.5
+}
+
+// EntryValue is what an entry of a user with n items contributes to a
+// binary measure's pair sums, as a factor of each side of a product: 1,
+// or 1/√n for RP3Beta, whose pair sum is Σ_u 1/n_u.
+func (s Similarity) EntryValue(n int) float64 {
+	if s.Measure == RP3Beta {
+		return 1 / math.Sqrt(float64(n))
+	}
+	return 1
+}
 
 // NeedsPairCounts reports whether the pairs' user counts n_ij must be
 // summed beside their dot products (cosine with shrinkage; a binary
@@ -185,7 +213,7 @@ func (s Similarity) FromCosine(cos, normI, normJ, n float64) (ij, ji float64) {
 	return ij, ji
 }
 
-// FromCounts is a binary measure's score of a pair seen by cij users, of
+// FromCounts is a count measure's score (not RP3Beta's) of a pair seen by cij users, of
 // items seen by ci and cj, among users; shrinkage applies to it too.
 func (s Similarity) FromCounts(cij, ci, cj, users float64) float64 {
 	return s.fromCounts(cij, ci, cj, users, LLRMargin(ci, users), LLRMargin(cj, users), xlogx(users))
@@ -214,14 +242,24 @@ func (s Similarity) NewCountScorer(counts []int64, users int64) *CountScorer {
 	return c
 }
 
-// Score is FromCounts of the pair (i, j) seen by cij users.
-func (c *CountScorer) Score(i, j int32, cij float64) float64 {
+// Scores are the pair (i, j)'s s_ij and s_ji from its sum: FromCounts of
+// the cij users who share it, or RP3Beta's.
+func (c *CountScorer) Scores(i, j int32, sum float64) (ij, ji float64) {
+	ci, cj := float64(c.counts[i]), float64(c.counts[j])
+	if c.sim.Measure == RP3Beta {
+		return RP3(sum, ci, cj, c.sim.Beta), RP3(sum, cj, ci, c.sim.Beta)
+	}
 	var mi, mj float64
 	if c.margins != nil {
 		mi, mj = c.margins[i], c.margins[j]
 	}
-	return c.sim.fromCounts(cij, float64(c.counts[i]), float64(c.counts[j]), c.users, mi, mj, c.xlogxUsers)
+	s := c.sim.fromCounts(sum, ci, cj, c.users, mi, mj, c.xlogxUsers)
+	return s, s
 }
+
+// RP3 is RP3Beta's score of j in i's list: the walk's weight w = Σ_u 1/n_u
+// over the users of both, divided by c_i and by c_j^β.
+func RP3(w, ci, cj, beta float64) float64 { return w / ci / math.Pow(cj, beta) }
 
 // fromCounts is FromCounts with the LLR's margins of i and j and xlogx(users)
 // given.
@@ -305,6 +343,9 @@ func (s Similarity) String() string {
 	}
 	if s.Shrinkage > 0 {
 		out += fmt.Sprintf(" shrinkage=%g", s.Shrinkage)
+	}
+	if s.Measure == RP3Beta {
+		out += fmt.Sprintf(" rp3_beta=%g", s.Beta)
 	}
 	return out
 }

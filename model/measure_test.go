@@ -162,10 +162,38 @@ func TestCountScorer(t *testing.T) {
 			for range 200 {
 				i, j := int32(r.IntN(len(counts))), int32(r.IntN(len(counts)))
 				cij := float64(1 + r.Int64N(min(counts[i], counts[j])))
-				if got, want := c.Score(i, j, cij), s.FromCounts(cij, float64(counts[i]), float64(counts[j]), 5000); got != want {
-					t.Fatalf("%+v: Score(%d, %d, %v) = %v, FromCounts %v", s, i, j, cij, got, want)
+				if got, _ := c.Scores(i, j, cij); got != s.FromCounts(cij, float64(counts[i]), float64(counts[j]), 5000) {
+					t.Fatalf("%+v: Scores(%d, %d, %v) = %v, FromCounts %v", s, i, j, cij, got, s.FromCounts(cij, float64(counts[i]), float64(counts[j]), 5000))
 				}
 			}
+		}
+	}
+}
+
+// TestRP3: by hand, a walk weight 0.5 between items of 4 and 9 users at
+// β = 0.5 scores 0.5/4/3 in the first's list and 0.5/9/2 in the second's;
+// an entry of a user with 4 items contributes 1/2 to each side.
+func TestRP3(t *testing.T) {
+	s := DefaultSimilarity()
+	s.Measure = RP3Beta
+	ij, ji := s.NewCountScorer([]int64{4, 9}, 20).Scores(0, 1, 0.5)
+	if math.Abs(ij-0.5/12) > 1e-16 || math.Abs(ji-0.5/18) > 1e-16 {
+		t.Errorf("Scores = %v, %v; want %v, %v", ij, ji, 0.5/12, 0.5/18)
+	}
+	if v := s.EntryValue(4); v != 0.5 {
+		t.Errorf("EntryValue(4) = %v, want 0.5", v)
+	}
+	if s.Symmetric() || s.MaxScore() != 1 {
+		t.Errorf("Symmetric %v, MaxScore %v; want false, 1", s.Symmetric(), s.MaxScore())
+	}
+	if err := s.Validate(0); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []func(*Similarity){func(s *Similarity) { s.Beta = 3 }, func(s *Similarity) { s.Shrinkage = 1 }} {
+		b := s
+		bad(&b)
+		if err := b.Validate(0); err == nil {
+			t.Errorf("%+v: valid", b)
 		}
 	}
 }

@@ -178,6 +178,7 @@ type DIMSUM struct {
 	bm25B     *float64
 	alpha     *float64
 	shrinkage *float64
+	rp3Beta   *float64
 }
 
 // RegisterDIMSUM registers --threshold, the sampling seed as --<seedFlag>,
@@ -192,11 +193,12 @@ func RegisterDIMSUM(fs *flag.FlagSet, seedFlag string) *DIMSUM {
 		pending:    fs.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs."),
 		goroutines: fs.Int("sum_goroutines", 0, "Goroutines a worker sums a flush's pairs on, each holding a dense array of the item count (0: the cores, at most 4)."),
 
-		measure:   fs.String("measure", string(model.Cosine), "Similarity measure: cosine (of the scores), or on binary co-occurrence jaccard, llr (Mahout's 1-1/(1+LLR)), lift (SAR) or cooccurrence (the count)."),
+		measure:   fs.String("measure", string(model.Cosine), "Similarity measure: cosine (of the scores), or on binary co-occurrence jaccard, llr (Mahout's 1-1/(1+LLR)), lift (SAR), cooccurrence (the count) or rp3beta (random walk with a popularity penalty, --rp3_beta)."),
 		weighting: fs.String("user_weighting", string(model.WeightNone), "Cosine only: weight each user's scores by none, idf (users with many items count less) or bm25 (idf and the item's length, as implicit's BM25)."),
 		bm25K1:    fs.Float64("bm25_k1", model.DefaultBM25K1, "BM25's k1 (--user_weighting=bm25): how fast a score saturates."),
 		bm25B:     fs.Float64("bm25_b", model.DefaultBM25B, "BM25's b in [0, 1] (--user_weighting=bm25): how much an item's length normalises its scores."),
 		alpha:     fs.Float64("asymmetric_alpha", 0.5, "Cosine only: Aiolli's asymmetric cosine dot/(|i|^(2a)*|j|^(2(1-a))) in item i's list; 0.5 is cosine, other values make s_ij differ from s_ji."),
+		rp3Beta:   fs.Float64("rp3_beta", model.DefaultRP3Beta, "--measure=rp3beta's popularity penalty in [0, 2]: item j's score in i's list is divided by its users^beta."),
 		shrinkage: fs.Float64("shrinkage", 0, "Multiply each similarity by n/(n+shrinkage), n the users who have both items: pairs few users share count less (0 disables)."),
 	}
 }
@@ -206,7 +208,7 @@ func RegisterDIMSUM(fs *flag.FlagSet, seedFlag string) *DIMSUM {
 func (d *DIMSUM) Config(shards int) (dimsum.Config, error) {
 	c := dimsum.Config{Threshold: *d.threshold, Seed: *d.seed, MaxPendingPairs: *d.pending, Shards: shards, Goroutines: *d.goroutines,
 		Similarity: model.Similarity{Measure: model.Measure(*d.measure), Weighting: model.UserWeighting(*d.weighting),
-			BM25K1: *d.bm25K1, BM25B: *d.bm25B, Alpha: *d.alpha, Shrinkage: *d.shrinkage}}
+			BM25K1: *d.bm25K1, BM25B: *d.bm25B, Alpha: *d.alpha, Shrinkage: *d.shrinkage, Beta: *d.rp3Beta}}
 	return c, c.Validate()
 }
 

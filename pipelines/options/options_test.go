@@ -97,15 +97,19 @@ func TestEveryFlag(t *testing.T) {
 	if want := (scoring.Config{Rules: model.Rules{Aggregate: "max", HalfLife: 5400, AsOf: 1000, Since: 100, Until: 2000, MaxItemsPerUser: 7}, Shards: 9}); sc != want {
 		t.Errorf("scoring %+v, want %+v", sc, want)
 	}
-	sim := model.Similarity{Measure: model.Cosine, Weighting: model.WeightBM25, BM25K1: 2, BM25B: 0.5, Alpha: 0.5}
+	sim := model.Similarity{Measure: model.Cosine, Weighting: model.WeightBM25, BM25K1: 2, BM25B: 0.5, Alpha: 0.5, Beta: model.DefaultRP3Beta}
 	if want := (dimsum.Config{Threshold: 0.25, Seed: 7, MaxPendingPairs: 11, Shards: 9, Goroutines: 3, Similarity: sim}); dc != want {
 		t.Errorf("dimsum %#v, want %#v", dc, want)
 	}
 	// The exact-only knobs, at the default threshold 0.
 	_, _, dc, _, _, _, err = register(t, "--measure=jaccard", "--shrinkage=3").configs("x.csv")
 	if want := (model.Similarity{Measure: model.Jaccard, Weighting: model.WeightNone, BM25K1: model.DefaultBM25K1, BM25B: model.DefaultBM25B,
-		Alpha: 0.5, Shrinkage: 3}); err != nil || dc.Similarity != want {
+		Alpha: 0.5, Shrinkage: 3, Beta: model.DefaultRP3Beta}); err != nil || dc.Similarity != want {
 		t.Errorf("similarity %#v, %v; want %#v", dc.Similarity, err, want)
+	}
+	_, _, dc, _, _, _, err = register(t, "--measure=rp3beta", "--rp3_beta=0.6").configs("x.csv")
+	if err != nil || dc.Similarity.Measure != model.RP3Beta || dc.Similarity.Beta != 0.6 {
+		t.Errorf("rp3beta: %+v, %v; want rp3beta with beta 0.6", dc.Similarity, err)
 	}
 	_, _, dc, _, _, _, err = register(t, "--asymmetric_alpha=0.7").configs("x.csv")
 	if err != nil || dc.Similarity.Alpha != 0.7 {

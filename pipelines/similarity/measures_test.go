@@ -75,6 +75,33 @@ func refBinary(f func(cij, ci, cj, users float64) float64) refMeasure {
 	}
 }
 
+// refRP3 is RP3beta from its definition, the random walk i → u → j:
+// (1/c_i)·Σ_{u has i and j} (1/n_u), divided by c_j^β.
+func refRP3(beta float64) refMeasure {
+	return func(scores map[string]map[string]float64, idx map[string]int, n int) [][]float64 {
+		ci, cij, _ := refCounts(scores, idx, n)
+		walk := square(n)
+		for _, its := range scores {
+			for a := range its {
+				for b := range its {
+					if a != b {
+						walk[idx[a]][idx[b]] += 1 / float64(len(its))
+					}
+				}
+			}
+		}
+		m := square(n)
+		for a := range m {
+			for b := range m[a] {
+				if cij[a][b] > 0 {
+					m[a][b] = walk[a][b] / ci[a] / math.Pow(ci[b], beta)
+				}
+			}
+		}
+		return m
+	}
+}
+
 // refCosineOf is the cosine family on (re-weighted) scores: item a's list
 // scores b by dot/(‖a‖^(2α)·‖b‖^(2(1−α))), times n/(n+λ) when λ > 0.
 func refCosineOf(weigh func(scores map[string]map[string]float64) map[string]map[string]float64, alpha, lambda float64) refMeasure {
@@ -151,6 +178,7 @@ var measureCases = []struct {
 	{"llr", []string{"--measure=llr"}, refBinary(func(cij, ci, cj, u float64) float64 { return 1 - 1/(1+gtest.G(cij, ci-cij, cj-cij, u-ci-cj+cij)) })},
 	{"lift", []string{"--measure=lift"}, refBinary(func(cij, ci, cj, _ float64) float64 { return cij / (ci * cj) })},
 	{"cooccurrence", []string{"--measure=cooccurrence"}, refBinary(func(cij, _, _, _ float64) float64 { return cij })},
+	{"rp3beta 0.6", []string{"--measure=rp3beta", "--rp3_beta=0.6"}, refRP3(0.6)},
 	{"jaccard shrunk", []string{"--measure=jaccard", "--shrinkage=5"}, refBinary(func(cij, ci, cj, _ float64) float64 {
 		return cij / (ci + cj - cij) * cij / (cij + 5)
 	})},
@@ -204,6 +232,7 @@ func TestMeasuresOnMovieLens(t *testing.T) {
 func TestMeasuresAreInvariant(t *testing.T) {
 	for _, flags := range [][]string{
 		{"--measure=llr"},
+		{"--measure=rp3beta"},
 		{"--shrinkage=10", "--asymmetric_alpha=0.7", "--user_weighting=bm25"},
 	} {
 		var first string
@@ -244,6 +273,8 @@ func TestMeasureFlagsFailFast(t *testing.T) {
 		{[]string{"--user_weighting=tfidf"}, "--user_weighting"},
 		{[]string{"--asymmetric_alpha=1.5"}, "--asymmetric_alpha"},
 		{[]string{"--shrinkage=-1"}, "--shrinkage"},
+		{[]string{"--measure=rp3beta", "--rp3_beta=2.5"}, "--rp3_beta"},
+		{[]string{"--measure=rp3beta", "--shrinkage=3"}, "rp3beta sums 1/n_u"},
 	} {
 		t.Run(strings.Join(c.flags, ""), func(t *testing.T) { // restores the flags after
 			_, err := runJob(t, append([]string{"--input=" + fixture, "--output=" + out}, c.flags...)...)

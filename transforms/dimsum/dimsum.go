@@ -110,8 +110,7 @@ func (p Params) Scores(i, j int32, sum float64, users int64) (ij, ji float64) {
 		s := p.Similarity(i, j, sum)
 		return s, s
 	case p.counts != nil:
-		s := p.counts.Score(i, j, sum)
-		return s, s
+		return p.counts.Scores(i, j, sum)
 	}
 	return p.sim.FromCosine(p.Similarity(i, j, sum), p.table.Norms[i], p.table.Norms[j], float64(users))
 }
@@ -180,7 +179,7 @@ func (p Params) Sample(seed uint64, user string, items []string, ids []int32, sc
 		}
 		keptIDs = append(keptIDs, i)
 		if p.counts != nil {
-			keptVals = append(keptVals, 1)
+			keptVals = append(keptVals, p.sim.EntryValue(len(items)))
 			continue
 		}
 		keptVals = append(keptVals, math.Ldexp(scores[k], -p.Shift[i]))
