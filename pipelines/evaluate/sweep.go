@@ -42,6 +42,7 @@ type Axes struct {
 	Shrinkage []float64             `json:"shrinkage"`
 	BM25K1    []float64             `json:"bm25_k1"`
 	BM25B     []float64             `json:"bm25_b"`
+	Beta      []float64             `json:"rp3_beta"`
 	TopN      []int                 `json:"top_n"`
 }
 
@@ -91,19 +92,22 @@ func (g Grid) settings(base Config) ([]Setting, error) {
 					for _, shrink := range axis(a.Shrinkage, b.Shrinkage) {
 						for _, k1 := range axis(a.BM25K1, b.BM25K1) {
 							for _, bb := range axis(a.BM25B, b.BM25B) {
-								for _, n := range axis(a.TopN, base.TopN) {
-									s := Setting{Similarity: model.Similarity{Measure: m, Weighting: w, BM25K1: k1, BM25B: bb, Alpha: alpha, Shrinkage: shrink}, TopN: n}
-									if slices.Contains(out, s) {
-										continue
+								for _, beta := range axis(a.Beta, b.Beta) {
+									for _, n := range axis(a.TopN, base.TopN) {
+										s := Setting{Similarity: model.Similarity{Measure: m, Weighting: w, BM25K1: k1, BM25B: bb, Alpha: alpha, Shrinkage: shrink,
+											Beta: beta}, TopN: n}
+										if slices.Contains(out, s) {
+											continue
+										}
+										c := base.with(s)
+										if err := c.DIMSUM.Validate(); err != nil {
+											return nil, fmt.Errorf("grid setting %s: %v", s, err)
+										}
+										if n < 1 {
+											return nil, fmt.Errorf("grid setting %s: top_n must be at least 1", s)
+										}
+										out = append(out, s)
 									}
-									c := base.with(s)
-									if err := c.DIMSUM.Validate(); err != nil {
-										return nil, fmt.Errorf("grid setting %s: %v", s, err)
-									}
-									if n < 1 {
-										return nil, fmt.Errorf("grid setting %s: top_n must be at least 1", s)
-									}
-									out = append(out, s)
 								}
 							}
 						}
@@ -336,12 +340,16 @@ func (r SweepResult) writeTable(w io.Writer, n int) {
 		if s.Weighting == model.WeightBM25 {
 			weighting = fmt.Sprintf("bm25 (k1 %g, b %g)", s.BM25K1, s.BM25B)
 		}
+		measure := string(s.Measure)
+		if s.Measure == model.RP3Beta {
+			measure = fmt.Sprintf("rp3beta (β %g)", s.Beta)
+		}
 		nb := "all"
 		if row.Neighbors > 0 {
 			nb = fmt.Sprint(row.Neighbors)
 		}
 		m := row.Model
-		fmt.Fprintf(w, "| %d | %s | %s | %g | %g | %d | %s | %v | %.4f | %.4f | %.4f | %.4f | %.4f |\n", i+1, s.Measure, weighting,
+		fmt.Fprintf(w, "| %d | %s | %s | %g | %g | %d | %s | %v | %.4f | %.4f | %.4f | %.4f | %.4f |\n", i+1, measure, weighting,
 			s.Alpha, s.Shrinkage, row.Setting.TopN, nb, row.Normalize, m.Precision, m.Recall, m.NDCG, m.MAP, m.Coverage)
 	}
 }

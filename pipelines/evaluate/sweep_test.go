@@ -52,12 +52,17 @@ func TestGridSettings(t *testing.T) {
 		{Measure: []model.Measure{model.Cosine}, Alpha: []float64{0.7}},
 		{TopN: []int{5}}, // cosine, shrinkage 3, top 5: the first setting again
 	}}
+	rp3 := Grid{Models: []Axes{{Measure: []model.Measure{model.RP3Beta}, Shrinkage: []float64{0}, Beta: []float64{0.4, 0.6}}}}
+	if got, err := rp3.settings(base); err != nil || len(got) != 2 || got[0].Similarity.Beta != 0.4 || got[1].Similarity.Beta != 0.6 {
+		t.Errorf("rp3_beta axis: %v, %v; want betas 0.4 and 0.6", got, err)
+	}
 	got, err := g.settings(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sim := func(m model.Measure, alpha float64) model.Similarity {
-		return model.Similarity{Measure: m, Weighting: model.WeightNone, BM25K1: model.DefaultBM25K1, BM25B: model.DefaultBM25B, Alpha: alpha, Shrinkage: 3}
+		return model.Similarity{Measure: m, Weighting: model.WeightNone, BM25K1: model.DefaultBM25K1, BM25B: model.DefaultBM25B, Alpha: alpha, Shrinkage: 3,
+			Beta: model.DefaultRP3Beta}
 	}
 	want := []Setting{
 		{sim(model.Cosine, 0.5), 5}, {sim(model.Cosine, 0.5), 9}, {sim(model.Jaccard, 0.5), 5}, {sim(model.Jaccard, 0.5), 9},
