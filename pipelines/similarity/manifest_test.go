@@ -26,8 +26,8 @@ type manifestDoc struct {
 // The similarity a manifest records for the default flags and for
 // --measure=cooccurrence, as written by hand.
 const (
-	cosineJSON       = `{"measure":"cosine","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0}`
-	cooccurrenceJSON = `{"measure":"cooccurrence","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0}`
+	cosineJSON       = `{"measure":"cosine","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0,"rp3_beta":0.5}`
+	cooccurrenceJSON = `{"measure":"cooccurrence","user_weighting":"none","bm25_k1":100,"bm25_b":0.8,"asymmetric_alpha":0.5,"shrinkage":0,"rp3_beta":0.5}`
 )
 
 type manifestFile struct {
