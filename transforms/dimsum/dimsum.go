@@ -59,6 +59,15 @@ type ItemTable struct {
 	Totals []float64
 }
 
+// Index maps each item id to its compact id (its position).
+func (t *ItemTable) Index() map[string]int32 {
+	index := make(map[string]int32, len(t.Items))
+	for i, item := range t.Items {
+		index[item] = int32(i)
+	}
+	return index
+}
+
 // Oversampling returns sg = sqrt(10·ln(n)/threshold), +Inf for threshold 0.
 func Oversampling(threshold float64, nItems int) float64 {
 	if threshold <= 0 {

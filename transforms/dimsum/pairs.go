@@ -48,12 +48,10 @@ func (f *weighFn) prepare(tables []ItemTable) {
 	if t == nil {
 		return
 	}
-	f.table = t
-	f.index = make(map[string]int32, len(t.Items))
+	f.table, f.index = t, t.Index()
 	var sum exactsum.Sum
-	for i, item := range t.Items {
-		f.index[item] = int32(i)
-		sum.Add(t.Totals[i])
+	for _, total := range t.Totals {
+		sum.Add(total)
 	}
 	mean := sum.Float64() / float64(len(t.Items))
 	f.ratio = make([]float64, len(t.Items))

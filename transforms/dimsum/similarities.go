@@ -295,11 +295,7 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 	if t == nil {
 		return
 	}
-	f.table = t
-	f.index = make(map[string]int32, len(t.Items))
-	for i, item := range t.Items {
-		f.index[item] = int32(i)
-	}
+	f.table, f.index = t, t.Index()
 	c := Config{Threshold: f.Threshold, Similarity: f.Similarity}
 	f.params = c.Params(t)
 	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines), c.similarity().NeedsPairCounts())
