@@ -1,6 +1,9 @@
 // Package publish describes what one run of the pipeline published as files:
-// a manifest naming the run's version, the similarity measure it scored by
-// and, for each file it wrote, the file's path, size and SHA-256.
+// a manifest naming the run's version, the similarity measure it scored by,
+// the window of events it read and, for each file it wrote, the file's
+// path, size and SHA-256. It also holds the rule that orders publications
+// in every sink (CheckOrder, Preflight): a version replaces the live one
+// only if its window does not end earlier.
 //
 // The pipeline replaces each output by its own rename (or object upload), so
 // between two of them a reader sees one new file beside an old one, with
@@ -23,6 +26,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/recsys/itemsim/model"
 )
@@ -47,6 +51,10 @@ type Manifest struct {
 	// scores a reader accepts (model.Similarity.MaxScore); nil, as in
 	// manifests written before measures, is cosine.
 	Similarity *model.Similarity `json:"similarity,omitempty"`
+	// Window is the span of event time the run read, which orders
+	// publications (CheckOrder); nil, as in manifests written before
+	// windows, orders before any.
+	Window *Window `json:"window,omitempty"`
 }
 
 // File describes one published file.
@@ -129,6 +137,10 @@ func Parse(b []byte) (Manifest, error) {
 	if err := m.validate(); err != nil {
 		return Manifest{}, err
 	}
+	if w := m.Window; w != nil {
+		// One zone, so that a manifest reads back equal to what was written.
+		m.Window = &Window{Start: w.Start.UTC(), End: w.End.UTC()}
+	}
 	return m, nil
 }
 
@@ -141,6 +153,9 @@ func (m Manifest) validate() error {
 		if err := m.Similarity.Validate(0); err != nil {
 			return fmt.Errorf("manifest: similarity: %v", err)
 		}
+	}
+	if w := m.Window; w != nil && (w.End.IsZero() || !w.Start.IsZero() && !w.Start.Before(w.End)) {
+		return fmt.Errorf("manifest: window [%s, %s) is empty or has no end", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))
 	}
 	files := []File{m.Similarities}
 	if m.Popular != nil {

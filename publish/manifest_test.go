@@ -142,6 +142,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"popular":{"path":"p","size":2,"sha256":"` + abcSHA256 + `"}}`))
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"}}`))
 	f.Add([]byte(`{"version":"","similarities":null}`))
+	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"window":{"start":"2026-11-01T00:00:00+01:00","end":"2026-12-01T00:00:00Z"}}`))
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"similarity":{"measure":"cosine","user_weighting":"bm25","bm25_k1":1.2,"bm25_b":0.75,"asymmetric_alpha":0.2,"shrinkage":10}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)

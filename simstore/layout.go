@@ -6,7 +6,7 @@
 // "ItemSimilarity") and all keys in the configured namespace:
 //
 //	K+"Version"/"current"          pointer: {version, updated_at}
-//	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error, similarity}
+//	K+"Version"/V                  version marker: {state, created_at, completed_at, expected, items, error, similarity, window_start, window_end}
 //	K+"Version"/V / K/item         one item of version V: {items, scores, version, updated_at}
 //	K+"Version"/V / K+"Popular"/"popular"
 //	                               V's most popular items: {items, users, version, updated_at}
@@ -156,6 +156,13 @@ type VersionInfo struct {
 	// scored by (SetSimilarity, ParseSimilarity); "" (stored as no property)
 	// records none: cosine.
 	Similarity string `datastore:"similarity,noindex,omitempty"`
+	// WindowStart and WindowEnd are the span of event time the version was
+	// computed from (publish.Window). WindowEnd orders versions: the
+	// pointer never moves to a version whose window ends before the live
+	// one's. Versions written before windows have none (zero), which
+	// orders before any.
+	WindowStart time.Time `datastore:"window_start,noindex,omitempty"`
+	WindowEnd   time.Time `datastore:"window_end,noindex,omitempty"`
 }
 
 // SetSimilarity records s in v.Similarity; nil records none. A measure

@@ -1,7 +1,7 @@
 // Package options registers the flags the jobs share, once, with their
 // doc strings, and validates them into the transforms' configs: how records
 // are parsed (interactions.Spec), how they are scored (scoring.Config, and
-// the --since/--until window), DIMSUM (dimsum.Config), the top-N lists and
+// the --since/--until/--window window, relative to the run), DIMSUM (dimsum.Config), the top-N lists and
 // the bad-row limit.
 //
 // Each group registers on the FlagSet it is given, so a job takes only the
@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/recsys/itemsim/model"
@@ -110,44 +111,173 @@ func RegisterScoring(fs *flag.FlagSet) *Scoring {
 	}
 }
 
-// Window are the flags that keep the events of a time window.
+// Window are the flags that keep the events of a time window: --since and
+// --until, each a time or a duration relative to the run, or --window, a
+// length ending at --until. Relative values count from the run's reference
+// time, --run_time (default: the launch) truncated to --window_align, so a
+// nightly launch needs no date arithmetic and every launch of one day gets
+// the same window.
 type Window struct {
-	since, until *string
+	since, until, runTime *string
+	length, align         *time.Duration
+
+	// resolved is the Span of the first Resolve: one run, one window.
+	resolved *Span
 }
 
-// RegisterWindow registers --since and --until on fs.
+// DefaultWindowAlign is --window_align's default: relative times count from
+// the run's UTC midnight.
+const DefaultWindowAlign = 24 * time.Hour
+
+// RegisterWindow registers --since, --until, --window, --run_time and
+// --window_align on fs.
 func RegisterWindow(fs *flag.FlagSet) *Window {
 	return &Window{
-		since: fs.String("since", "", "Keep events at or after this time (RFC 3339, date or unix seconds)."),
-		until: fs.String("until", "", "Keep events before this time (RFC 3339, date or unix seconds)."),
+		since:   fs.String("since", "", "Keep events at or after this time: RFC 3339, a date, unix seconds, or a duration relative to the run's reference time (e.g. -720h; see --run_time)."),
+		until:   fs.String("until", "", "Keep events before this time: RFC 3339, a date, unix seconds, or a duration relative to the run's reference time (e.g. 0h: its midnight)."),
+		length:  fs.Duration("window", 0, "Keep the events of this long a window ending at --until, or at the run's reference time without --until (e.g. 720h: the last 30 days; 0: no window). Not with --since."),
+		runTime: fs.String("run_time", "", "The run's time, which relative --since/--until and --window count from after --window_align (RFC 3339, date or unix seconds; default: now). Set it to run a past day again."),
+		align:   fs.Duration("window_align", DefaultWindowAlign, "Truncate --run_time to a multiple of this (UTC) before relative times count from it: with 24h every run of a day gets the same window, hence the same version; 0 counts from the exact time."),
 	}
+}
+
+// Span is a resolved window: the bounds the events are kept between, in
+// unix seconds (0: unbounded), and the times relative values counted from.
+type Span struct {
+	Since, Until int64
+	// Run is the run's time (--run_time, or the first Resolve's clock), and
+	// Reference is Run truncated to --window_align.
+	Run, Reference time.Time
+	// Relative reports whether a bound was given relative to Reference.
+	Relative bool
+}
+
+// End is the time the span's events end: Until, or the run's time when
+// the window is open-ended (every event until the run). It orders the
+// versions runs publish (publish.CheckOrder).
+func (s Span) End() time.Time {
+	if s.Until != 0 {
+		return time.Unix(s.Until, 0).UTC()
+	}
+	return s.Run
+}
+
+// String describes the span for the run's log.
+func (s Span) String() string {
+	bound := func(t int64, none string) string {
+		if t == 0 {
+			return none
+		}
+		return time.Unix(t, 0).UTC().Format(time.RFC3339)
+	}
+	out := fmt.Sprintf("events from %s until %s", bound(s.Since, "the first"), bound(s.Until, "the last"))
+	if s.Relative {
+		out += fmt.Sprintf(" (relative to %s, the run time %s aligned)", s.Reference.Format(time.RFC3339), s.Run.Format(time.RFC3339))
+	}
+	return out
+}
+
+// Resolve returns the window the flags give, relative values counted from
+// the run's reference time. The first call fixes the run's time: later
+// calls return the same Span.
+func (w *Window) Resolve() (Span, error) {
+	if w.resolved != nil {
+		return *w.resolved, nil
+	}
+	sp, err := w.resolve(time.Now())
+	if err == nil {
+		w.resolved = &sp
+	}
+	return sp, err
+}
+
+// resolve is Resolve with the clock's time now.
+func (w *Window) resolve(now time.Time) (Span, error) {
+	var sp Span
+	if *w.align < 0 {
+		return sp, fmt.Errorf("--window_align must be >= 0")
+	}
+	if *w.length < 0 {
+		return sp, fmt.Errorf("--window must be >= 0 (0: no window)")
+	}
+	if *w.length > 0 && *w.since != "" {
+		return sp, fmt.Errorf("--window and --since both set the window's start: give one")
+	}
+	sp.Run = now.UTC().Truncate(time.Second)
+	if *w.runTime != "" {
+		t, err := interactions.ParseTime(*w.runTime)
+		if err != nil {
+			return sp, fmt.Errorf("--run_time: %v", err)
+		}
+		sp.Run = time.Unix(t, 0).UTC()
+	}
+	sp.Reference = sp.Run
+	if *w.align > 0 {
+		sp.Reference = sp.Run.Truncate(*w.align)
+	}
+	for _, b := range []struct {
+		name  string
+		value string
+		dst   *int64
+	}{{"since", *w.since, &sp.Since}, {"until", *w.until, &sp.Until}} {
+		if b.value == "" {
+			continue
+		}
+		t, relative, err := windowTime(b.value, sp.Reference)
+		if err != nil {
+			return sp, fmt.Errorf("--%s: %v", b.name, err)
+		}
+		*b.dst, sp.Relative = t, sp.Relative || relative
+	}
+	if *w.length > 0 {
+		if *w.until == "" {
+			sp.Until, sp.Relative = sp.Reference.Unix(), true
+		}
+		sp.Since = sp.Until - int64(w.length.Seconds())
+	}
+	if sp.Since != 0 && sp.Until != 0 && sp.Since >= sp.Until {
+		return sp, fmt.Errorf("--since must be before --until: the window [%s, %s) is empty", time.Unix(sp.Since, 0).UTC().Format(time.RFC3339), time.Unix(sp.Until, 0).UTC().Format(time.RFC3339))
+	}
+	return sp, nil
+}
+
+// windowTime reads a bound: a time (interactions.ParseTime), else a signed
+// duration added to ref. A bound of 0 would read as unbounded, so it is
+// refused.
+func windowTime(v string, ref time.Time) (t int64, relative bool, err error) {
+	if t, err = interactions.ParseTime(v); err != nil {
+		d, derr := time.ParseDuration(strings.TrimSpace(v))
+		if derr != nil {
+			return 0, false, fmt.Errorf("%q is neither a time (RFC 3339, a date or unix seconds) nor a duration relative to the run (-720h, 0h)", v)
+		}
+		t, relative = ref.Add(d).Unix(), true
+	}
+	if t == 0 {
+		return 0, false, fmt.Errorf("%q is the unix epoch, which means no bound: leave the flag out", v)
+	}
+	return t, relative, nil
 }
 
 // Config is the validated scoring.Config for records parsed by spec: a
 // negative --clip_score becomes the largest of spec's weights, none with
-// --score_field (model.Weights.ResolveClip). w adds its window; nil scores
-// every event.
+// --score_field (model.Weights.ResolveClip). w adds its window (Resolve);
+// nil scores every event.
 func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, error) {
 	c := scoring.Config{Rules: model.Rules{Aggregate: *s.aggregate, HalfLife: s.halfLife.Seconds(), MaxItemsPerUser: *s.maxItems,
 		Clip: spec.Weights.ResolveClip(*s.clip)}, Shards: *s.shards}
-	type timeFlag struct {
-		name  string
-		value *string
-		dst   *int64
-	}
-	times := []timeFlag{{"as_of", s.asOf, &c.AsOf}}
-	if w != nil {
-		times = append(times, timeFlag{"since", w.since, &c.Since}, timeFlag{"until", w.until, &c.Until})
-	}
-	for _, t := range times {
-		if *t.value == "" {
-			continue
-		}
-		v, err := interactions.ParseTime(*t.value)
+	if *s.asOf != "" {
+		v, err := interactions.ParseTime(*s.asOf)
 		if err != nil {
-			return c, fmt.Errorf("--%s: %v", t.name, err)
+			return c, fmt.Errorf("--as_of: %v", err)
 		}
-		*t.dst = v
+		c.AsOf = v
+	}
+	if w != nil {
+		sp, err := w.Resolve()
+		if err != nil {
+			return c, err
+		}
+		c.Since, c.Until = sp.Since, sp.Until
 	}
 	if c.Shards < 0 {
 		return c, fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)
@@ -157,7 +287,7 @@ func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, err
 	}
 	if c.NeedsTime() && spec.TimeField == "" {
 		if w != nil {
-			return c, fmt.Errorf("--half_life, --since and --until need --time_field")
+			return c, fmt.Errorf("--half_life, --since, --until and --window need --time_field")
 		}
 		return c, fmt.Errorf("--half_life needs --time_field")
 	}

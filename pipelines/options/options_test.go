@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
@@ -139,7 +140,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"--as_of=yesterday"}, "--as_of"},
 		{[]string{"--time_field=t", "--since=last week"}, "--since"},
 		{[]string{"--time_field=t", "--since=2000", "--until=1000"}, "--since must be before --until"},
-		{[]string{"--half_life=24h"}, "--half_life, --since and --until need --time_field"},
+		{[]string{"--half_life=24h"}, "--half_life, --since, --until and --window need --time_field"},
 		{[]string{"--until=2024-01-01"}, "need --time_field"},
 		{[]string{"--clip_score=NaN"}, "--clip_score"},
 		{[]string{"--max_items_per_user=-1"}, "--max_items_per_user"},
@@ -188,5 +189,66 @@ func TestSubsets(t *testing.T) {
 	fs.Set("half_life", "1h")
 	if _, err := sc.Config(spec, nil); err == nil || err.Error() != "--half_life needs --time_field" {
 		t.Errorf("error %v, want --half_life needs --time_field", err)
+	}
+}
+
+// TestWindow resolves the window flags at a fixed clock: relative bounds
+// count from the run's time truncated to --window_align, and every launch
+// of one day gets the same window. Want values are written out by hand.
+func TestWindow(t *testing.T) {
+	now := time.Date(2026, 12, 2, 13, 45, 12, 0, time.UTC)
+	day := func(d int) int64 { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC).Unix() }
+	for _, tc := range []struct {
+		args         []string
+		since, until int64
+		relative     bool
+		end          time.Time
+	}{
+		{nil, 0, 0, false, now},
+		{[]string{"--window=720h"}, day(2), day(32), true, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)},
+		{[]string{"--since=-720h", "--until=0h"}, day(2), day(32), true, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)},
+		{[]string{"--window=720h", "--window_align=0"}, now.Add(-720 * time.Hour).Unix(), now.Unix(), true, now},
+		{[]string{"--window_align=1h", "--since=-2h"}, time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC).Unix(), 0, true, now},
+		{[]string{"--window=48h", "--until=2026-11-29"}, day(27), day(29), false, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)},
+		{[]string{"--run_time=2026-11-28T17:00:00Z", "--until=24h", "--window=48h"}, day(27), day(29), true, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)},
+		{[]string{"--since=2026-11-01", "--until=1795132800"}, day(1), day(20), false, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)},
+	} {
+		sp, err := register(t, tc.args...).window.resolve(now)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if sp.Since != tc.since || sp.Until != tc.until || sp.Relative != tc.relative || !sp.End().Equal(tc.end) {
+			t.Errorf("%v: since %d until %d relative %v end %s; want %d %d %v %s", tc.args, sp.Since, sp.Until, sp.Relative, sp.End(), tc.since, tc.until, tc.relative, tc.end)
+		}
+	}
+	// Two launches of one day, hours apart, resolve to one window.
+	early, err1 := register(t, "--window=720h").window.resolve(time.Date(2026, 12, 2, 0, 0, 1, 0, time.UTC))
+	late, err2 := register(t, "--window=720h").window.resolve(time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC))
+	if err1 != nil || err2 != nil || early.Since != late.Since || early.Until != late.Until {
+		t.Errorf("one day's launches: %+v (%v) and %+v (%v), want one window", early, err1, late, err2)
+	}
+	// Resolve fixes the run's time once.
+	w := register(t, "--window=1h", "--window_align=0").window
+	a, _ := w.Resolve()
+	time.Sleep(1100 * time.Millisecond)
+	if b, _ := w.Resolve(); a != b {
+		t.Errorf("second Resolve %+v, want the first %+v", b, a)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--window=720h", "--since=-24h"}, "--window and --since both"},
+		{[]string{"--window=-1h"}, "--window must be >= 0"},
+		{[]string{"--window_align=-24h"}, "--window_align must be >= 0"},
+		{[]string{"--since=-30 days"}, `--since: "-30 days" is neither a time`},
+		{[]string{"--run_time=tonight"}, "--run_time"},
+		{[]string{"--until=0"}, "--until: \"0\" is the unix epoch"},
+		{[]string{"--since=0h", "--until=-24h"}, "--since must be before --until"},
+	} {
+		if _, err := register(t, tc.args...).window.resolve(now); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -15,12 +15,14 @@
 package datastoreio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 )
 
@@ -73,6 +75,12 @@ type Config struct {
 	// (simstore.VersionInfo.Similarity); nil records none, which readers
 	// take for cosine. Unused by the in-place layout.
 	Similarity *model.Similarity
+	// Window is the span of event time the neighbour lists were computed
+	// from, recorded on the version's marker. Its End orders versions: the
+	// pointer never moves to a version whose window ends before the live
+	// one's (publish.CheckOrder); such a version is deleted and counted
+	// (publish_refused). Zero: the run's start time. Unused in place.
+	Window publish.Window
 	// Retry tunes retries and throttling.
 	Retry Retry
 }
@@ -156,6 +164,33 @@ func (c Config) Validate() error {
 		return fmt.Errorf("datastoreio: %w", err)
 	}
 	return nil
+}
+
+// window is the window recorded for a run that started at start: c.Window,
+// ending at start when it has no end.
+func (c Config) window(start time.Time) publish.Window {
+	w := c.Window
+	if w.End.IsZero() {
+		w.End = start
+	}
+	return w
+}
+
+// Live describes the sink c writes for a run of version c.Version before it
+// runs (publish.Preflight): the live version, where its window ends, and
+// whether c.Version is already complete. The in-place layout has no
+// versions: it describes an empty sink.
+func Live(ctx context.Context, c Config) (publish.Sink, error) {
+	c = c.withDefaults()
+	if !c.versioned() {
+		return publish.Sink{Name: "datastore (in place)"}, nil
+	}
+	client, err := newClient(ctx, c)
+	if err != nil {
+		return publish.Sink{}, err
+	}
+	defer client.Close()
+	return c.versions(client).live(ctx, c.Version)
 }
 
 // validKeyName checks what Datastore requires of a key name.

@@ -38,6 +38,7 @@ func TestEmulator(t *testing.T) {
 		{"in place", testInPlace},
 		{"popular lists", testWriteWithPopular},
 		{"similarity", testWriteSimilarity},
+		{"order", testWriteOrder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 	"google.golang.org/api/iterator"
 )
@@ -41,11 +42,12 @@ func (s *versions) withRetry(ctx context.Context, f func() error) error {
 }
 
 // begin writes version v's marker in state writing, expecting n items and
-// recording the similarity measure sim (nil: none, cosine). It runs before
-// any item of v is written, so every version a failed run leaves is found
-// later. It refuses to rewrite the live version in place.
-func (s *versions) begin(ctx context.Context, v string, n int, start time.Time, sim *model.Similarity) error {
-	info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n)}
+// recording the similarity measure sim (nil: none, cosine) and the window
+// w. It runs before any item of v is written, so every version a failed
+// run leaves is found later. It refuses to rewrite the live version in
+// place.
+func (s *versions) begin(ctx context.Context, v string, n int, start time.Time, sim *model.Similarity, w publish.Window) error {
+	info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n), WindowStart: w.Start, WindowEnd: w.End}
 	if err := info.SetSimilarity(sim); err != nil {
 		return err
 	}
@@ -81,7 +83,8 @@ func (s *versions) fail(ctx context.Context, v string, cause error) {
 
 // publish marks v complete with n items, writes its popular list pop (nil:
 // none) and points readers at it, in one transaction, if n is the number of
-// items expected. It returns the version that was live before.
+// items expected and the live version's window does not end after v's (else
+// a *publish.StaleError). It returns the version that was live before.
 func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.Popular, now time.Time) (previous string, err error) {
 	err = s.withRetry(ctx, func() error {
 		_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
@@ -97,6 +100,15 @@ func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.P
 				return fmt.Errorf("datastoreio: reading pointer: %w", err)
 			}
 			previous = p.Version
+			if p.Version != "" && p.Version != v {
+				var live simstore.VersionInfo
+				if err := tx.Get(s.keys.Version(p.Version), &live); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+					return fmt.Errorf("datastoreio: reading marker of the live version %q: %w", p.Version, err)
+				}
+				if err := publish.CheckOrder(v, info.WindowEnd, p.Version, live.WindowEnd); err != nil {
+					return err
+				}
+			}
 			info.State, info.CompletedAt, info.Items = simstore.StateComplete, now, int64(n)
 			keys := []*datastore.Key{s.keys.Version(v), s.keys.Pointer()}
 			ents := []any{&info, &simstore.Pointer{Version: v, UpdatedAt: now}}
@@ -217,6 +229,44 @@ func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error
 		return err
 	}
 	return w.flush(ctx)
+}
+
+// live describes the sink for a run of version v (publish.Preflight): the
+// live version, where its window ends, and whether v is complete.
+func (s *versions) live(ctx context.Context, v string) (publish.Sink, error) {
+	sink := publish.Sink{Name: "datastore " + s.keys.VersionKind()}
+	var p simstore.Pointer
+	if err := s.get(ctx, s.keys.Pointer(), &p); err != nil {
+		return sink, fmt.Errorf("datastoreio: reading pointer: %w", err)
+	}
+	sink.Live = p.Version
+	for _, m := range []struct {
+		name string
+		set  func(simstore.VersionInfo)
+	}{
+		{p.Version, func(info simstore.VersionInfo) { sink.LiveEnd = info.WindowEnd }},
+		{v, func(info simstore.VersionInfo) { sink.Has = info.State == simstore.StateComplete }},
+	} {
+		if m.name == "" {
+			continue
+		}
+		var info simstore.VersionInfo
+		if err := s.get(ctx, s.keys.Version(m.name), &info); err != nil {
+			return sink, fmt.Errorf("datastoreio: reading the marker of version %q: %w", m.name, err)
+		}
+		m.set(info)
+	}
+	return sink, nil
+}
+
+// get reads key into dst with retries, leaving dst zero if key is absent.
+func (s *versions) get(ctx context.Context, key *datastore.Key, dst any) error {
+	return s.withRetry(ctx, func() error {
+		if err := s.client.Get(ctx, key, dst); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		return nil
+	})
 }
 
 // incompleteError explains why version v cannot be published.

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -74,11 +75,15 @@ func WriteWithPopular(s beam.Scope, cfg Config, neighbors, popular beam.PCollect
 	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written}, beam.SideInput{Input: popular})
 }
 
+// metricRefused counts versions not published because the live one's
+// window ends later (publish.StaleError).
+const metricRefused = "publish_refused"
+
 // counters are the Beam counters of the metric names.
 var counters = map[string]beam.Counter{}
 
 func init() {
-	for _, name := range []string{metricWritten, metricDeleted, metricCommits, metricRetries, metricThrottledMs} {
+	for _, name := range []string{metricWritten, metricDeleted, metricCommits, metricRetries, metricThrottledMs, metricRefused} {
 		counters[name] = beam.NewCounter("datastoreio", name)
 	}
 }
@@ -170,7 +175,7 @@ func (f *beginFn) Teardown() error {
 func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*int) bool, emit func(int64)) error {
 	start := time.Now().Truncate(time.Microsecond)
 	if f.Cfg.versioned() {
-		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start, f.Cfg.Similarity); err != nil {
+		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start, f.Cfg.Similarity, f.Cfg.window(start)); err != nil {
 			return err
 		}
 	}
@@ -275,7 +280,8 @@ func upsertOp(keys simstore.Keys, v string, n model.Neighbors, updated time.Time
 
 // publishFn publishes the version once every bundle's count is in and
 // they add up to the input's, deletes versions no longer kept, and emits
-// the total.
+// the total. A version whose window ends before the live one's is not
+// published but deleted, counted as publish_refused; it emits 0.
 type publishFn struct {
 	Cfg    Config
 	client *datastore.Client
@@ -311,6 +317,18 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 	}
 	vs := f.Cfg.versions(f.client)
 	prev, err := vs.publish(ctx, f.Cfg.Version, total, pop, now)
+	if publish.IsStale(err) {
+		// Another run published a newer model meanwhile: this version will
+		// never be live, so it goes now rather than at a later run.
+		counters[metricRefused].Inc(ctx, 1)
+		log.Warnf(ctx, "datastoreio: %v", err)
+		w := newWriter(f.client, vs.clk, f.Cfg.Retry, rand.Float64, beamMetrics{})
+		if derr := vs.deleteVersion(ctx, w, f.Cfg.Version); derr != nil {
+			return fmt.Errorf("datastoreio: %v; deleting the refused version failed: %w", err, derr)
+		}
+		emit(0)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
