@@ -11,7 +11,7 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
-.PHONY: all build run serve evaluate bench bench-sampling bench-deps test test-direct vet fuzz
+.PHONY: all build run serve daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
 all: build
 
@@ -25,6 +25,25 @@ run: build
 ## serve: the recommendation server on 127.0.0.1:8080 over `make run`'s output.
 serve: run
 	$(GO) run ./serving --similarities=$(OUTPUT) --popular=$(POPULAR) --addr=$(ADDR)
+
+## daily: the nightly loop on Prism over DAILY_DIR, one gzip CSV of events
+## per day named YYYY-MM-DD.csv.gz (the seed's daily export), oldest first:
+## each day's run reads the DAILY_WINDOW of events ending at that day's end
+## into DAILY_OUT (files, a manifest; ARGS=--datastore_project=... for
+## Datastore too). A day already published, or older than the published
+## one, is skipped by the job itself, so the loop can run every night.
+DAILY_DIR    ?= testdata/daily
+DAILY_OUT    ?= out/daily
+DAILY_WINDOW ?= 24h
+DAILY_ARGS   ?= --time_field=time
+daily: build
+	@mkdir -p $(DAILY_OUT)/logs; for f in $(DAILY_DIR)/*.csv.gz; do \
+		day=$$(basename "$$f" .csv.gz); log=$(DAILY_OUT)/logs/$$day.log; \
+		$(BIN)/similarity --input='$(DAILY_DIR)/*.csv.gz' --run_time=$$day --until=24h --window=$(DAILY_WINDOW) \
+			--output=$(DAILY_OUT)/similarities.jsonl --popular_output=$(DAILY_OUT)/popular.json $(DAILY_ARGS) $(ARGS) >$$log 2>&1 \
+			|| { cat $$log; echo "daily: $$day failed (log: $$log)" >&2; exit 1; }; \
+		echo "daily: $$day"; grep -E '^(window:|similarity: (refused|version)|wall time)' $$log | sed 's/^/  /'; \
+	done
 
 ## evaluate: offline quality (precision, recall, nDCG, MAP@10) on MovieLens 100K.
 evaluate:

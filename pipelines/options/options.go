@@ -120,9 +120,6 @@ func RegisterScoring(fs *flag.FlagSet) *Scoring {
 type Window struct {
 	since, until, runTime *string
 	length, align         *time.Duration
-
-	// resolved is the Span of the first Resolve: one run, one window.
-	resolved *Span
 }
 
 // DefaultWindowAlign is --window_align's default: relative times count from
@@ -178,21 +175,10 @@ func (s Span) String() string {
 }
 
 // Resolve returns the window the flags give, relative values counted from
-// the run's reference time. The first call fixes the run's time: later
-// calls return the same Span.
-func (w *Window) Resolve() (Span, error) {
-	if w.resolved != nil {
-		return *w.resolved, nil
-	}
-	sp, err := w.resolve(time.Now())
-	if err == nil {
-		w.resolved = &sp
-	}
-	return sp, err
-}
-
-// resolve is Resolve with the clock's time now.
-func (w *Window) resolve(now time.Time) (Span, error) {
+// the run's reference time: --run_time, else now, truncated to
+// --window_align. A job resolves it once and passes the Span on, so that
+// every part of a run sees one window.
+func (w *Window) Resolve(now time.Time) (Span, error) {
 	var sp Span
 	if *w.align < 0 {
 		return sp, fmt.Errorf("--window_align must be >= 0")
@@ -260,9 +246,9 @@ func windowTime(v string, ref time.Time) (t int64, relative bool, err error) {
 
 // Config is the validated scoring.Config for records parsed by spec: a
 // negative --clip_score becomes the largest of spec's weights, none with
-// --score_field (model.Weights.ResolveClip). w adds its window (Resolve);
-// nil scores every event.
-func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, error) {
+// --score_field (model.Weights.ResolveClip). w adds its window (see
+// Window.Resolve); nil scores every event.
+func (s *Scoring) Config(spec interactions.Spec, w *Span) (scoring.Config, error) {
 	c := scoring.Config{Rules: model.Rules{Aggregate: *s.aggregate, HalfLife: s.halfLife.Seconds(), MaxItemsPerUser: *s.maxItems,
 		Clip: spec.Weights.ResolveClip(*s.clip)}, Shards: *s.shards}
 	if *s.asOf != "" {
@@ -273,11 +259,7 @@ func (s *Scoring) Config(spec interactions.Spec, w *Window) (scoring.Config, err
 		c.AsOf = v
 	}
 	if w != nil {
-		sp, err := w.Resolve()
-		if err != nil {
-			return c, err
-		}
-		c.Since, c.Until = sp.Since, sp.Until
+		c.Since, c.Until = w.Since, w.Until
 	}
 	if c.Shards < 0 {
 		return c, fmt.Errorf("--shards must be >= 0 (0 means %d)", scoring.DefaultShards)

@@ -44,7 +44,11 @@ func (g groups) configs(input string) (spec interactions.Spec, sc scoring.Config
 	if spec, err = g.records.Spec(input); err != nil {
 		return
 	}
-	if sc, err = g.score.Config(spec, g.window); err != nil {
+	var span Span
+	if span, err = g.window.Resolve(time.Now()); err != nil {
+		return
+	}
+	if sc, err = g.score.Config(spec, &span); err != nil {
 		return
 	}
 	if dc, err = g.sim.Config(sc.Shards); err != nil {
@@ -213,7 +217,7 @@ func TestWindow(t *testing.T) {
 		{[]string{"--run_time=2026-11-28T17:00:00Z", "--until=24h", "--window=48h"}, day(27), day(29), true, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)},
 		{[]string{"--since=2026-11-01", "--until=1795132800"}, day(1), day(20), false, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)},
 	} {
-		sp, err := register(t, tc.args...).window.resolve(now)
+		sp, err := register(t, tc.args...).window.Resolve(now)
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
@@ -223,17 +227,10 @@ func TestWindow(t *testing.T) {
 		}
 	}
 	// Two launches of one day, hours apart, resolve to one window.
-	early, err1 := register(t, "--window=720h").window.resolve(time.Date(2026, 12, 2, 0, 0, 1, 0, time.UTC))
-	late, err2 := register(t, "--window=720h").window.resolve(time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC))
+	early, err1 := register(t, "--window=720h").window.Resolve(time.Date(2026, 12, 2, 0, 0, 1, 0, time.UTC))
+	late, err2 := register(t, "--window=720h").window.Resolve(time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC))
 	if err1 != nil || err2 != nil || early.Since != late.Since || early.Until != late.Until {
 		t.Errorf("one day's launches: %+v (%v) and %+v (%v), want one window", early, err1, late, err2)
-	}
-	// Resolve fixes the run's time once.
-	w := register(t, "--window=1h", "--window_align=0").window
-	a, _ := w.Resolve()
-	time.Sleep(1100 * time.Millisecond)
-	if b, _ := w.Resolve(); a != b {
-		t.Errorf("second Resolve %+v, want the first %+v", b, a)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -247,7 +244,7 @@ func TestWindow(t *testing.T) {
 		{[]string{"--until=0"}, "--until: \"0\" is the unix epoch"},
 		{[]string{"--since=0h", "--until=-24h"}, "--since must be before --until"},
 	} {
-		if _, err := register(t, tc.args...).window.resolve(now); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := register(t, tc.args...).window.Resolve(now); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
 		}
 	}

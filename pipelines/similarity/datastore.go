@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/datastoreio"
 )
@@ -77,9 +78,11 @@ func validateDatastoreFlags(topN, popularN int) error {
 // (PCollection<model.Neighbors>) and popular list (PCollection<[]model.PopularItem>,
 // stored in the version, so that flipping the pointer publishes both) to
 // the pipeline; version is the run id, and sim the measure the scores were
-// computed with, recorded on the version's marker.
-func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string, sim model.Similarity) {
+// computed with, and window the span of events read, both recorded on the
+// version's marker.
+func writeDatastore(s beam.Scope, neighbors, popular beam.PCollection, version string, sim model.Similarity, window publish.Window) {
 	cfg := datastoreConfig(version)
 	cfg.Similarity = published(sim)
+	cfg.Window = window
 	datastoreio.WriteWithPopular(s, cfg, neighbors, popular)
 }

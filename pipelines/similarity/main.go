@@ -44,7 +44,7 @@ var (
 	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
 	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
 	popularN = flag.Int("popular_n", 100, "Items in --popular_output and in the Datastore version's popular list.")
-	runID    = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the UTC start time, 20060102T150405Z).")
+	runID    = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the window's end, or the run's time without --until/--window, as 20060102T150405Z, so a re-run of one day's window is the same version).")
 	manifest = flag.String("manifest_output", "", "JSON manifest written once --output and --popular_output are both in place: the run's version (--run_id) and each file's path, size and SHA-256, which the server checks so that it never pairs files of two runs (default: <output>"+publish.Suffix+" when --popular_output is set).")
 
 	// The flags every job shares (pipelines/options).
@@ -81,6 +81,12 @@ type config struct {
 	PopularN      int
 	// Manifest is written after Output and Popular; "" for none.
 	Manifest string
+	// Window is the span of event time the run reads (the resolved
+	// --since/--until/--window), recorded in the manifest and on the
+	// Datastore version: its End orders publications.
+	Window publish.Window
+	// Span is the resolved window flags, for the run's log.
+	Span options.Span `json:"-"`
 }
 
 func main() {
@@ -96,6 +102,19 @@ func main() {
 	}
 	start := time.Now()
 	printOptions(c)
+	fmt.Printf("window: %s; version %s\n", c.Span, c.RunID)
+	switch done, err := preflight(ctx, c); {
+	case publish.IsStale(err):
+		// A late run is expected now and then (a retried or delayed
+		// night): it refuses, and succeeds, so that no scheduler retries it.
+		fmt.Printf("similarity: refused: %v\n", err)
+		return
+	case err != nil:
+		fail(err)
+	case done:
+		fmt.Printf("similarity: version %s is already published in every sink: nothing to do (give another --run_id to publish this window again)\n", c.RunID)
+		return
+	}
 	res, err := run(ctx, c)
 	if err != nil {
 		fail(err)
@@ -103,6 +122,9 @@ func main() {
 	fmt.Printf("measure: %s\noutput: %s\ndead letter: %s\n", c.DIMSUM.Similarity, c.Output, c.DeadLetter)
 	if res != nil {
 		printCounters(res.Metrics().AllMetrics())
+		if refused := counterSums(res.Metrics().AllMetrics())["datastoreio/publish_refused"]; refused > 0 {
+			fmt.Printf("similarity: refused: version %s was not published in Datastore: a run whose window ends later published meanwhile (datastoreio/publish_refused %d)\n", c.RunID, refused)
+		}
 	}
 	fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
 }
@@ -123,9 +145,6 @@ func configFromFlags() (config, error) {
 	if c.Output == "" {
 		return c, fmt.Errorf("--output is required")
 	}
-	if c.RunID = *runID; c.RunID == "" {
-		c.RunID = time.Now().UTC().Format("20060102T150405Z")
-	}
 	if c.DeadLetter == "" {
 		c.DeadLetter = strings.TrimSuffix(c.Output, ".jsonl") + ".dead_letter.jsonl"
 	}
@@ -144,7 +163,17 @@ func configFromFlags() (config, error) {
 	if err != nil {
 		return c, err
 	}
-	if c.Scoring, err = score.Config(c.Spec, window); err != nil {
+	if c.Span, err = window.Resolve(time.Now()); err != nil {
+		return c, err
+	}
+	c.Window = publish.Window{End: c.Span.End()}
+	if c.Span.Since != 0 {
+		c.Window.Start = time.Unix(c.Span.Since, 0).UTC()
+	}
+	if c.RunID = *runID; c.RunID == "" {
+		c.RunID = c.Window.End.Format("20060102T150405Z")
+	}
+	if c.Scoring, err = score.Config(c.Spec, &c.Span); err != nil {
 		return c, err
 	}
 	if c.DIMSUM, err = sim.Config(c.Scoring.Shards); err != nil {
@@ -194,6 +223,11 @@ func build(s beam.Scope, c config) error {
 	}
 	deadDone := textsink.Write(s.Scope("DeadLetter"), c.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
+	if c.Manifest != "" {
+		// The outputs wait for the order check too: no file of a run older
+		// than the published one replaces it.
+		gate = beam.Flatten(s, gate, checkFileOrder(s, c))
+	}
 
 	rows := scoring.PerUser(s, src.Batches, c.Scoring)
 	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
@@ -213,7 +247,7 @@ func build(s beam.Scope, c config) error {
 	if datastoreEnabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
 		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
-		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID, c.DIMSUM.Similarity)
+		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID, c.DIMSUM.Similarity, c.Window)
 	}
 	return nil
 }
@@ -224,7 +258,7 @@ func build(s beam.Scope, c config) error {
 // and a reader that sees the manifest sees the whole run.
 func writeManifest(s beam.Scope, c config, written []beam.PCollection) {
 	done := beam.Flatten(s, written...)
-	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written), Similarity: published(c.DIMSUM.Similarity)},
+	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written), Similarity: published(c.DIMSUM.Similarity), Window: c.Window},
 		beam.Impulse(s), beam.SideInput{Input: done})
 	textsink.Write(s, c.Manifest, doc, written...)
 }
@@ -239,6 +273,8 @@ type manifestFn struct {
 	Files int
 	// Similarity is the run's measure, recorded in the manifest (nil: none).
 	Similarity *model.Similarity
+	// Window is the run's window, recorded in the manifest.
+	Window publish.Window
 }
 
 func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, emit func(string)) error {
@@ -247,7 +283,8 @@ func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, e
 		// describing the files now would describe an older run's.
 		return fmt.Errorf("manifest %s: %d of the %d file writes produced nothing (a failed write)", f.Path, f.Files-len(done), f.Files)
 	}
-	m := publish.Manifest{Version: f.Version, Similarity: f.Similarity}
+	w := f.Window
+	m := publish.Manifest{Version: f.Version, Similarity: f.Similarity, Window: &w}
 	var err error
 	if m.Similarities, err = describe(ctx, f.Path, f.Similarities); err != nil {
 		return err
@@ -329,13 +366,19 @@ func printOptions(c config) {
 	fmt.Printf("similarity: starting on %s with %s\n", runner, b)
 }
 
-// printCounters prints the run's counters summed over steps, sorted by
-// name, and the scale B that DIMSUM divided the scores by.
-func printCounters(q metrics.QueryResults) {
+// counterSums sums each counter over steps, by namespace/name.
+func counterSums(q metrics.QueryResults) map[string]int64 {
 	sums := map[string]int64{}
 	for _, c := range q.Counters() {
 		sums[c.Key.Namespace+"/"+c.Key.Name] += c.Result()
 	}
+	return sums
+}
+
+// printCounters prints the run's counters summed over steps, sorted by
+// name, and the scale B that DIMSUM divided the scores by.
+func printCounters(q metrics.QueryResults) {
+	sums := counterSums(q)
 	names := make([]string, 0, len(sums))
 	for n := range sums {
 		names = append(names, n)
