@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"github.com/recsys/itemsim/internal/datastoretest"
+	"google.golang.org/api/iterator"
+)
+
+// The daily fixture's runs: the night after each day reads that day's
+// events (a one-day window ending at the next midnight) and publishes the
+// version named by the window's end.
+const (
+	dailyInput = "../../testdata/daily/*.csv.gz"
+	versionA   = "20261129T000000Z" // the night after November 28
+	versionB   = "20261130T000000Z"
+	versionC   = "20261201T000000Z"
+)
+
+// runDay runs the job as its binary for the night after day into out's
+// files and Datastore project "p", keeping 2 versions, and returns its
+// output.
+func runDay(t *testing.T, day, out string) string {
+	t.Helper()
+	return runBinary(t, "--input="+dailyInput, "--time_field=time", "--run_time="+day, "--until=24h", "--window=24h",
+		"--output="+filepath.Join(out, "similarities.jsonl"), "--popular_output="+filepath.Join(out, "popular.json"),
+		"--datastore_project=p", "--datastore_keep_versions=2")
+}
+
+// buildServing builds the server's binary into dir.
+func buildServing(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "serving")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/recsys/itemsim/serving")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build serving: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startServing starts the server on a free port with args and returns its
+// base URL; it is stopped when the test ends.
+func startServing(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var log bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"--addr=" + addr, "--reload_interval=100ms"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("serving %s log:\n%s", strings.Join(args, " "), log.String())
+		}
+	})
+	return "http://" + addr
+}
+
+// waitVersion polls base's /readyz until it serves version, for at most
+// 30 s.
+func waitVersion(t *testing.T, base, version string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		var r struct{ Version string }
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err == nil && r.Version == version {
+			return
+		}
+		last = fmt.Sprintf("status %d, version %q, %v", resp.StatusCode, r.Version, err)
+	}
+	t.Fatalf("%s does not serve version %s after 30 s: %s", base, version, last)
+}
+
+// answer is one response of a server: its status, the version its body
+// names and the body.
+type answer struct {
+	status  int
+	version string
+	body    string
+}
+
+// ask sends one request: GET path, or POST body to path.
+func ask(client *http.Client, base, path, body string) answer {
+	var resp *http.Response
+	var err error
+	if body == "" {
+		resp, err = client.Get(base + path)
+	} else {
+		resp, err = client.Post(base+path, "application/json", strings.NewReader(body))
+	}
+	if err != nil {
+		return answer{status: -1, body: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var v struct{ Version string }
+	json.Unmarshal(b, &v)
+	return answer{status: resp.StatusCode, version: v.Version, body: string(b)}
+}
+
+// similarTo returns the neighbours a /v1/similar answer lists, in order.
+func similarTo(t *testing.T, a answer) []string {
+	t.Helper()
+	var r struct {
+		Result []struct{ Item string }
+	}
+	if err := json.Unmarshal([]byte(a.body), &r); err != nil {
+		t.Fatalf("%s: %v", a.body, err)
+	}
+	var out []string
+	for _, it := range r.Result {
+		out = append(out, it.Item)
+	}
+	return out
+}
+
+// datastoreState is every entity of project p, by key, as Datastore holds
+// it (values and timestamps).
+func datastoreState(t *testing.T, host string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	client := datastoretest.Client(t, "p", host)
+	state := map[string]string{}
+	for _, kind := range []string{"ItemSimilarityVersion", "ItemSimilarity", "ItemSimilarityPopular"} {
+		it := client.Run(ctx, datastore.NewQuery(kind))
+		for {
+			var props datastore.PropertyList
+			k, err := it.Next(&props)
+			if err == iterator.Done {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The emulator returns properties in no fixed order.
+			slices.SortFunc(props, func(a, b datastore.Property) int { return strings.Compare(a.Name, b.Name) })
+			state[k.String()] = fmt.Sprint(props)
+		}
+	}
+	return state
+}
+
+// versionsIn lists the version markers of a datastoreState, sorted.
+func versionsIn(state map[string]string) []string {
+	var vs []string
+	for k := range state {
+		if v, ok := strings.CutPrefix(k, "/ItemSimilarityVersion,"); ok && !strings.Contains(v, "/") && v != "current" {
+			vs = append(vs, v)
+		}
+	}
+	slices.Sort(vs)
+	return vs
+}
+
+// fileState is the bytes and modification time of each published file.
+func fileState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	state := map[string]string{}
+	for _, name := range []string{"similarities.jsonl", "popular.json", "similarities.jsonl.manifest.json"} {
+		p := filepath.Join(dir, name)
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state[name] = st.ModTime().String() + " " + string(b)
+	}
+	return state
+}
+
+// TestTwoConsecutiveDays is the nightly loop against the real Datastore
+// emulator and over files, with one server on each that reloads every
+// 100 ms and is never restarted: the night after November 28 publishes A
+// and both servers answer from it; the next night's window moves by a day
+// over events whose neighbours differ and publishes B while clients keep
+// asking, and every answer through the switch is exactly A's or exactly
+// B's, never an error, never A after B; re-running that night changes
+// nothing, in Datastore or in the files; the night after the 28th run
+// again after B is refused; a third night publishes C and only
+// --datastore_keep_versions=2 versions remain.
+func TestTwoConsecutiveDays(t *testing.T) {
+	emu := datastoretest.StartEmulator(t)
+	t.Setenv("DATASTORE_EMULATOR_HOST", emu.Host)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	bin := buildServing(t, dir)
+
+	if log := runDay(t, "2026-11-28", out); !strings.Contains(log, "window: events from 2026-11-28T00:00:00Z until 2026-11-29T00:00:00Z") ||
+		!strings.Contains(log, "version "+versionA) {
+		t.Fatalf("night 1 did not print its window and version %s:\n%s", versionA, log)
+	}
+	servers := map[string]string{
+		"datastore": startServing(t, bin, "--datastore_project=p"),
+		"files":     startServing(t, bin, "--similarities="+filepath.Join(out, "similarities.jsonl"), "--popular="+filepath.Join(out, "popular.json")),
+	}
+	for _, base := range servers {
+		waitVersion(t, base, versionA)
+	}
+	// On November 28 every sku pairs with its neighbour at distance 1
+	// (testdata/daily/README.md): sku00's best are sku01 and sku39.
+	client := &http.Client{Timeout: 10 * time.Second}
+	if got := similarTo(t, ask(client, servers["datastore"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku01", "sku39"}) {
+		t.Errorf("sku00's 2 best on day 1: %v, want sku01 and sku39", got)
+	}
+
+	// Clients ask both servers through the switch to B.
+	requests := []struct{ path, body string }{
+		{"/v1/similar/sku00?n=5", ""},
+		{"/v1/recommendations", `{"items":[{"item":"sku00","weight":6},{"item":"sku10","weight":2},{"item":"sku20","weight":0.5}],"n":8}`},
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	type trace struct {
+		server string
+		req    int
+		seen   []answer
+	}
+	var traces []*trace
+	for name, base := range servers {
+		for req := range requests {
+			tr := &trace{server: name, req: req}
+			traces = append(traces, tr)
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					tr.seen = append(tr.seen, ask(client, base, requests[req].path, requests[req].body))
+				}
+			})
+		}
+	}
+	runDay(t, "2026-11-29", out)
+	for _, base := range servers {
+		waitVersion(t, base, versionB)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	// Each request's answers: A's body until the switch, then B's, on both
+	// servers, which agree with each other.
+	want := map[string]string{} // version and request -> body
+	for _, tr := range traces {
+		sawB := false
+		counts := map[string]int{}
+		for i, a := range tr.seen {
+			if a.status != http.StatusOK || (a.version != versionA && a.version != versionB) {
+				t.Fatalf("%s request %d, answer %d: status %d, version %q: %s", tr.server, tr.req, i, a.status, a.version, a.body)
+			}
+			if a.version == versionA && sawB {
+				t.Fatalf("%s request %d, answer %d: A after B", tr.server, tr.req, i)
+			}
+			sawB = sawB || a.version == versionB
+			counts[a.version]++
+			key := fmt.Sprintf("%s %d", a.version, tr.req)
+			if w, ok := want[key]; !ok {
+				want[key] = a.body
+			} else if a.body != w {
+				t.Fatalf("%s request %d, answer %d of version %s differs from the others (a mixed answer):\n%s\nwant\n%s", tr.server, tr.req, i, a.version, a.body, w)
+			}
+		}
+		if counts[versionA] == 0 || counts[versionB] == 0 {
+			t.Errorf("%s request %d saw %v: want answers from both versions", tr.server, tr.req, counts)
+		}
+		t.Logf("%s request %d: %d answers from A, %d from B", tr.server, tr.req, counts[versionA], counts[versionB])
+	}
+	if want[versionA+" 0"] == want[versionB+" 0"] || want[versionA+" 1"] == want[versionB+" 1"] {
+		t.Errorf("B answers as A did: the fixture's neighbours should differ by day")
+	}
+	// On November 29 the distance is 7: sku00's best are sku07 and sku33.
+	if got := similarTo(t, ask(client, servers["files"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku07", "sku33"}) {
+		t.Errorf("sku00's 2 best on day 2: %v, want sku07 and sku33", got)
+	}
+
+	// The same night again: nothing to do, nothing changed.
+	dsBefore, filesBefore := datastoreState(t, emu.Host), fileState(t, out)
+	if log := runDay(t, "2026-11-29", out); !strings.Contains(log, "similarity: version "+versionB+" is already published in every sink: nothing to do") {
+		t.Errorf("re-run of night 2:\n%s", log)
+	}
+	// Night 1 again, late: refused, nothing changed.
+	if log := runDay(t, "2026-11-28", out); !strings.Contains(log, `similarity: refused: `) || !strings.Contains(log, `the live version "`+versionB+`" covers them until 2026-11-30T00:00:00Z`) {
+		t.Errorf("late run of night 1:\n%s", log)
+	}
+	dsAfter, filesAfter := datastoreState(t, emu.Host), fileState(t, out)
+	for k, v := range dsAfter {
+		if dsBefore[k] != v {
+			t.Errorf("the re-run or the late run changed entity %s:\n%s\nwas\n%s", k, v, dsBefore[k])
+		}
+	}
+	if len(dsAfter) != len(dsBefore) || !maps.Equal(filesBefore, filesAfter) {
+		t.Errorf("the re-run or the late run changed the sinks: %d entities, %d before; files unchanged: %v", len(dsAfter), len(dsBefore), maps.Equal(filesBefore, filesAfter))
+	}
+	if got := versionsIn(dsAfter); !slices.Equal(got, []string{versionA, versionB}) {
+		t.Errorf("versions after night 2: %v, want A and B", got)
+	}
+
+	// Night 3: C is live and A, the third newest, is gone.
+	runDay(t, "2026-11-30", out)
+	for _, base := range servers {
+		waitVersion(t, base, versionC)
+	}
+	state := datastoreState(t, emu.Host)
+	if got := versionsIn(state); !slices.Equal(got, []string{versionB, versionC}) {
+		t.Errorf("versions after night 3: %v, want B and C (--datastore_keep_versions=2)", got)
+	}
+	for k := range state {
+		if strings.Contains(k, versionA) {
+			t.Errorf("entity %s of version A left after night 3", k)
+		}
+	}
+}
+
+// TestFileOrderCheck: a run that passed its preflight before a newer
+// window was published (run here without main's preflight) fails at the
+// check the file writes wait on, and leaves the newer files in place.
+func TestFileOrderCheck(t *testing.T) {
+	out := t.TempDir()
+	args := func(day string) []string {
+		return []string{"--input=" + dailyInput, "--time_field=time", "--run_time=" + day, "--until=24h", "--window=24h",
+			"--output=" + filepath.Join(out, "similarities.jsonl"), "--popular_output=" + filepath.Join(out, "popular.json")}
+	}
+	runBinary(t, args("2026-11-29")...)
+	before := fileState(t, out)
+	_, err := runJob(t, args("2026-11-28")...)
+	if err == nil || !strings.Contains(err.Error(), `version "`+versionA+`" covers events until 2026-11-29T00:00:00Z, but the live version "`+versionB+`"`) {
+		t.Errorf("night 1 after night 2 without a preflight: %v, want the order check's refusal", err)
+	}
+	if after := fileState(t, out); !maps.Equal(before, after) {
+		t.Errorf("the refused run replaced files")
+	}
+}
