@@ -61,3 +61,36 @@ func TestBigQueryMatchesFile(t *testing.T) {
 		}
 	}
 }
+
+// TestBigQueryRelativeWindow: a nightly query names its window @since and
+// @until, and a relative window fills them with the window the run prints,
+// which the run also applies: the output equals a file run's over the same
+// absolute bounds.
+func TestBigQueryRelativeWindow(t *testing.T) {
+	const query = "SELECT user, productSku, type, time FROM `proj.ds.events` WHERE time >= @since AND time < @until"
+	srv := bigquerytest.New(t)
+	tab := fixtureTable(t)
+	srv.AddQuery(query, tab)
+	dir := t.TempDir()
+	// The night of October 17, 2019, 02:30: the three days before its midnight.
+	mustRun(t, "--time_field=time", "--input=", "--input_query="+query, "--bq_project=billing", "--bq_endpoint="+srv.URL, "--bq_storage_endpoint="+srv.Addr,
+		"--run_time=2019-10-17T02:30:00Z", "--window=72h", "--output="+filepath.Join(dir, "query.jsonl"))
+	jobs := srv.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("%d query jobs, want 1", len(jobs))
+	}
+	got := map[string]string{}
+	for _, p := range jobs[0].Configuration.Query.QueryParameters {
+		got[p.Name] = p.ParameterType.Type + " " + p.ParameterValue.Value
+	}
+	want := map[string]string{"since": "TIMESTAMP 2019-10-14 00:00:00", "until": "TIMESTAMP 2019-10-17 00:00:00"}
+	for name, w := range want {
+		if !strings.HasPrefix(got[name], w) {
+			t.Errorf("@%s = %q, want %s", name, got[name], w)
+		}
+	}
+	mustRun(t, "--time_field=time", "--input_query=", "--input="+fixture, "--window=0", "--since=2019-10-14", "--until=2019-10-17", "--output="+filepath.Join(dir, "file.jsonl"))
+	if q, f := readFile(t, filepath.Join(dir, "query.jsonl")), readFile(t, filepath.Join(dir, "file.jsonl")); q != f || f == "" {
+		t.Errorf("the query run's output (%d bytes) differs from the file run's over the same bounds (%d bytes)", len(q), len(f))
+	}
+}
