@@ -93,7 +93,7 @@ fuzz:
 	GO=$(GO) .ci/fuzz-one FuzzAppendQuery ./serving $(FUZZTIME)
 	GO=$(GO) .ci/fuzz-one FuzzParse ./publish $(FUZZTIME)
 
--include runners/runners.mk templates/dataflow/template.mk
+-include runners/runners.mk templates/dataflow/template.mk templates/dataflow/schedule.mk
 
 ## loadtest: start the server and load it with 1- and 10-item requests (wrk
 ## when installed, else the Go generator), printing req/s, p50 and p99; on
