@@ -366,3 +366,45 @@ func TestFileOrderCheck(t *testing.T) {
 		t.Errorf("the refused run replaced files")
 	}
 }
+
+// TestMakeDaily runs `make daily` over testdata/daily twice: the first
+// loop publishes each night in turn, ending on the night after December 1;
+// the second publishes nothing (three nights refused as older, the last
+// already published) and leaves the files as they were.
+func TestMakeDaily(t *testing.T) {
+	makeTool, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not on PATH")
+	}
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "daily")
+	daily := func() string {
+		cmd := exec.Command(makeTool, "--no-print-directory", "daily", "BIN="+filepath.Join(tmp, "bin"), "DAILY_OUT="+out)
+		cmd.Dir = "../.."
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make daily: %v\n%s", err, b)
+		}
+		return string(b)
+	}
+	first := daily()
+	for _, v := range []string{versionA, versionB, versionC, "20261202T000000Z"} {
+		if !strings.Contains(first, "; version "+v+"\n") {
+			t.Errorf("the first loop did not run version %s:\n%s", v, first)
+		}
+	}
+	if strings.Contains(first, "refused") || strings.Contains(first, "nothing to do") {
+		t.Errorf("the first loop skipped a night:\n%s", first)
+	}
+	before := fileState(t, out)
+	if !strings.Contains(before["similarities.jsonl.manifest.json"], `"version":"20261202T000000Z"`) {
+		t.Errorf("manifest after the loop: %s, want the last night's version", before["similarities.jsonl.manifest.json"])
+	}
+	second := daily()
+	if n := strings.Count(second, "similarity: refused: "); n != 3 || !strings.Contains(second, "similarity: version 20261202T000000Z is already published") {
+		t.Errorf("the second loop: %d nights refused, want 3 and the last already published:\n%s", n, second)
+	}
+	if after := fileState(t, out); !maps.Equal(before, after) {
+		t.Errorf("the second loop changed the files")
+	}
+}
