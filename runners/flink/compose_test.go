@@ -12,14 +12,17 @@ import (
 	"testing"
 )
 
-// yamlLines parses the YAML subset compose.yaml is written in: block
-// mappings, block sequences of scalars, plain or quoted scalars, literal
-// blocks (|) and comments. Anything else is an error, so that the file
-// stays checkable.
+// yamlLines parses the YAML subset compose.yaml and cronjob.yaml are
+// written in: block mappings, block sequences of scalars or of mappings
+// ("- key: value"), plain or quoted scalars, literal blocks (|) and
+// comments. Anything else is an error, so that the files stay checkable.
 type yamlLines struct {
 	lines []string
 	i     int
 }
+
+// mappingItem is a sequence item that opens a mapping, "- key: value".
+var mappingItem = regexp.MustCompile(`^[A-Za-z_][\w.-]*:(\s|$)`)
 
 func indentOf(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
 
@@ -39,7 +42,19 @@ func (y *yamlLines) block(indent int) (any, error) {
 	if strings.HasPrefix(strings.TrimSpace(y.lines[y.i]), "-") {
 		var seq []any
 		for y.next() == indent && strings.HasPrefix(strings.TrimSpace(y.lines[y.i]), "- ") {
-			v, err := scalar(strings.TrimPrefix(strings.TrimSpace(y.lines[y.i]), "- "))
+			item := strings.TrimPrefix(strings.TrimSpace(y.lines[y.i]), "- ")
+			if mappingItem.MatchString(item) {
+				// The item's first key, and the keys under it, are
+				// indented past the dash.
+				y.lines[y.i] = strings.Repeat(" ", indent+2) + item
+				m, err := y.block(indent + 2)
+				if err != nil {
+					return nil, err
+				}
+				seq = append(seq, m)
+				continue
+			}
+			v, err := scalar(item)
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %v", y.i+1, err)
 			}
