@@ -42,8 +42,12 @@ func TestCheckOrder(t *testing.T) {
 // TestPreflight: refused when any sink holds a newer version, done only
 // when every sink has the run's version, else run.
 func TestPreflight(t *testing.T) {
-	files := func(live string, end time.Time, has bool) Sink { return Sink{Name: "files", Live: live, LiveEnd: end, Has: has} }
-	ds := func(live string, end time.Time, has bool) Sink { return Sink{Name: "datastore", Live: live, LiveEnd: end, Has: has} }
+	files := func(live string, end time.Time, has bool) Sink {
+		return Sink{Name: "files", Live: live, LiveEnd: end, Has: has}
+	}
+	ds := func(live string, end time.Time, has bool) Sink {
+		return Sink{Name: "datastore", Live: live, LiveEnd: end, Has: has}
+	}
 	for _, tc := range []struct {
 		name  string
 		sinks []Sink

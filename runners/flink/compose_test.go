@@ -125,20 +125,27 @@ type service struct {
 	properties         string
 }
 
-func loadCompose(t *testing.T) map[string]service {
+// loadYAML parses the YAML file at path with yamlLines.
+func loadYAML(t *testing.T, path string) any {
 	t.Helper()
-	b, err := os.ReadFile("compose.yaml")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	y := &yamlLines{lines: strings.Split(string(b), "\n")}
 	if y.next() != 0 {
-		t.Fatal("compose.yaml is empty")
+		t.Fatalf("%s is empty", path)
 	}
 	doc, err := y.block(0)
 	if err != nil {
-		t.Fatalf("compose.yaml: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
+	return doc
+}
+
+func loadCompose(t *testing.T) map[string]service {
+	t.Helper()
+	doc := loadYAML(t, "compose.yaml")
 	services, _ := doc.(map[string]any)["services"].(map[string]any)
 	if len(services) == 0 {
 		t.Fatal("compose.yaml has no services")

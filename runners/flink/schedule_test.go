@@ -124,18 +124,7 @@ func flagsOf(t *testing.T, what string, args []string) map[string]string {
 // cronJob is cronjob.yaml's schedule and launch, its fields checked.
 func cronJob(t *testing.T) (schedule, zone string, l launch) {
 	t.Helper()
-	b, err := os.ReadFile("cronjob.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := &yamlLines{lines: strings.Split(string(b), "\n")}
-	if y.next() != 0 {
-		t.Fatal("cronjob.yaml is empty")
-	}
-	doc, err := y.block(0)
-	if err != nil {
-		t.Fatalf("cronjob.yaml: %v", err)
-	}
+	doc := loadYAML(t, "cronjob.yaml")
 	checkKeys(t, doc, cronJobKeys, "")
 	if v, k := field(t, doc, "apiVersion"), field(t, doc, "kind"); v != "batch/v1" || k != "CronJob" {
 		t.Errorf("apiVersion %v, kind %v: want batch/v1 CronJob", v, k)
