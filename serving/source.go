@@ -112,13 +112,19 @@ func popularStamp(path string) (string, error) {
 	return stamp(path)
 }
 
-// stamp identifies a file's content cheaply: modification time and size.
+// stamp identifies a file's content cheaply: modification time, size and,
+// where there are inodes, the inode, which a publication's rename changes
+// even within one tick of the modification time and at an equal size.
 func stamp(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s/%d", fi.ModTime().UTC().Format(time.RFC3339Nano), fi.Size()), nil
+	s := fmt.Sprintf("%s/%d", fi.ModTime().UTC().Format(time.RFC3339Nano), fi.Size())
+	if ino := inode(fi); ino != 0 {
+		s += fmt.Sprintf("/i%d", ino)
+	}
+	return s, nil
 }
 
 // fileSource reads the pipeline's JSONL and popular files. The pipeline

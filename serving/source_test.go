@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,11 @@ func fileToken(t *testing.T, sims, pop string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return fi.ModTime().UTC().Format(time.RFC3339Nano) + "/" + fmt.Sprint(fi.Size())
+		s := fi.ModTime().UTC().Format(time.RFC3339Nano) + "/" + fmt.Sprint(fi.Size())
+		if ino := inode(fi); ino != 0 {
+			s += "/i" + fmt.Sprint(ino)
+		}
+		return s
 	}
 	return "file:" + stampOf(sims) + " popular:" + stampOf(pop)
 }
@@ -509,5 +514,35 @@ func writeVersionWithPopular(t *testing.T, addr, namespace, kind string, g int) 
 	datastoreio.WriteWithPopular(s, cfg, beam.CreateList(s, lists), beam.Create(s, []model.PopularItem{{Item: "p" + x, Users: 7}}))
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("writing version %s: %v", v, err)
+	}
+}
+
+// TestStampSeesRename: a file replaced by a rename with the same size and
+// modification time (two publications within one tick of the clock) gets
+// a new stamp, from its inode, where the platform has inodes.
+func TestStampSeesRename(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.json")
+	at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	replaceFile(t, path, `{"alpha":0.2}`)
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+	before, err := stamp(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, path, `{"alpha":0.5}`)
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+	after, err := stamp(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); inode(fi) == 0 {
+		t.Skipf("no inodes on %s: stamps are time and size only", runtime.GOOS)
+	}
+	if before == after {
+		t.Errorf("stamp %q before and after the rename: want them to differ", after)
 	}
 }
