@@ -1,0 +1,202 @@
+// Package als holds the math of alternating least squares, Beam-free:
+// explicit ALS-WR (Zhou et al. 2008, λ scaled by each row's rating count,
+// as Spark MLlib does) and implicit ALS (Hu, Koren & Volinsky 2008:
+// confidence c = 1 + α·r, preference 1 for every rated pair, each solve
+// built from the shared Gram matrix YᵀY plus the row's own items).
+//
+// Solver solves one row's normal equations with gonum's Cholesky, InitFactor
+// seeds a factor from a hash of (seed, side, id) alone, and Train runs the
+// whole factorisation in one process: the reference the Beam pipeline's
+// blocked half-steps are tested against, and the speed limit they are
+// measured against. Every result depends on the input and the seed only,
+// never on goroutines or order.
+package als
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/recsys/itemsim/internal/idhash"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Config is a factorisation's settings, named as the job's flags.
+type Config struct {
+	// Rank is the number of latent factors (--rank).
+	Rank int
+	// Lambda is the regularisation (--lambda): explicit mode multiplies it
+	// by each row's rating count, implicit mode uses it as is.
+	Lambda float64
+	// Implicit selects Hu, Koren & Volinsky's implicit-feedback objective
+	// (--implicit); Alpha is its confidence slope (--alpha).
+	Implicit bool
+	Alpha    float64
+	// Iterations is the number of alternations, users then items
+	// (--iterations).
+	Iterations int
+	// Seed seeds the initial factors (--seed).
+	Seed uint64
+}
+
+// Validate reports settings no factorisation can run with, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Rank < 1 || c.Rank > MaxRank {
+		errs = append(errs, fmt.Errorf("--rank=%d: want 1..%d", c.Rank, MaxRank))
+	}
+	if c.Lambda < 0 || math.IsNaN(c.Lambda) || math.IsInf(c.Lambda, 0) {
+		errs = append(errs, fmt.Errorf("--lambda=%v: want a finite number >= 0", c.Lambda))
+	}
+	if c.Alpha < 0 || math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0) {
+		errs = append(errs, fmt.Errorf("--alpha=%v: want a finite number >= 0", c.Alpha))
+	}
+	if c.Iterations < 1 {
+		errs = append(errs, fmt.Errorf("--iterations=%d: want at least 1", c.Iterations))
+	}
+	return errors.Join(errs...)
+}
+
+// MaxRank bounds --rank: a row's system is Rank² numbers, solved once per
+// row and iteration.
+const MaxRank = 1024
+
+// InitFactor writes the seeded start of id's factor on side ("user" or
+// "item") into dst: len(dst) Gaussian draws from hashes of (seed, side,
+// id, k), scaled to unit norm, as Spark initialises its factors. It
+// depends on nothing else, so every worker draws the same start.
+func InitFactor(seed uint64, side, id string, dst []float64) {
+	var norm float64
+	for k := range dst {
+		// Box-Muller from two uniforms; 1-u keeps the logarithm finite.
+		u1 := idhash.Uniform(seed, side+"/"+id, strconv.Itoa(2*k))
+		u2 := idhash.Uniform(seed, side+"/"+id, strconv.Itoa(2*k+1))
+		dst[k] = math.Sqrt(-2*math.Log(1-u1)) * math.Cos(2*math.Pi*u2)
+		norm += dst[k] * dst[k]
+	}
+	if norm = math.Sqrt(norm); norm > 0 {
+		for k := range dst {
+			dst[k] /= norm
+		}
+	}
+}
+
+// Gram returns YᵀY of the factors ys (rows of rank numbers, concatenated)
+// as a rank×rank row-major matrix, summed in row order.
+func Gram(ys []float64, rank int) []float64 {
+	g := make([]float64, rank*rank)
+	for off := 0; off < len(ys); off += rank {
+		addOuter(g, ys[off:off+rank], 1)
+	}
+	mirror(g, rank)
+	return g
+}
+
+// addOuter adds w·y·yᵀ to the upper triangle of the row-major a.
+func addOuter(a, y []float64, w float64) {
+	rank := len(y)
+	for i, yi := range y {
+		wi := w * yi
+		row := a[i*rank : (i+1)*rank]
+		for j := i; j < rank; j++ {
+			row[j] += wi * y[j]
+		}
+	}
+}
+
+// mirror copies a's upper triangle to its lower one.
+func mirror(a []float64, rank int) {
+	for i := range rank {
+		for j := i + 1; j < rank; j++ {
+			a[j*rank+i] = a[i*rank+j]
+		}
+	}
+}
+
+// Solver solves one row's normal equations; it holds the scratch of one
+// goroutine, reused from row to row.
+type Solver struct {
+	rank int
+	a    []float64
+	b    []float64
+	x    *mat.VecDense
+	chol mat.Cholesky
+}
+
+// NewSolver returns a Solver for factors of rank numbers.
+func NewSolver(rank int) *Solver {
+	return &Solver{rank: rank, a: make([]float64, rank*rank), b: make([]float64, rank), x: mat.NewVecDense(rank, nil)}
+}
+
+// Explicit writes into dst the factor minimising Σ_k (r_k − xᵀy_k)² +
+// λ·n·|x|² over the row's n ratings rs of the items (or users) whose
+// factors are ys (n rows of rank numbers): x = (Σ y yᵀ + λ n I)⁻¹ Σ r y.
+// A row without ratings gets the zero factor.
+func (s *Solver) Explicit(ys, rs []float64, lambda float64, dst []float64) error {
+	clear(s.a)
+	clear(s.b)
+	for k, r := range rs {
+		y := ys[k*s.rank : (k+1)*s.rank]
+		addOuter(s.a, y, 1)
+		for i, v := range y {
+			s.b[i] += r * v
+		}
+	}
+	return s.solve(lambda*float64(len(rs)), len(rs), dst)
+}
+
+// Implicit writes into dst the factor minimising Σ_all c (p − xᵀy)² + λ|x|²
+// where the row's n rated items (factors ys, scores rs > 0) have preference
+// 1 and confidence c = 1 + α·r, and every other item preference 0 and
+// confidence 1: x = (G + Σ (c−1) y yᵀ + λ I)⁻¹ Σ c y, with G = YᵀY over
+// all items (Gram). It costs O(n·rank² + rank³), whatever the item count.
+func (s *Solver) Implicit(gram, ys, rs []float64, alpha, lambda float64, dst []float64) error {
+	copy(s.a, gram)
+	clear(s.b)
+	for k, r := range rs {
+		if !(r > 0) {
+			return fmt.Errorf("als: score %v: implicit scores must be > 0", r)
+		}
+		y := ys[k*s.rank : (k+1)*s.rank]
+		c := 1 + alpha*r
+		addOuter(s.a, y, c-1)
+		for i, v := range y {
+			s.b[i] += c * v
+		}
+	}
+	return s.solve(lambda, len(rs), dst)
+}
+
+// solve adds ridge to the diagonal of s.a (upper triangle filled), solves
+// s.a x = s.b by Cholesky and writes x to dst.
+func (s *Solver) solve(ridge float64, n int, dst []float64) error {
+	if n == 0 {
+		clear(dst)
+		return nil
+	}
+	for i := range s.rank {
+		s.a[i*s.rank+i] += ridge
+	}
+	mirror(s.a, s.rank)
+	if ok := s.chol.Factorize(mat.NewSymDense(s.rank, s.a)); !ok {
+		return fmt.Errorf("als: the normal equations of a row with %d ratings are singular at rank %d with ridge %g: raise --lambda or lower --rank", n, s.rank, ridge)
+	}
+	if err := s.chol.SolveVecTo(s.x, mat.NewVecDense(s.rank, s.b)); err != nil {
+		return fmt.Errorf("als: solving a row with %d ratings: %w", n, err)
+	}
+	for i := range dst {
+		dst[i] = s.x.AtVec(i)
+	}
+	return nil
+}
+
+// Dot is xᵀy, the predicted score of a user with factor x for an item with
+// factor y.
+func Dot(x, y []float64) float64 {
+	var s float64
+	for k, v := range x {
+		s += v * y[k]
+	}
+	return s
+}
