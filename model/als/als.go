@@ -18,6 +18,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/internal/idhash"
 	"gonum.org/v1/gonum/mat"
 )
@@ -82,15 +83,63 @@ func InitFactor(seed uint64, side, id string, dst []float64) {
 	}
 }
 
-// Gram returns YᵀY of the factors ys (rows of rank numbers, concatenated)
-// as a rank×rank row-major matrix, summed in row order.
-func Gram(ys []float64, rank int) []float64 {
-	g := make([]float64, rank*rank)
+// Gram accumulates YᵀY exactly: each product y_i·y_j is added with no
+// rounding, the positive and the negative ones apart (exactsum takes
+// non-negative terms), so the matrix is the same bits whatever the order
+// and grouping the factors come in, as the pipeline sums it per block and
+// merges the blocks. Matrix rounds each entry once from the exact sums.
+type Gram struct {
+	rank     int
+	pos, neg []exactsum.Sum // upper triangle, row-major rank×rank
+}
+
+// NewGram returns the Gram matrix of no factors.
+func NewGram(rank int) *Gram {
+	return &Gram{rank: rank, pos: make([]exactsum.Sum, rank*rank), neg: make([]exactsum.Sum, rank*rank)}
+}
+
+// GramOf is the Gram matrix of the factors ys (rows of rank numbers,
+// concatenated).
+func GramOf(ys []float64, rank int) *Gram {
+	g := NewGram(rank)
 	for off := 0; off < len(ys); off += rank {
-		addOuter(g, ys[off:off+rank], 1)
+		g.Add(ys[off : off+rank])
 	}
-	mirror(g, rank)
 	return g
+}
+
+// Add adds y·yᵀ.
+func (g *Gram) Add(y []float64) {
+	for i, yi := range y {
+		for j := i; j < g.rank; j++ {
+			yj := y[j]
+			if (yi < 0) != (yj < 0) {
+				g.neg[i*g.rank+j].AddProduct(math.Abs(yi), math.Abs(yj))
+			} else {
+				g.pos[i*g.rank+j].AddProduct(math.Abs(yi), math.Abs(yj))
+			}
+		}
+	}
+}
+
+// Merge adds o's factors.
+func (g *Gram) Merge(o *Gram) {
+	for k := range g.pos {
+		g.pos[k].Merge(o.pos[k])
+		g.neg[k].Merge(o.neg[k])
+	}
+}
+
+// Matrix is YᵀY as a rank×rank row-major matrix.
+func (g *Gram) Matrix() []float64 {
+	m := make([]float64, g.rank*g.rank)
+	for i := range g.rank {
+		for j := i; j < g.rank; j++ {
+			m[i*g.rank+j] = g.pos[i*g.rank+j].Float64() - g.neg[i*g.rank+j].Float64()
+		}
+	}
+	mirror(m, g.rank)
+	return m
 }
 
 // addOuter adds w·y·yᵀ to the upper triangle of the row-major a.
@@ -150,7 +199,7 @@ func (s *Solver) Explicit(ys, rs []float64, lambda float64, dst []float64) error
 // where the row's n rated items (factors ys, scores rs > 0) have preference
 // 1 and confidence c = 1 + α·r, and every other item preference 0 and
 // confidence 1: x = (G + Σ (c−1) y yᵀ + λ I)⁻¹ Σ c y, with G = YᵀY over
-// all items (Gram). It costs O(n·rank² + rank³), whatever the item count.
+// all items (Gram.Matrix). It costs O(n·rank² + rank³), whatever the item count.
 func (s *Solver) Implicit(gram, ys, rs []float64, alpha, lambda float64, dst []float64) error {
 	copy(s.a, gram)
 	clear(s.b)

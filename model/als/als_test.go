@@ -94,7 +94,7 @@ func TestImplicitSolve(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const items, rank, alpha, lambda = 50, 6, 40.0, 0.5
 	ys := randomRows(rng, items, rank)
-	gram := Gram(ys, rank)
+	gram := GramOf(ys, rank).Matrix()
 	rated := []int{3, 7, 8, 21, 49}
 	rs := []float64{1, 0.5, 6, 2, 2}
 	var rowYs []float64
@@ -329,6 +329,44 @@ func TestTrainRefuses(t *testing.T) {
 	} {
 		if _, err := Train(tc.cfg, tc.ratings, 1, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v, %v: error %v, want %q", tc.cfg, tc.ratings, err, tc.want)
+		}
+	}
+}
+
+// TestGram: the exact Gram matrix equals YᵀY written out (within 1e-12),
+// and is bit-identical whatever the order of the factors and however they
+// are split into merged parts.
+func TestGram(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n, rank = 300, 5
+	ys := randomRows(rng, n, rank)
+	for k := range ys {
+		ys[k] *= math.Pow(10, float64(rng.IntN(13)-6)) // magnitudes 1e-6..1e6: rounding would show
+	}
+	want := make([]float64, rank*rank)
+	for r := range n {
+		for i := range rank {
+			for j := range rank {
+				want[i*rank+j] += ys[r*rank+i] * ys[r*rank+j]
+			}
+		}
+	}
+	got := GramOf(ys, rank).Matrix()
+	closeTo(t, "Gram", got, want, 1e-9)
+	for _, parts := range []int{2, 7} {
+		order := rng.Perm(n)
+		merged := NewGram(rank)
+		for p := range parts {
+			part := NewGram(rank)
+			for k, r := range order {
+				if k%parts == p {
+					part.Add(ys[r*rank : (r+1)*rank])
+				}
+			}
+			merged.Merge(part)
+		}
+		if fmt.Sprint(merged.Matrix()) != fmt.Sprint(got) {
+			t.Errorf("shuffled into %d merged parts: %v, want the bits of %v", parts, merged.Matrix(), got)
 		}
 	}
 }

@@ -139,7 +139,7 @@ func halfStep(cfg Config, r rows, other, dst []float64, solvers []*Solver, scrat
 	rank := cfg.Rank
 	var gram []float64
 	if cfg.Implicit {
-		gram = Gram(other, rank)
+		gram = GramOf(other, rank).Matrix()
 	}
 	n := len(r.start) - 1
 	errs := make([]error, n)
