@@ -523,22 +523,18 @@ func writeVersionWithPopular(t *testing.T, addr, namespace, kind string, g int) 
 func TestStampSeesRename(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.json")
 	at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	replaceFile(t, path, `{"alpha":0.2}`)
-	if err := os.Chtimes(path, at, at); err != nil {
-		t.Fatal(err)
+	publish := func(text string) string {
+		replaceFile(t, path, text)
+		if err := os.Chtimes(path, at, at); err != nil {
+			t.Fatal(err)
+		}
+		st, err := stamp(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
-	before, err := stamp(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaceFile(t, path, `{"alpha":0.5}`)
-	if err := os.Chtimes(path, at, at); err != nil {
-		t.Fatal(err)
-	}
-	after, err := stamp(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, after := publish(`{"alpha":0.2}`), publish(`{"alpha":0.5}`)
 	if fi, _ := os.Stat(path); inode(fi) == 0 {
 		t.Skipf("no inodes on %s: stamps are time and size only", runtime.GOOS)
 	}
