@@ -100,7 +100,7 @@ func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.P
 				return fmt.Errorf("datastoreio: reading pointer: %w", err)
 			}
 			previous = p.Version
-			if p.Version != "" && p.Version != v {
+			if p.Version != "" {
 				var live simstore.VersionInfo
 				if err := tx.Get(s.keys.Version(p.Version), &live); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 					return fmt.Errorf("datastoreio: reading marker of the live version %q: %w", p.Version, err)
@@ -240,22 +240,16 @@ func (s *versions) live(ctx context.Context, v string) (publish.Sink, error) {
 		return sink, fmt.Errorf("datastoreio: reading pointer: %w", err)
 	}
 	sink.Live = p.Version
-	for _, m := range []struct {
-		name string
-		set  func(simstore.VersionInfo)
-	}{
-		{p.Version, func(info simstore.VersionInfo) { sink.LiveEnd = info.WindowEnd }},
-		{v, func(info simstore.VersionInfo) { sink.Has = info.State == simstore.StateComplete }},
-	} {
-		if m.name == "" {
-			continue
+	var live, own simstore.VersionInfo
+	if p.Version != "" {
+		if err := s.get(ctx, s.keys.Version(p.Version), &live); err != nil {
+			return sink, fmt.Errorf("datastoreio: reading the marker of version %q: %w", p.Version, err)
 		}
-		var info simstore.VersionInfo
-		if err := s.get(ctx, s.keys.Version(m.name), &info); err != nil {
-			return sink, fmt.Errorf("datastoreio: reading the marker of version %q: %w", m.name, err)
-		}
-		m.set(info)
 	}
+	if err := s.get(ctx, s.keys.Version(v), &own); err != nil {
+		return sink, fmt.Errorf("datastoreio: reading the marker of version %q: %w", v, err)
+	}
+	sink.LiveEnd, sink.Has = live.WindowEnd, own.State == simstore.StateComplete
 	return sink, nil
 }
 
