@@ -19,6 +19,15 @@ type Neighbors struct {
 	Neighbors []Neighbor `json:"neighbors"`
 }
 
+// UserList is one user's recommended items, best first (Neighbor.Compare),
+// the user's own items removed: the ALS job's per-user product, written as
+// JSONL (--user_output) and to Datastore, and what the server answers
+// GET /v1/users/{user}/recommendations from.
+type UserList struct {
+	User  string     `json:"user"`
+	Items []Neighbor `json:"items"`
+}
+
 // PopularItem is an item and the number of users with a score for it: an
 // entry of the popular list, the fallback a recommender serves when a
 // customer's items have no neighbours.

@@ -26,19 +26,19 @@ import (
 // Config is a factorisation's settings, named as the job's flags.
 type Config struct {
 	// Rank is the number of latent factors (--rank).
-	Rank int
+	Rank int `json:"rank"`
 	// Lambda is the regularisation (--lambda): explicit mode multiplies it
 	// by each row's rating count, implicit mode uses it as is.
-	Lambda float64
+	Lambda float64 `json:"lambda"`
 	// Implicit selects Hu, Koren & Volinsky's implicit-feedback objective
 	// (--implicit); Alpha is its confidence slope (--alpha).
-	Implicit bool
-	Alpha    float64
+	Implicit bool    `json:"implicit"`
+	Alpha    float64 `json:"alpha"`
 	// Iterations is the number of alternations, users then items
 	// (--iterations).
-	Iterations int
+	Iterations int `json:"iterations"`
 	// Seed seeds the initial factors (--seed).
-	Seed uint64
+	Seed uint64 `json:"seed"`
 }
 
 // Validate reports settings no factorisation can run with, naming the flag.

@@ -186,3 +186,10 @@ func RMSE(f *Factors, ratings []Rating) (rmse float64, n int) {
 	}
 	return math.Sqrt(sum / float64(n)), n
 }
+
+// FactorRow is one line of a factors file (the job's --item_factors_output
+// and --user_factors_output): an id and its Rank numbers.
+type FactorRow struct {
+	ID     string    `json:"id"`
+	Factor []float64 `json:"factor"`
+}
