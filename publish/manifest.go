@@ -12,7 +12,12 @@
 // the manifest it read knows they are the pair one run wrote: a mismatch
 // (ErrMismatch) means a publication is in progress, or was interrupted, and
 // the reader keeps what it has. The package is plain Go, shared by the
-// pipeline (which writes manifests) and the server (which checks them).
+// pipelines (which write manifests) and the server (which checks them).
+//
+// The ALS job publishes the same way: its item-item neighbours are the
+// Similarities, and the manifest adds its per-user lists, its factor files
+// and the settings it trained with, which a server needs to fold a new
+// user in against the item factors.
 package publish
 
 import (
@@ -29,6 +34,7 @@ import (
 	"time"
 
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 )
 
 // Suffix is appended to the similarities file's path to name its manifest
@@ -55,6 +61,16 @@ type Manifest struct {
 	// publications (CheckOrder); nil, as in manifests written before
 	// windows, orders before any.
 	Window *Window `json:"window,omitempty"`
+	// Users is the ALS job's per-user lists (JSONL of model.UserList); nil
+	// when the run wrote none.
+	Users *File `json:"users,omitempty"`
+	// ItemFactors and UserFactors are the ALS job's factor files (JSONL of
+	// als.FactorRow); nil when the run wrote none. Either requires ALS.
+	ItemFactors *File `json:"item_factors,omitempty"`
+	UserFactors *File `json:"user_factors,omitempty"`
+	// ALS is the settings the factors were trained with: a fold-in solves
+	// a new user's factor with the same rank, λ and α.
+	ALS *als.Config `json:"als,omitempty"`
 }
 
 // File describes one published file.
@@ -157,14 +173,28 @@ func (m Manifest) validate() error {
 	if w := m.Window; w != nil && (w.End.IsZero() || !w.Start.IsZero() && !w.Start.Before(w.End)) {
 		return fmt.Errorf("manifest: window [%s, %s) is empty or has no end", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))
 	}
-	files := []File{m.Similarities}
-	if m.Popular != nil {
-		files = append(files, *m.Popular)
+	if m.ALS != nil {
+		if err := m.ALS.Validate(); err != nil {
+			return fmt.Errorf("manifest: als: %v", err)
+		}
+	} else if m.ItemFactors != nil || m.UserFactors != nil {
+		return errors.New("manifest: factor files without als, the settings they were trained with")
 	}
+	files := []File{m.Similarities}
+	for _, f := range []*File{m.Popular, m.Users, m.ItemFactors, m.UserFactors} {
+		if f != nil {
+			files = append(files, *f)
+		}
+	}
+	paths := make(map[string]bool, len(files))
 	for _, f := range files {
 		if f.Path == "" {
 			return errors.New("manifest: a file has no path")
 		}
+		if paths[f.Path] {
+			return fmt.Errorf("manifest: %s is named for two files", f.Path)
+		}
+		paths[f.Path] = true
 		if f.Size < 0 {
 			return fmt.Errorf("manifest: %s: negative size %d", f.Path, f.Size)
 		}

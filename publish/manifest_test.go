@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 )
 
 // The SHA-256 of "abc" from FIPS 180-2, appendix B.1.
@@ -110,6 +111,63 @@ func TestSimilarity(t *testing.T) {
 	}
 }
 
+// TestALS: the ALS job's files and settings are written under their JSON
+// names and read back; a manifest without them (every earlier run's)
+// reads as nil; factor files without the settings, invalid settings, and
+// two entries naming one path are refused.
+func TestALS(t *testing.T) {
+	file := func(path string) *File { return &File{Path: path, Size: 3, SHA256: abcSHA256} }
+	cfg := als.Config{Rank: 64, Lambda: 0.05, Implicit: true, Alpha: 40, Iterations: 15, Seed: 7}
+	m := Manifest{Version: "v", Similarities: *file("s.jsonl"), Users: file("users.jsonl"),
+		ItemFactors: file("items.jsonl"), UserFactors: file("/abs/users-f.jsonl"), ALS: &cfg}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(path string) string { return `{"path":"` + path + `","size":3,"sha256":"` + abcSHA256 + `"}` }
+	want := `{"version":"v","similarities":` + f("s.jsonl") + `,"users":` + f("users.jsonl") +
+		`,"item_factors":` + f("items.jsonl") + `,"user_factors":` + f("/abs/users-f.jsonl") +
+		`,"als":{"rank":64,"lambda":0.05,"implicit":true,"alpha":40,"iterations":15,"seed":7}}`
+	if string(b) != want {
+		t.Fatalf("Marshal:\n%s\nwant\n%s", b, want)
+	}
+	if got, err := Parse(b); err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("Parse(Marshal(m)) = %+v, %v; want %+v", got, err, m)
+	}
+	// User lists alone need no settings: serving them solves nothing.
+	listsOnly := `{"version":"v","similarities":` + f("s.jsonl") + `,"users":` + f("u.jsonl") + `}`
+	if got, err := Parse([]byte(listsOnly)); err != nil || got.Users == nil || got.ALS != nil || got.ItemFactors != nil {
+		t.Errorf("Parse(%s) = %+v, %v", listsOnly, got, err)
+	}
+	old := `{"version":"v","similarities":` + f("s.jsonl") + `}`
+	if got, err := Parse([]byte(old)); err != nil || got.Users != nil || got.ItemFactors != nil || got.UserFactors != nil || got.ALS != nil {
+		t.Errorf("an earlier manifest: %+v, %v", got, err)
+	}
+	base := strings.TrimSuffix(old, "}")
+	for _, tc := range []struct{ extra, want string }{
+		{`,"item_factors":` + f("i"), "factor files without als"},
+		{`,"user_factors":` + f("u"), "factor files without als"},
+		{`,"item_factors":` + f("i") + `,"als":{"rank":0,"lambda":0.1,"implicit":false,"alpha":0,"iterations":1,"seed":0}`, "--rank=0"},
+		{`,"als":{"rank":8,"lambda":-1,"implicit":false,"alpha":0,"iterations":1,"seed":0}`, "--lambda=-1"},
+		{`,"als":{"rank":8,"lambda":0.1,"implicit":true,"alpha":-2,"iterations":1,"seed":0}`, "--alpha=-2"},
+		{`,"als":{"rank":8,"lambda":0.1,"implicit":true,"alpha":1,"iterations":0,"seed":0}`, "--iterations=0"},
+		{`,"als":{"rank":8,"lambda":0.1,"implicit":true,"alpha":1,"iterations":1,"seed":0,"solver":"cg"}`, "unknown field"},
+		{`,"users":{"path":"u","size":1,"sha256":"xyz"}`, "not 64 lower-case hex"},
+		{`,"users":` + f("s.jsonl"), "s.jsonl is named for two files"},
+		{`,"users":` + f("x") + `,"item_factors":` + f("x") + `,"als":{"rank":8,"lambda":0.1,"implicit":false,"alpha":0,"iterations":1,"seed":0}`, "x is named for two files"},
+	} {
+		doc := base + tc.extra + "}"
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%s): %v, want an error saying %q", doc, err, tc.want)
+		}
+	}
+	bad := m
+	bad.ALS = nil
+	if _, err := bad.Marshal(); err == nil {
+		t.Error("Marshal wrote factor files without their settings")
+	}
+}
+
 func TestRelResolve(t *testing.T) {
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "out", "s.jsonl.manifest.json")
@@ -144,6 +202,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":"","similarities":null}`))
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"window":{"start":"2026-11-01T00:00:00+01:00","end":"2026-12-01T00:00:00Z"}}`))
 	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"similarity":{"measure":"cosine","user_weighting":"bm25","bm25_k1":1.2,"bm25_b":0.75,"asymmetric_alpha":0.2,"shrinkage":10}}`))
+	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"users":{"path":"u","size":2,"sha256":"` + abcSHA256 + `"},"item_factors":{"path":"i","size":3,"sha256":"` + abcSHA256 + `"},"user_factors":{"path":"f","size":4,"sha256":"` + abcSHA256 + `"},"als":{"rank":64,"lambda":0.05,"implicit":true,"alpha":40,"iterations":15,"seed":18446744073709551615}}`))
+	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"users":{"path":"u","size":2,"sha256":"` + abcSHA256 + `"}}`))
+	f.Add([]byte(`{"version":"v","similarities":{"path":"s","size":1,"sha256":"` + abcSHA256 + `"},"item_factors":{"path":"s","size":3,"sha256":"` + abcSHA256 + `"},"als":{"rank":1e3,"lambda":1e-300,"implicit":false,"alpha":0,"iterations":1,"seed":0}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {
