@@ -15,6 +15,13 @@
 // and nothing proportional to the catalogue; AppendRecommendations, which
 // the server uses, profiles a request's events into the same scratch and
 // appends to a caller's slice, so it allocates nothing at all.
+//
+// A model built with an ALS part (BuildWithALS) also serves the ALS job's
+// per-user lists (AppendUser) and folds a new user in against the item
+// factors (FoldIn, AppendFoldIn): the user's factor solved from the
+// request's items with the settings the factors were trained with, every
+// item ranked by its predicted score, over the same item table, profile
+// rules, top-N order and popular fallback as the neighbour scoring.
 package recommend
 
 import (
@@ -26,6 +33,7 @@ import (
 
 	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 )
 
 // MaxSimilarity is the largest similarity a cosine model may hold: a
@@ -64,6 +72,10 @@ type Model struct {
 	popular []int32
 	users   []int64
 	lists   int // items with a neighbour list
+	// fold is the ALS item factors, nil without; perUser the ALS user
+	// lists.
+	fold    *factors
+	perUser userLists
 
 	scratch sync.Pool // *accumulator sized for this model
 }
@@ -83,7 +95,13 @@ func Build(lists []model.Neighbors, popular []model.PopularItem, version string)
 // that is not finite, is negative or exceeds maxScore is an error, whatever
 // the bound, +Inf included.
 func BuildWithBound(lists []model.Neighbors, popular []model.PopularItem, version string, maxScore float64) (*Model, error) {
-	var names []string
+	return BuildWithALS(lists, popular, version, maxScore, ALS{})
+}
+
+// build makes the neighbour part of a model whose item table also holds
+// the items extra names (the ALS part's).
+func build(lists []model.Neighbors, popular []model.PopularItem, version string, maxScore float64, extra []string) (*Model, error) {
+	names := slices.Clone(extra)
 	for _, l := range lists {
 		names = append(names, l.Item)
 		for _, n := range l.Neighbors {
@@ -294,24 +312,41 @@ func (m *Model) AppendRecommendations(dst []Scored, p Profiler, events []Event, 
 	}
 	a := m.scratch.Get().(*accumulator)
 	defer m.scratch.Put(a)
+	prof, err := m.profile(a, p, events)
+	if err != nil {
+		return Result{}, err
+	}
+	if o.N <= 0 {
+		return Result{}, nil
+	}
+	// Scores accumulate in the order Recommend adds them.
+	for _, w := range prof {
+		m.add(a, w.id, w.weight, o.Neighbors)
+	}
+	return m.finish(a, dst[:0], o), nil
+}
+
+// profile validates events and profiles them by p's rules (model.Reduce
+// and model.Aggregate: one exact sum or max per item, clipped, items
+// scoring 0 dropped) straight into compact ids, skipping items the model
+// does not know: Profile's items and scores, in Profile's order (ids
+// follow item order). The result is in a's memory.
+func (m *Model) profile(a *accumulator, p Profiler, events []Event) ([]idWeight, error) {
 	ev := a.events[:0]
 	for _, e := range events {
 		w, err := p.weight(e)
 		if err != nil {
 			a.events = ev[:0]
-			return Result{}, err
+			return nil, err
 		}
 		if id, ok := m.ids[e.Item]; ok {
 			ev = append(ev, idWeight{id, w})
 		}
 	}
 	a.events = ev[:0]
-	if o.N <= 0 {
-		return Result{}, nil
-	}
-	// Ids follow item order, so this is Profile's item order, and scores
-	// accumulate in the order Recommend adds them.
 	slices.SortFunc(ev, func(x, y idWeight) int { return cmp.Compare(x.id, y.id) })
+	// Each item's score overwrites its first event's entry, in place.
+	out := ev[:0]
 	for i := 0; i < len(ev); {
 		var sum exactsum.Sum
 		best := 0.0
@@ -321,11 +356,11 @@ func (m *Model) AppendRecommendations(dst []Scored, p Profiler, events []Event, 
 			best = math.Max(best, ev[j].weight)
 		}
 		if score, _ := p.Scoring.Score(sum, best); score > 0 {
-			m.add(a, ev[i].id, score, o.Neighbors)
+			out = append(out, idWeight{ev[i].id, score})
 		}
 		i = j
 	}
-	return m.finish(a, dst[:0], o), nil
+	return out, nil
 }
 
 type idWeight struct {
@@ -381,7 +416,11 @@ type accumulator struct {
 	touched     []int32
 	seen        []int32
 	best        []model.Candidate // top's list, reused
-	events      []idWeight        // AppendRecommendations' profile
+	events      []idWeight        // profile's result
+	// Fold-in's solver and scratch, made at the first fold-in: the
+	// request's factors and weights, and the user's factor.
+	solver    *als.Solver
+	ys, rs, x []float64
 }
 
 func newAccumulator(n int) *accumulator {
