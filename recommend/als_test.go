@@ -502,3 +502,32 @@ func BenchmarkFoldIn(b *testing.B) {
 		})
 	}
 }
+
+// TestReadALSFiles reads the ALS job's JSONL files as the contract writes
+// them (model.UserList, als.FactorRow), blank lines skipped, and names the
+// line of a malformed or id-less row.
+func TestReadALSFiles(t *testing.T) {
+	users, err := ReadUserLists(strings.NewReader(`{"user":"u1","items":[{"item":"b","score":0.75},{"item":"a","score":-0.5}]}` + "\n\n" + `{"user":"u2","items":[]}` + "\n"))
+	want := []model.UserList{{User: "u1", Items: []model.Neighbor{nb("b", .75), nb("a", -.5)}}, {User: "u2", Items: []model.Neighbor{}}}
+	if err != nil || !reflect.DeepEqual(users, want) {
+		t.Errorf("ReadUserLists = %+v, %v; want %+v", users, err, want)
+	}
+	rows, err := ReadFactors(strings.NewReader(`{"id":"a","factor":[0.5,-1e-3]}` + "\n" + `{"id":"b","factor":[2,0]}`))
+	if wantRows := []als.FactorRow{{ID: "a", Factor: []float64{.5, -1e-3}}, {ID: "b", Factor: []float64{2, 0}}}; err != nil || !reflect.DeepEqual(rows, wantRows) {
+		t.Errorf("ReadFactors = %+v, %v; want %+v", rows, err, wantRows)
+	}
+	for _, tc := range []struct {
+		read func(string) error
+		text string
+		want string
+	}{
+		{func(s string) error { _, err := ReadUserLists(strings.NewReader(s)); return err }, `{"user":"u","items":[]}` + "\n" + `{"items":[]}`, "line 2: no user"},
+		{func(s string) error { _, err := ReadUserLists(strings.NewReader(s)); return err }, `{"user":"u","items":{}}`, "line 1: json"},
+		{func(s string) error { _, err := ReadFactors(strings.NewReader(s)); return err }, `{"factor":[1]}`, "line 1: no id"},
+		{func(s string) error { _, err := ReadFactors(strings.NewReader(s)); return err }, "\n" + `{"id":"a","factor":[1,"x"]}`, "line 2: json"},
+	} {
+		if err := tc.read(tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 )
 
 // maxLine bounds one JSONL line: a neighbour list of thousands of long ids.
@@ -17,21 +18,43 @@ const maxLine = 64 << 20
 // line ({"item":"242","neighbors":[{"item":"286","score":0.39},...]}).
 // Blank lines are skipped; a malformed line is an error naming its number.
 func ReadNeighbors(r io.Reader) ([]model.Neighbors, error) {
+	return readJSONL(r, func(n model.Neighbors) string { return n.Item }, "item")
+}
+
+// ReadUserLists reads the ALS job's --user_output JSONL, one
+// model.UserList per line ({"user":"u","items":[{"item":"i","score":s},...]}),
+// as ReadNeighbors reads neighbour lists.
+func ReadUserLists(r io.Reader) ([]model.UserList, error) {
+	return readJSONL(r, func(u model.UserList) string { return u.User }, "user")
+}
+
+// ReadFactors reads an ALS factors JSONL file (--item_factors_output or
+// --user_factors_output), one als.FactorRow per line
+// ({"id":"i","factor":[0.12,...]}), as ReadNeighbors reads neighbour
+// lists.
+func ReadFactors(r io.Reader) ([]als.FactorRow, error) {
+	return readJSONL(r, func(f als.FactorRow) string { return f.ID }, "id")
+}
+
+// readJSONL reads one T per line, skipping blank lines; a malformed line,
+// or one whose id is empty (the field named field), is an error naming
+// its number.
+func readJSONL[T any](r io.Reader, id func(T) string, field string) ([]T, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
-	var out []model.Neighbors
+	var out []T
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var n model.Neighbors
-		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 			return nil, fmt.Errorf("line %d: %v", line, err)
 		}
-		if n.Item == "" {
-			return nil, fmt.Errorf("line %d: no item", line)
+		if id(v) == "" {
+			return nil, fmt.Errorf("line %d: no %s", line, field)
 		}
-		out = append(out, n)
+		out = append(out, v)
 	}
 	return out, sc.Err()
 }
