@@ -29,6 +29,10 @@ type ALS struct {
 // ErrNoFactors is FoldIn's error on a model built without item factors.
 var ErrNoFactors = errors.New("the model has no item factors: load an ALS run's manifest (with item_factors and als) to fold users in")
 
+// ErrSolve wraps a fold-in whose normal equations could not be solved: a
+// property of the model (λ = 0 and too few factors), not of the request.
+var ErrSolve = errors.New("the fold-in's normal equations are singular")
+
 // factors is a model's fold-in part: the item factors in compact-id
 // order, contiguous, and what every solve shares.
 type factors struct {
@@ -211,7 +215,7 @@ func (m *Model) AppendUser(dst []Scored, user string, n int) Result {
 // items has a factor the answer is the popular list (Fallback), and
 // o.TopUp fills a list shorter than o.N from it. o.Neighbors and
 // o.Normalize concern neighbour scoring and are ignored. The error is
-// ErrNoFactors, or a solve that failed (singular normal equations, which
+// ErrNoFactors, or ErrSolve wrapped (singular normal equations, which
 // λ > 0 rules out).
 func (m *Model) FoldIn(items []string, weights []float64, o Options) (Result, error) {
 	if m.fold == nil {
@@ -291,7 +295,7 @@ func (m *Model) foldIn(a *accumulator, prof []idWeight, dst []Scored, o Options)
 		err = a.solver.Explicit(ys, rs, f.cfg.Lambda, a.x)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("recommend: folding in %d items: %w", len(rs), err)
+		return Result{}, fmt.Errorf("recommend: %w: folding in %d items: %v", ErrSolve, len(rs), err)
 	}
 	best := a.best[:0]
 	for k, id := range f.ids {

@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -529,5 +530,19 @@ func TestReadALSFiles(t *testing.T) {
 		if err := tc.read(tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+// TestFoldInSingular: with λ = 0 an explicit fold-in of one item at rank
+// 2 has singular normal equations, an ErrSolve; the scratch stays clean.
+func TestFoldInSingular(t *testing.T) {
+	m := alsFixture(t, als.Config{Rank: 2, Lambda: 0, Iterations: 1})
+	if _, err := m.FoldIn([]string{"a"}, []float64{1}, Options{N: 3}); !errors.Is(err, ErrSolve) || !strings.Contains(err.Error(), "singular") {
+		t.Fatalf("error %v, want ErrSolve", err)
+	}
+	// a and b determine x = (2, 1) exactly: c scores 3.
+	got, err := m.FoldIn([]string{"a", "b"}, []float64{2, 1}, Options{N: 3})
+	if err != nil || !sameScored(got.Items, []Scored{{"c", 3}}, 1e-15) {
+		t.Errorf("after the failure: %v, %v; want c 3", got.Items, err)
 	}
 }

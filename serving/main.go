@@ -15,9 +15,14 @@
 //	POST /v1/recommendations
 //	     {"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],"n":10,
 //	      "include_seen":false,"normalize":false,"neighbors":20}
-//	     each item with an action of --weights or a weight used as is.
+//	     each item with an action of --weights or a weight used as is;
+//	     "model":"als" folds the items in against an ALS run's item
+//	     factors instead of scoring neighbours ("itemknn", the default).
 //	GET  /v1/similar/{item}?n=10
 //	     the item's stored neighbours; 404 when it has none.
+//	GET  /v1/users/{user}/recommendations?n=10
+//	     an ALS run's precomputed list of the user; the popular list
+//	     ("fallback":true) for a user without one.
 //	GET  /healthz, /readyz (503 until a model is loaded), /metrics (Prometheus).
 //
 // Scoring options, each a query parameter of the seed API and a field of
@@ -49,7 +54,10 @@
 // marker, cosine when it recorded none. A reload serves the similarities
 // and the popular list of one run: the files that match the run's manifest
 // (<similarities>.manifest.json, labelled with its version), or the
-// Datastore version with its own popular list (docs/serving.md).
+// Datastore version with its own popular list (docs/serving.md). An ALS
+// run's manifest also names its user lists, item factors and settings,
+// loaded with the rest and checked the same way; the ALS routes answer
+// 409 while the served model has none.
 package main
 
 import (

@@ -91,9 +91,15 @@ func newMetrics(routes ...string) *metrics {
 	return m
 }
 
-// write prints every metric. version, items and popular describe the
-// served model; ok is false before the first load, when there is none.
-func (m *metrics) write(w io.Writer, version string, items, popular int, ok bool) {
+// modelStats describe the served model in metrics.
+type modelStats struct {
+	version                        string
+	items, popular, users, factors int
+}
+
+// write prints every metric. ms describes the served model; ok is false
+// before the first load, when there is none.
+func (m *metrics) write(w io.Writer, ms modelStats, ok bool) {
 	fmt.Fprintln(w, "# HELP recsys_http_requests_total HTTP requests by route and status code.")
 	fmt.Fprintln(w, "# TYPE recsys_http_requests_total counter")
 	for _, name := range m.names {
@@ -128,13 +134,19 @@ func (m *metrics) write(w io.Writer, version string, items, popular int, ok bool
 	}
 	fmt.Fprintln(w, "# HELP recsys_model_info The served model's version.")
 	fmt.Fprintln(w, "# TYPE recsys_model_info gauge")
-	fmt.Fprintf(w, "recsys_model_info{version=\"%s\"} 1\n", label(version))
+	fmt.Fprintf(w, "recsys_model_info{version=\"%s\"} 1\n", label(ms.version))
 	fmt.Fprintln(w, "# HELP recsys_model_items Items with a neighbour list in the served model.")
 	fmt.Fprintln(w, "# TYPE recsys_model_items gauge")
-	fmt.Fprintf(w, "recsys_model_items %d\n", items)
+	fmt.Fprintf(w, "recsys_model_items %d\n", ms.items)
 	fmt.Fprintln(w, "# HELP recsys_model_popular_items Fallback items in the served model.")
 	fmt.Fprintln(w, "# TYPE recsys_model_popular_items gauge")
-	fmt.Fprintf(w, "recsys_model_popular_items %d\n", popular)
+	fmt.Fprintf(w, "recsys_model_popular_items %d\n", ms.popular)
+	fmt.Fprintln(w, "# HELP recsys_model_users Users with a precomputed list (ALS) in the served model.")
+	fmt.Fprintln(w, "# TYPE recsys_model_users gauge")
+	fmt.Fprintf(w, "recsys_model_users %d\n", ms.users)
+	fmt.Fprintln(w, "# HELP recsys_model_factors Items with a factor (ALS fold-in) in the served model.")
+	fmt.Fprintln(w, "# TYPE recsys_model_factors gauge")
+	fmt.Fprintf(w, "recsys_model_factors %d\n", ms.factors)
 	fmt.Fprintln(w, "# HELP recsys_model_loaded_timestamp_seconds When the served model was loaded.")
 	fmt.Fprintln(w, "# TYPE recsys_model_loaded_timestamp_seconds gauge")
 	fmt.Fprintf(w, "recsys_model_loaded_timestamp_seconds %.3f\n", float64(m.loadedAt.Load())/1e9)

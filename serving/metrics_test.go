@@ -17,7 +17,7 @@ func TestObserve(t *testing.T) {
 	r.observe(404, 2*time.Second)         // +Inf
 	r.observe(700, time.Millisecond)      // le=0.001
 	var b strings.Builder
-	m.write(&b, "", 0, 0, false)
+	m.write(&b, modelStats{}, false)
 	for _, want := range []string{
 		`recsys_http_requests_total{route="r",code="200"} 2`,
 		`recsys_http_requests_total{route="r",code="404"} 1`,

@@ -43,6 +43,10 @@ const (
 	routeMake    = "/make_recommendation"
 	routeSimilar = "/v1/similar/{item}"
 	routeRecs    = "/v1/recommendations"
+	// routeFoldIn counts the POSTs of routeRecs with "model":"als" apart:
+	// a fold-in costs far more than neighbour scoring.
+	routeFoldIn  = "/v1/recommendations model=als"
+	routeUsers   = "/v1/users/{user}/recommendations"
 	routeHealth  = "/healthz"
 	routeReady   = "/readyz"
 	routeMetrics = "/metrics"
@@ -71,11 +75,12 @@ type server struct {
 func newServer(p recommend.Profiler, o recommend.Options) *server {
 	o.N, o.TopUp = defaultN, true
 	s := &server{profiler: p, defaults: o,
-		metrics: newMetrics(routeMake, routeSimilar, routeRecs, routeHealth, routeReady, routeMetrics, routeOther)}
+		metrics: newMetrics(routeMake, routeSimilar, routeRecs, routeFoldIn, routeUsers, routeHealth, routeReady, routeMetrics, routeOther)}
 	s.mux = http.NewServeMux()
 	s.makeHandler = s.handle("/make_recommendation", routeMake, s.makeRecommendation)
 	s.handle("/v1/similar/{item}", routeSimilar, s.similar)
-	s.handle("/v1/recommendations", routeRecs, s.recommendations)
+	s.handleRouted("/v1/recommendations", s.recommendations)
+	s.handle("/v1/users/{user}/recommendations", routeUsers, s.userRecommendations)
 	s.handle("/healthz", routeHealth, func(w http.ResponseWriter, _ *http.Request) int { return writeRaw(w, 200, `{"status":"ok"}`) })
 	s.handle("/readyz", routeReady, s.ready)
 	s.handle("/metrics", routeMetrics, s.writeMetrics)
@@ -96,6 +101,20 @@ func (s *server) handle(pattern, route string, h handler) http.HandlerFunc {
 	}
 	s.mux.HandleFunc(pattern, f)
 	return f
+}
+
+// routedHandler is a handler that also names the route (one of the
+// metrics') its request counts under.
+type routedHandler func(w http.ResponseWriter, r *http.Request) (code int, route string)
+
+// handleRouted is handle for a pattern whose requests count under the
+// route the handler names.
+func (s *server) handleRouted(pattern string, h routedHandler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code, route := h(w, r)
+		s.metrics.routes[route].observe(code, time.Since(start))
+	})
 }
 
 // ServeHTTP makes the server an http.Handler. The seed API's exact path
@@ -121,7 +140,14 @@ func (s *server) ready(w http.ResponseWriter, _ *http.Request) int {
 	if m == nil {
 		return writeError(w, 503, "no model loaded yet")
 	}
-	b, _ := json.Marshal(map[string]any{"status": "ready", "version": m.Version(), "items": m.Items()})
+	doc := map[string]any{"status": "ready", "version": m.Version(), "items": m.Items()}
+	if n := m.Users(); n > 0 {
+		doc["users"] = n
+	}
+	if n := m.Factors(); n > 0 {
+		doc["factors"] = n
+	}
+	b, _ := json.Marshal(doc)
 	return writeRaw(w, 200, string(b))
 }
 
@@ -129,9 +155,9 @@ func (s *server) writeMetrics(w http.ResponseWriter, _ *http.Request) int {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	var buf bytes.Buffer
 	if m := s.model.Load(); m != nil {
-		s.metrics.write(&buf, m.Version(), m.Items(), m.Popular(), true)
+		s.metrics.write(&buf, modelStats{m.Version(), m.Items(), m.Popular(), m.Users(), m.Factors()}, true)
 	} else {
-		s.metrics.write(&buf, "", 0, 0, false)
+		s.metrics.write(&buf, modelStats{}, false)
 	}
 	w.Write(buf.Bytes())
 	return 200
@@ -222,11 +248,14 @@ func (sc *scratch) release() {
 // recommendationsRequest is the body of POST /v1/recommendations:
 //
 //	{"items":[{"item":"A","action":"browsed"},{"item":"B","weight":2.5}],
-//	 "n":10,"include_seen":false,"normalize":false,"neighbors":20}
+//	 "n":10,"include_seen":false,"normalize":false,"neighbors":20,"model":"itemknn"}
 //
 // Each item has an action of --weights or a weight used as is; n defaults
 // to 10, and an option left out takes the server's default (its flag).
+// model is itemknn (the default: neighbour scoring) or als (fold-in
+// against the item factors, which takes no normalize or neighbors).
 type recommendationsRequest struct {
+	Model string `json:"model"`
 	Items []struct {
 		Item   string   `json:"item"`
 		Action string   `json:"action"`
@@ -238,28 +267,62 @@ type recommendationsRequest struct {
 	Neighbors   *int  `json:"neighbors"`
 }
 
-func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
+// recommendations serves POST /v1/recommendations, counted under
+// routeFoldIn when the body asks for model als.
+func (s *server) recommendations(w http.ResponseWriter, r *http.Request) (int, string) {
 	if r.Method != http.MethodPost {
-		return methodNotAllowed(w, "POST")
+		return methodNotAllowed(w, "POST"), routeRecs
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	var req recommendationsRequest
 	if err := dec.Decode(&req); err != nil {
-		return writeError(w, 400, "malformed JSON body: "+err.Error())
+		return writeError(w, 400, "malformed JSON body: "+err.Error()), routeRecs
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return writeError(w, 400, "malformed JSON body: data after the object")
+		return writeError(w, 400, "malformed JSON body: data after the object"), routeRecs
 	}
+	switch req.Model {
+	case "", modelItemKNN:
+		return s.itemKNN(w, &req), routeRecs
+	case modelALS:
+		return s.foldIn(w, &req), routeFoldIn
+	}
+	return writeError(w, 400, fmt.Sprintf("model %q: want %s (the default) or %s", req.Model, modelItemKNN, modelALS)), routeRecs
+}
+
+// The models a POST /v1/recommendations may name.
+const (
+	modelItemKNN = "itemknn"
+	modelALS     = "als"
+)
+
+// itemKNN answers a recommendations request by neighbour scoring.
+func (s *server) itemKNN(w http.ResponseWriter, req *recommendationsRequest) int {
+	o, err := s.options(req)
+	if err != nil {
+		return writeError(w, 400, err.Error())
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	events, err := sc.appendEvents(req)
+	if err != nil {
+		return writeError(w, 400, err.Error())
+	}
+	return s.recommend(w, sc, events, o)
+}
+
+// options are the server's defaults with the request's overrides.
+func (s *server) options(req *recommendationsRequest) (recommend.Options, error) {
 	o := s.defaults
 	if req.N != nil {
 		if o.N = *req.N; o.N < 1 || o.N > maxN {
-			return writeError(w, 400, fmt.Sprintf("n must be in 1..%d", maxN))
+			return o, fmt.Errorf("n must be in 1..%d", maxN)
 		}
 	}
 	if req.Neighbors != nil {
 		if o.Neighbors = *req.Neighbors; checkNeighbors(o.Neighbors) != nil {
-			return writeError(w, 400, errNeighbors.Error())
+			return o, errNeighbors
 		}
 	}
 	if req.IncludeSeen != nil {
@@ -268,39 +331,38 @@ func (s *server) recommendations(w http.ResponseWriter, r *http.Request) int {
 	if req.Normalize != nil {
 		o.Normalize = *req.Normalize
 	}
+	return o, nil
+}
+
+// appendEvents checks a request's items and converts them to events in
+// sc's memory.
+func (sc *scratch) appendEvents(req *recommendationsRequest) ([]recommend.Event, error) {
 	if len(req.Items) > maxItems {
-		return writeError(w, 400, fmt.Sprintf("more than %d items", maxItems))
+		return nil, fmt.Errorf("more than %d items", maxItems)
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
 	events := slices.Grow(sc.events[:0], len(req.Items))[:len(req.Items)]
 	sc.events = events
 	for k, it := range req.Items {
 		switch {
 		case it.Item == "":
-			return writeError(w, 400, fmt.Sprintf("items[%d]: no item", k))
+			return nil, fmt.Errorf("items[%d]: no item", k)
 		case (it.Action == "") == (it.Weight == nil):
-			return writeError(w, 400, fmt.Sprintf("items[%d]: give exactly one of action and weight", k))
+			return nil, fmt.Errorf("items[%d]: give exactly one of action and weight", k)
 		}
 		events[k] = recommend.Event{Item: it.Item, Action: it.Action}
 		if it.Weight != nil {
 			events[k].Weight = *it.Weight
 		}
 	}
-	return s.recommend(w, sc, events, o)
+	return events, nil
 }
 
 // recommend profiles the events and answers from one model, in sc's
 // memory.
 func (s *server) recommend(w http.ResponseWriter, sc *scratch, events []recommend.Event, o recommend.Options) int {
-	m := s.model.Load()
+	m, code := s.loaded(w, events)
 	if m == nil {
-		// Events are still validated first: a bad request is a 400 even
-		// before the first model.
-		if _, _, err := s.profiler.Profile(events); err != nil {
-			return writeError(w, 400, err.Error())
-		}
-		return writeError(w, 503, "no model loaded yet")
+		return code
 	}
 	res, err := m.AppendRecommendations(sc.result[:0], s.profiler, events, o)
 	if err != nil {
@@ -311,24 +373,27 @@ func (s *server) recommend(w http.ResponseWriter, sc *scratch, events []recommen
 	return writeJSON(w, sc.body)
 }
 
+// loaded is the served model for a request of events. Before the first
+// model it writes the error and returns nil and the status code: the
+// events are still validated first, so a bad request is a 400 even then.
+func (s *server) loaded(w http.ResponseWriter, events []recommend.Event) (*recommend.Model, int) {
+	if m := s.model.Load(); m != nil {
+		return m, 0
+	}
+	if _, _, err := s.profiler.Profile(events); err != nil {
+		return nil, writeError(w, 400, err.Error())
+	}
+	return nil, writeError(w, 503, "no model loaded yet")
+}
+
 // similar serves GET /v1/similar/{item}?n=10.
 func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET")
 	}
-	n := defaultN
-	var buf [4]param
-	q, err := appendQuery(buf[:0], r.URL.RawQuery)
+	n, err := queryN(r.URL.RawQuery)
 	if err != nil {
 		return writeError(w, 400, err.Error())
-	}
-	for _, kv := range q {
-		if kv.key != "n" {
-			return writeError(w, 400, fmt.Sprintf("unknown parameter %q: want n", kv.key))
-		}
-		if n, err = parseN(kv.value); err != nil {
-			return writeError(w, 400, err.Error())
-		}
 	}
 	m := s.model.Load()
 	if m == nil {
@@ -343,6 +408,26 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 	defer sc.release()
 	sc.body = appendResult(sc.body[:0], res, 0, false, m.Version())
 	return writeJSON(w, sc.body)
+}
+
+// queryN reads a query that may give n alone: the routes that answer one
+// stored list. Without it, n is defaultN.
+func queryN(raw string) (int, error) {
+	n := defaultN
+	var buf [4]param
+	q, err := appendQuery(buf[:0], raw)
+	if err != nil {
+		return 0, err
+	}
+	for _, kv := range q {
+		if kv.key != "n" {
+			return 0, fmt.Errorf("unknown parameter %q: want n", kv.key)
+		}
+		if n, err = parseN(kv.value); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 type param struct{ key, value string }

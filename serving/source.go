@@ -179,7 +179,8 @@ func (s fileSource) load(ctx context.Context) (*recommend.Model, token, error) {
 }
 
 // readManifest builds the model the manifest describes, from files that
-// match it, with similarities bounded by the manifest's measure.
+// match it, with similarities bounded by the manifest's measure, and the
+// ALS run's user lists and item factors when it lists them (readALS).
 func (s fileSource) readManifest() (*recommend.Model, error) {
 	path := s.manifestPath()
 	b, err := os.ReadFile(path)
@@ -201,22 +202,25 @@ func (s fileSource) readManifest() (*recommend.Model, error) {
 	if s.between != nil {
 		s.between()
 	}
-	bound := scoreBound(m.Similarity)
+	var pop []model.PopularItem
 	if m.Popular == nil {
 		if s.popular != "" {
 			return nil, fmt.Errorf("manifest %s lists no popular file, but --popular is %s", path, s.popular)
 		}
-		return recommend.BuildWithBound(lists, nil, m.Version, bound)
+	} else {
+		p := publish.Resolve(path, m.Popular.Path)
+		if s.popular != "" && !samePath(p, s.popular) {
+			return nil, fmt.Errorf("manifest %s describes the popular file %s, not --popular %s", path, p, s.popular)
+		}
+		if pop, err = readVerified(p, *m.Popular, recommend.ReadPopular); err != nil {
+			return nil, err
+		}
 	}
-	p := publish.Resolve(path, m.Popular.Path)
-	if s.popular != "" && !samePath(p, s.popular) {
-		return nil, fmt.Errorf("manifest %s describes the popular file %s, not --popular %s", path, p, s.popular)
-	}
-	pop, err := readVerified(p, *m.Popular, recommend.ReadPopular)
+	parts, err := readALS(path, m)
 	if err != nil {
 		return nil, err
 	}
-	return recommend.BuildWithBound(lists, pop, m.Version, bound)
+	return recommend.BuildWithALS(lists, pop, m.Version, scoreBound(m.Similarity), parts)
 }
 
 // scoreBound is the largest similarity a model scored by the measure its
