@@ -30,7 +30,7 @@ func alsModel(t testing.TB, version string) *recommend.Model {
 		[]model.PopularItem{{Item: "p", Users: 9}, {Item: "a", Users: 8}}, version, recommend.MaxSimilarity,
 		recommend.ALS{Config: &cfg,
 			ItemFactors: []als.FactorRow{{ID: "a", Factor: []float64{1, 0}}, {ID: "b", Factor: []float64{0, 1}}, {ID: "c", Factor: []float64{1, 1}}},
-			Users: []model.UserList{{User: "u1", Items: []model.Neighbor{nb("c", .75), nb("b", .5)}}, {User: "u2", Items: []model.Neighbor{nb("a", 1)}}}})
+			Users:       []model.UserList{{User: "u1", Items: []model.Neighbor{nb("c", .75), nb("b", .5)}}, {User: "u2", Items: []model.Neighbor{nb("a", 1)}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestALSRoutes(t *testing.T) {
 	// Before the first model: a bad fold-in is still a 400, a good one 503.
 	empty := newTestServer(t, nil)
 	for body, code := range map[string]int{
-		`{"model":"als","items":[{"item":"a","action":"viewed"}]}`: 400,
+		`{"model":"als","items":[{"item":"a","action":"viewed"}]}`:  400,
 		`{"model":"als","items":[{"item":"a","action":"browsed"}]}`: 503,
 	} {
 		if w := do(empty, "POST", "/v1/recommendations", body); w.Code != code {
