@@ -13,6 +13,7 @@
 package als
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -129,6 +130,46 @@ func (g *Gram) Merge(o *Gram) {
 		g.neg[k].Merge(o.neg[k])
 	}
 }
+
+// AppendBinary appends g's binary form (DecodeGram reads it) to b: the
+// rank, then each upper-triangle entry's exact sums, so that partial
+// matrices can cross a shuffle and merge to the same bits.
+func (g *Gram) AppendBinary(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(g.rank))
+	for i := range g.rank {
+		for j := i; j < g.rank; j++ {
+			b = g.neg[i*g.rank+j].AppendBinary(g.pos[i*g.rank+j].AppendBinary(b))
+		}
+	}
+	return b
+}
+
+// DecodeGram reads what AppendBinary wrote.
+func DecodeGram(b []byte) (*Gram, error) {
+	rank, n := binary.Uvarint(b)
+	if n <= 0 || rank < 1 || rank > MaxRank {
+		return nil, errCorruptGram
+	}
+	b = b[n:]
+	g := NewGram(int(rank))
+	for i := range g.rank {
+		for j := i; j < g.rank; j++ {
+			for _, s := range []*exactsum.Sum{&g.pos[i*g.rank+j], &g.neg[i*g.rank+j]} {
+				var err error
+				if *s, n, err = exactsum.Decode(b); err != nil {
+					return nil, err
+				}
+				b = b[n:]
+			}
+		}
+	}
+	if len(b) != 0 {
+		return nil, errCorruptGram
+	}
+	return g, nil
+}
+
+var errCorruptGram = errors.New("als: corrupt Gram matrix encoding")
 
 // Matrix is YᵀY as a rank×rank row-major matrix.
 func (g *Gram) Matrix() []float64 {

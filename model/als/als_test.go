@@ -363,10 +363,20 @@ func TestGram(t *testing.T) {
 					part.Add(ys[r*rank : (r+1)*rank])
 				}
 			}
-			merged.Merge(part)
+			// Parts cross the pipeline's shuffle in their binary form.
+			decoded, err := DecodeGram(part.AppendBinary(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			merged.Merge(decoded)
 		}
 		if fmt.Sprint(merged.Matrix()) != fmt.Sprint(got) {
 			t.Errorf("shuffled into %d merged parts: %v, want the bits of %v", parts, merged.Matrix(), got)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0}, {3}, append(GramOf(ys, rank).AppendBinary(nil), 0)} {
+		if _, err := DecodeGram(bad); err == nil {
+			t.Errorf("DecodeGram(% x...) accepted a corrupt encoding", bad[:min(len(bad), 4)])
 		}
 	}
 }

@@ -1,32 +1,17 @@
 package als
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/recsys/itemsim/internal/idhash"
+	"github.com/recsys/itemsim/internal/testlogs"
 )
 
 // movieLens reads MovieLens 100K's u.data, or skips the test without it.
 func movieLens(t *testing.T) []Rating {
-	t.Helper()
-	f, err := os.Open("../../../shared/datasets/ml-100k/u.data")
-	if err != nil {
-		t.Skipf("MovieLens 100K not found (../shared/datasets/ml-100k/u.data): %v", err)
-	}
-	defer f.Close()
 	var rs []Rating
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t")
-		v, err := strconv.ParseFloat(fields[2], 64)
-		if len(fields) != 4 || err != nil {
-			t.Fatalf("u.data line %q", sc.Text())
-		}
-		rs = append(rs, Rating{User: fields[0], Item: fields[1], Value: v})
+	for _, r := range testlogs.MovieLens(t) {
+		rs = append(rs, Rating(r))
 	}
 	return rs
 }
