@@ -259,7 +259,7 @@ func TestUserListsAndNeighbors(t *testing.T) {
 // naming the user and item.
 func TestRefusals(t *testing.T) {
 	for name, rows := range map[string][]model.Row{
-		"rated together twice": {{User: "u", Items: []string{"a", "a"}, Scores: []float64{1, 2}}},
+		"rated together twice":    {{User: "u", Items: []string{"a", "a"}, Scores: []float64{1, 2}}},
 		`of user "u" on item "b"`: {{User: "u", Items: []string{"a", "b"}, Scores: []float64{1, 0}}},
 	} {
 		p, s := beam.NewPipelineWithRoot()
