@@ -9,6 +9,8 @@ import (
 
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/model/als"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // ALS is what the ALS job publishes for serving beside its item-item
@@ -209,7 +211,8 @@ func (m *Model) AppendUser(dst []Scored, user string, n int) Result {
 // the user's factor from the factors of the items that have one, with the
 // settings the model was trained with (implicit: x = (YᵀY + Σ (c−1) y yᵀ
 // + λI)⁻¹ Σ c y with c = 1 + α·w; explicit: the ridge solve with λ·n, the
-// weights read as ratings), scores each item by xᵀy and returns the top
+// weights read as ratings), scores each item by xᵀy (als.Dot, computed as
+// one matrix-vector product) and returns the top
 // o.N by model.Order, the request's items excluded unless o.IncludeSeen.
 // Items the model does not know are ignored; when none of the request's
 // items has a factor the answer is the popular list (Fallback), and
@@ -270,39 +273,30 @@ func (m *Model) foldIn(a *accumulator, prof []idWeight, dst []Scored, o Options)
 	if o.N <= 0 {
 		return Result{}, nil
 	}
-	f := m.fold
-	if a.solver == nil || len(a.x) != f.rank {
-		a.solver, a.x = als.NewSolver(f.rank), make([]float64, f.rank)
+	x, err := m.solve(a, prof)
+	if err != nil {
+		return Result{}, err
 	}
-	ys, rs := a.ys[:0], a.rs[:0]
-	for _, w := range prof {
-		a.seen = append(a.seen, w.id)
-		a.flag[w.id] |= flagSeen
-		if r := f.row[w.id]; r >= 0 {
-			ys = append(ys, f.ys[int(r)*f.rank:int(r+1)*f.rank]...)
-			rs = append(rs, w.weight)
-		}
-	}
-	a.ys, a.rs = ys[:0], rs[:0]
-	if len(rs) == 0 {
+	if x == nil {
 		items := m.fallback(a, dst, o)
 		return Result{Items: items, Popular: len(items), Fallback: true}, nil
 	}
-	var err error
-	if f.cfg.Implicit {
-		err = a.solver.Implicit(f.gram, ys, rs, f.cfg.Alpha, f.cfg.Lambda, a.x)
-	} else {
-		err = a.solver.Explicit(ys, rs, f.cfg.Lambda, a.x)
+	// Every item's score xᵀy at once, Y·x, by gonum's BLAS: the product
+	// als.Dot defines, with the vectorised kernels a catalogue-wide scan
+	// needs (its sums associate differently, so scores may differ from
+	// als.Dot's in the last bits).
+	f := m.fold
+	if len(a.scores) != len(f.ids) {
+		a.scores = make([]float64, len(f.ids))
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("recommend: %w: folding in %d items: %v", ErrSolve, len(rs), err)
-	}
+	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: len(f.ids), Cols: f.rank, Stride: f.rank, Data: f.ys},
+		blas64.Vector{N: f.rank, Inc: 1, Data: x}, 0, blas64.Vector{N: len(f.ids), Inc: 1, Data: a.scores})
 	best := a.best[:0]
 	for k, id := range f.ids {
 		if !o.IncludeSeen && a.flag[id]&flagSeen != 0 {
 			continue
 		}
-		c := model.Candidate{ID: id, Score: als.Dot(a.x, f.ys[k*f.rank:(k+1)*f.rank])}
+		c := model.Candidate{ID: id, Score: a.scores[k]}
 		// As in accumulator.top: reject most candidates inline.
 		if len(best) == o.N && c.Compare(best[o.N-1]) >= 0 {
 			continue
@@ -324,4 +318,38 @@ func (m *Model) foldIn(a *accumulator, prof []idWeight, dst []Scored, o Options)
 		res.Popular = len(res.Items) - len(out)
 	}
 	return res, nil
+}
+
+// solve marks the profile's items as the user's and solves the user's
+// factor from those with a factor, in a's scratch, with the settings the
+// factors were trained with: the training's own solve, bit for bit, for
+// the same items and weights. The factor is nil when no item has one.
+func (m *Model) solve(a *accumulator, prof []idWeight) ([]float64, error) {
+	f := m.fold
+	if a.solver == nil || len(a.x) != f.rank {
+		a.solver, a.x = als.NewSolver(f.rank), make([]float64, f.rank)
+	}
+	ys, rs := a.ys[:0], a.rs[:0]
+	for _, w := range prof {
+		a.seen = append(a.seen, w.id)
+		a.flag[w.id] |= flagSeen
+		if r := f.row[w.id]; r >= 0 {
+			ys = append(ys, f.ys[int(r)*f.rank:int(r+1)*f.rank]...)
+			rs = append(rs, w.weight)
+		}
+	}
+	a.ys, a.rs = ys[:0], rs[:0]
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	var err error
+	if f.cfg.Implicit {
+		err = a.solver.Implicit(f.gram, ys, rs, f.cfg.Alpha, f.cfg.Lambda, a.x)
+	} else {
+		err = a.solver.Explicit(ys, rs, f.cfg.Lambda, a.x)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recommend: %w: folding in %d items: %v", ErrSolve, len(rs), err)
+	}
+	return a.x, nil
 }

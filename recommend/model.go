@@ -418,9 +418,10 @@ type accumulator struct {
 	best        []model.Candidate // top's list, reused
 	events      []idWeight        // profile's result
 	// Fold-in's solver and scratch, made at the first fold-in: the
-	// request's factors and weights, and the user's factor.
+	// request's factors and weights, the user's factor and the scores.
 	solver    *als.Solver
 	ys, rs, x []float64
+	scores    []float64 // every item's, by row
 }
 
 func newAccumulator(n int) *accumulator {
