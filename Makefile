@@ -97,12 +97,22 @@ fuzz:
 
 ## loadtest: start the server and load it with 1- and 10-item requests (wrk
 ## when installed, else the Go generator), printing req/s, p50 and p99; on
-## `make run`'s $(OUTPUT), or SIMILARITIES=path [POPULAR=path]. Flags for
-## ./serving/loadtest go in LOADTEST_ARGS, e.g. --concurrency=1,2,4,8.
+## `make run`'s $(OUTPUT), or SIMILARITIES=path [POPULAR=path]. MIX selects
+## the requests, comma-separated: make (the seed API, the default), als
+## (fold-in POSTs, "model":"als"), knn (the same POSTs scored by
+## neighbours), users (GET /v1/users/{user}/recommendations); als and users
+## run on a synthetic MovieLens-1M-sized rank-64 ALS run (SYNTH_FLAGS:
+## loadtest's --synth_* flags) unless SIMILARITIES names an ALS run's
+## output. Flags for ./serving/loadtest go in LOADTEST_ARGS, e.g.
+## --concurrency=1,2,4,8.
 .PHONY: loadtest
 LOADTEST_ARGS ?=
-loadtest: $(if $(SIMILARITIES),,run)
-	SIMILARITIES='$(or $(SIMILARITIES),$(OUTPUT))' \
+MIX ?= make
+loadtest_comma := ,
+# The ALS mixes asked for without an ALS run to load: run.sh makes one.
+loadtest_synth = $(if $(SIMILARITIES),,$(filter als users,$(subst $(loadtest_comma), ,$(MIX))))
+loadtest: $(if $(or $(SIMILARITIES),$(loadtest_synth)),,run)
+	MIX='$(MIX)' SYNTH_FLAGS='$(SYNTH_FLAGS)' SIMILARITIES='$(if $(loadtest_synth),,$(or $(SIMILARITIES),$(OUTPUT)))' \
 	POPULAR='$(if $(SIMILARITIES),$(if $(filter command line environment,$(origin POPULAR)),$(POPULAR)),$(POPULAR))' \
 		serving/loadtest/run.sh $(LOADTEST_ARGS)
 

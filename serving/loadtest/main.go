@@ -1,7 +1,11 @@
 // Command loadtest loads a running recommendation server (./serving) on
 // /make_recommendation with requests of 1 and 10 items drawn from the
 // model's items, and prints throughput and latency percentiles per request
-// size, concurrency and (for wrk) thread count.
+// size, concurrency and (for wrk) thread count. --mix selects other
+// requests: ALS fold-ins (POST /v1/recommendations with "model":"als"),
+// the same POSTs scored by neighbours, and precomputed user lists (GET
+// /v1/users/{user}/recommendations); --synth_als writes a synthetic ALS
+// run (MovieLens-1M-sized by default) to serve them from.
 //
 //	go build -o bin/serving ./serving
 //	bin/serving --similarities=/tmp/ml100k.jsonl --popular=/tmp/ml100k-popular.json --addr=127.0.0.1:8080 &
@@ -19,6 +23,9 @@
 // net/http client, which matters because client and server share the
 // machine's cores.
 //
+// The POST mixes need wrk (rotate.lua sends a line "POST path body" as
+// such); the Go generator sends GETs only.
+//
 // Each run also reports how many cores the server, the generator and
 // everything else used during the measured window (from /proc), so a run
 // disturbed by other work on the machine shows it.
@@ -27,18 +34,23 @@ package main
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/recsys/itemsim/internal/loadgen"
+	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/recommend"
 )
 
@@ -46,23 +58,32 @@ import (
 var rotateLua []byte
 
 var (
-	target      = flag.String("url", "http://127.0.0.1:8080", "Base URL of the server.")
-	sims        = flag.String("similarities", "/tmp/ml100k.jsonl", "The model's JSONL file, to draw item ids from.")
-	sizes       = flag.String("items", "1,10", "Items per request, comma-separated: one run per size.")
-	concurrency = flag.String("concurrency", "", "Requests in flight (connections), comma-separated: one run per level (default: 2 with wrk, 4 with the Go generator, the levels that do best on 2 cores).")
-	threads     = flag.String("threads", "2", "wrk threads, comma-separated: one run per count (skipped where above the concurrency).")
-	generator   = flag.String("generator", "auto", "Load generator: wrk, go, or auto (wrk when installed).")
-	script      = flag.String("script", "", "wrk Lua script (default: the embedded copy of serving/loadtest/rotate.lua).")
-	duration    = flag.Duration("duration", 6*time.Second, "Measured time per run (whole seconds with wrk).")
-	warmup      = flag.Duration("warmup", 2*time.Second, "Unmeasured time before each run.")
-	distinct    = flag.Int("distinct", 10000, "Distinct request paths per size.")
-	seed        = flag.Uint64("seed", 1, "Seed of the item draws.")
-	waitReady   = flag.Duration("wait_ready", 30*time.Second, "Wait up to this long for the server's /readyz before loading it; 0 does not wait.")
-	serverPID   = flag.Int("server_pid", 0, "The server's process id, to report its CPU use (optional).")
-	targetRPS   = flag.Float64("target_rps", 20000, "Throughput target, requests/s, for the verdict column.")
-	targetP99   = flag.Duration("target_p99", time.Millisecond, "p99 latency target for the verdict column: p99 must be below it.")
-	pathsOut    = flag.String("paths_out", "", "Only write the request paths, one file per size (DIR/paths-N.txt), for running wrk by hand, and exit.")
-	baseline    = flag.Bool("baseline", false, "Instead of --url, load a bare net/http handler in this process that answers every request with a fixed 10-item response: the floor HTTP itself sets on this machine. With --generator=go the client's CPU counts as the server's.")
+	target       = flag.String("url", "http://127.0.0.1:8080", "Base URL of the server.")
+	sims         = flag.String("similarities", "/tmp/ml100k.jsonl", "The model's JSONL file, to draw item ids from.")
+	sizes        = flag.String("items", "1,10", "Items per request, comma-separated: one run per size.")
+	concurrency  = flag.String("concurrency", "", "Requests in flight (connections), comma-separated: one run per level (default: 2 with wrk, 4 with the Go generator, the levels that do best on 2 cores).")
+	threads      = flag.String("threads", "2", "wrk threads, comma-separated: one run per count (skipped where above the concurrency).")
+	generator    = flag.String("generator", "auto", "Load generator: wrk, go, or auto (wrk when installed).")
+	script       = flag.String("script", "", "wrk Lua script (default: the embedded copy of serving/loadtest/rotate.lua).")
+	duration     = flag.Duration("duration", 6*time.Second, "Measured time per run (whole seconds with wrk).")
+	warmup       = flag.Duration("warmup", 2*time.Second, "Unmeasured time before each run.")
+	distinct     = flag.Int("distinct", 10000, "Distinct request paths per size.")
+	seed         = flag.Uint64("seed", 1, "Seed of the item draws.")
+	waitReady    = flag.Duration("wait_ready", 30*time.Second, "Wait up to this long for the server's /readyz before loading it; 0 does not wait.")
+	serverPID    = flag.Int("server_pid", 0, "The server's process id, to report its CPU use (optional).")
+	targetRPS    = flag.Float64("target_rps", 20000, "Throughput target, requests/s, for the verdict column.")
+	targetP99    = flag.Duration("target_p99", time.Millisecond, "p99 latency target for the verdict column: p99 must be below it.")
+	targetP99ALS = flag.Duration("target_p99_als", 2*time.Millisecond, "p99 latency target of the als mix's verdict (issue 12: a fold-in at rank 64 over 3,706 items), which has no throughput target.")
+	pathsOut     = flag.String("paths_out", "", "Only write the request paths, one file per size (DIR/paths-N.txt), for running wrk by hand, and exit.")
+	mix          = flag.String("mix", mixMake, "Requests, comma-separated, one run each: make (GET /make_recommendation), als (POST /v1/recommendations folding in, \"model\":\"als\"), knn (the same POSTs scored by neighbours) and users (GET /v1/users/{user}/recommendations, users from the ALS manifest beside --similarities). --items sizes the make, als and knn requests.")
+	topN         = flag.Int("n", 10, "Items asked for by the als, knn and users requests (make asks for 10).")
+	synthDir     = flag.String("synth_als", "", "Only write a synthetic ALS run into this directory (similarities, popular list, user lists, item factors and the manifest naming them with the settings), print its similarities path, and exit.")
+	synthItems   = flag.Int("synth_items", 3706, "Items of --synth_als (MovieLens 1M has 3,706).")
+	synthUsers   = flag.Int("synth_users", 6040, "Users (precomputed lists) of --synth_als (MovieLens 1M has 6,040).")
+	synthRank    = flag.Int("synth_rank", 64, "Rank of --synth_als's factors.")
+	synthTopN    = flag.Int("synth_top_n", 20, "Neighbours per item and items per user list of --synth_als.")
+	synthImpl    = flag.Bool("synth_implicit", true, "Whether --synth_als's settings say implicit (fold-in adds YᵀY) or explicit.")
+	baseline     = flag.Bool("baseline", false, "Instead of --url, load a bare net/http handler in this process that answers every request with a fixed 10-item response: the floor HTTP itself sets on this machine. With --generator=go the client's CPU counts as the server's.")
 )
 
 func main() {
@@ -75,6 +96,22 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
+	if *synthDir != "" {
+		c := synthALS{Items: *synthItems, Users: *synthUsers, Rank: *synthRank, TopN: *synthTopN, Implicit: *synthImpl, Seed: *seed}
+		path, err := c.write(*synthDir)
+		if err != nil {
+			return err
+		}
+		fmt.Println(path)
+		return nil
+	}
+	mixes, err := parseMix(*mix)
+	if err != nil {
+		return err
+	}
+	if *topN < 1 {
+		return fmt.Errorf("--n=%d: want a positive count", *topN)
+	}
 	sizeList, err := ints("items", *sizes)
 	if err != nil {
 		return err
@@ -95,6 +132,11 @@ func run() error {
 	}
 	if gen == "go" {
 		threadList = []int{0}
+		for _, m := range mixes {
+			if m == mixALS || m == mixKNN {
+				return fmt.Errorf("--mix=%s sends POSTs, which only wrk sends: install wrk or use --generator=wrk", m)
+			}
+		}
 	}
 	if *concurrency == "" {
 		*concurrency = map[string]string{"wrk": "2", "go": "4"}[gen]
@@ -117,14 +159,25 @@ func run() error {
 	for k, l := range lists {
 		items[k] = l.Item
 	}
+	var users []string
+	if slices.Contains(mixes, mixUsers) {
+		if users, err = manifestUsers(*sims); err != nil {
+			return err
+		}
+	}
 	if *pathsOut != "" {
-		for _, n := range sizeList {
-			file := filepath.Join(*pathsOut, fmt.Sprintf("paths-%d.txt", n))
-			paths := loadgen.RecommendationPaths(items, n, *distinct, *seed)
-			if err := os.WriteFile(file, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
-				return err
+		for _, m := range mixes {
+			for _, n := range mixSizes(m, sizeList) {
+				name := fmt.Sprintf("paths-%s-%d.txt", m, n)
+				if m == mixMake {
+					name = fmt.Sprintf("paths-%d.txt", n)
+				}
+				file := filepath.Join(*pathsOut, name)
+				if err := os.WriteFile(file, []byte(strings.Join(requests(m, items, users, n), "\n")+"\n"), 0o644); err != nil {
+					return err
+				}
+				fmt.Println(file)
 			}
-			fmt.Println(file)
 		}
 		return nil
 	}
@@ -155,33 +208,53 @@ func run() error {
 		}
 	}
 
-	what := fmt.Sprintf("model=%s (%d items)", *sims, len(items))
+	what := fmt.Sprintf("model=%s (%d items", *sims, len(items))
+	if users != nil {
+		what += fmt.Sprintf(", %d users", len(users))
+	}
+	what += ")"
 	if *baseline {
 		what = "server=baseline (a fixed response from a bare net/http handler)"
 	}
 	fmt.Printf("generator=%s %s loadavg at start: %s\n", gen, what, loadavg())
-	fmt.Printf("target: p99 < %s and >= %.0f req/s\n", *targetP99, *targetRPS)
-	for _, n := range sizeList {
-		paths := loadgen.RecommendationPaths(items, n, *distinct, *seed)
-		for _, c := range concList {
-			for _, t := range threadList {
-				if t > c {
-					continue
-				}
-				res, cpu, err := measure(ctx, gen, base, luaPath, paths, c, t)
-				if err != nil {
-					return err
-				}
-				name := fmt.Sprintf("items=%d concurrency=%d", n, c)
-				if gen == "wrk" {
-					name += fmt.Sprintf(" threads=%d", t)
-				}
-				verdict := "no"
-				if res.P99 < *targetP99 && res.Throughput >= *targetRPS && res.Errors == 0 {
-					verdict = "YES"
-				}
-				fmt.Printf("%s %s: %s; cpu %s; meets target: %s\n", gen, name, res, cpu, verdict)
+	fmt.Printf("target: p99 < %s and >= %.0f req/s; fold-ins (mix=als) p99 < %s\n", *targetP99, *targetRPS, *targetP99ALS)
+	for _, m := range mixes {
+		for _, n := range mixSizes(m, sizeList) {
+			if err := measureMix(ctx, gen, base, luaPath, m, n, requests(m, items, users, n), concList, threadList); err != nil {
+				return err
 			}
+		}
+	}
+	return nil
+}
+
+// measureMix runs one request list at each concurrency and thread count
+// and prints a line per run.
+func measureMix(ctx context.Context, gen, base, luaPath, m string, n int, paths []string, concList, threadList []int) error {
+	for _, c := range concList {
+		for _, t := range threadList {
+			if t > c {
+				continue
+			}
+			res, cpu, err := measure(ctx, gen, base, luaPath, paths, c, t)
+			if err != nil {
+				return err
+			}
+			name := fmt.Sprintf("mix=%s items=%d concurrency=%d", m, n, c)
+			if m == mixUsers {
+				name = fmt.Sprintf("mix=%s concurrency=%d", m, c)
+			}
+			if gen == "wrk" {
+				name += fmt.Sprintf(" threads=%d", t)
+			}
+			verdict := "no"
+			switch {
+			case res.Errors > 0:
+			case m == mixALS && res.P99 < *targetP99ALS,
+				m != mixALS && res.P99 < *targetP99 && res.Throughput >= *targetRPS:
+				verdict = "YES"
+			}
+			fmt.Printf("%s %s: %s; cpu %s; meets target: %s\n", gen, name, res, cpu, verdict)
 		}
 	}
 	return nil
@@ -384,4 +457,107 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Request mixes (--mix).
+const (
+	mixMake  = "make"
+	mixALS   = "als"
+	mixKNN   = "knn"
+	mixUsers = "users"
+)
+
+// parseMix reads --mix.
+func parseMix(list string) ([]string, error) {
+	var out []string
+	for m := range strings.SplitSeq(list, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case mixMake, mixALS, mixKNN, mixUsers:
+			out = append(out, m)
+		default:
+			return nil, fmt.Errorf("--mix: %q is not make, als, knn or users", m)
+		}
+	}
+	return out, nil
+}
+
+// mixSizes are the request sizes a mix runs at: a user-list request has
+// no items.
+func mixSizes(m string, sizes []int) []int {
+	if m == mixUsers {
+		return []int{0}
+	}
+	return sizes
+}
+
+// requests makes --distinct requests of mix m with n items each (drawn
+// from items) or for users drawn from users, seeded by --seed, as
+// rotate.lua reads them: a GET path, or "POST path body".
+func requests(m string, items, users []string, n int) []string {
+	if m == mixMake {
+		return loadgen.RecommendationPaths(items, n, *distinct, *seed)
+	}
+	r := rand.New(rand.NewPCG(*seed, *seed))
+	out := make([]string, *distinct)
+	if m == mixUsers {
+		for k := range out {
+			out[k] = fmt.Sprintf("/v1/users/%s/recommendations?n=%d", url.PathEscape(users[r.IntN(len(users))]), *topN)
+		}
+		return out
+	}
+	type item struct {
+		Item   string `json:"item"`
+		Action string `json:"action"`
+	}
+	actions := []string{"browsed", "basket", "purchased"}
+	for k := range out {
+		body := struct {
+			Model string `json:"model,omitempty"`
+			Items []item `json:"items"`
+			N     int    `json:"n"`
+		}{N: *topN}
+		if m == mixALS {
+			body.Model = "als"
+		}
+		for range n {
+			body.Items = append(body.Items, item{items[r.IntN(len(items))], actions[r.IntN(len(actions))]})
+		}
+		b, _ := json.Marshal(body) // strings and ints: cannot fail
+		out[k] = "POST /v1/recommendations " + string(b)
+	}
+	return out
+}
+
+// manifestUsers reads the users of the ALS run whose similarities are at
+// sims, from the user lists its manifest names.
+func manifestUsers(sims string) ([]string, error) {
+	path := publish.DefaultPath(sims)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--mix=users needs an ALS run's manifest beside --similarities: %v", err)
+	}
+	m, err := publish.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if m.Users == nil {
+		return nil, fmt.Errorf("--mix=users: the manifest %s names no user lists (not an ALS run)", path)
+	}
+	f, err := os.Open(publish.Resolve(path, m.Users.Path))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	lists, err := recommend.ReadUserLists(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", f.Name(), err)
+	}
+	if len(lists) == 0 {
+		return nil, fmt.Errorf("%s: no user lists", f.Name())
+	}
+	users := make([]string, len(lists))
+	for k, l := range lists {
+		users[k] = l.User
+	}
+	return users, nil
 }

@@ -3,8 +3,11 @@
 --
 --   wrk -t1 -c4 -d6s --latency -s serving/loadtest/rotate.lua http://127.0.0.1:8080 -- /tmp/paths.txt
 --
--- The file after "--" holds one request path per line (with its query,
--- e.g. /make_recommendation?n=10&browsed=50,181). Every thread reads it
+-- The file after "--" holds one request per line: a path to GET (with its
+-- query, e.g. /make_recommendation?n=10&browsed=50,181), or a method, a
+-- path and a JSON body separated by single spaces (e.g. POST
+-- /v1/recommendations {"model":"als","items":[...]}), sent with
+-- Content-Type application/json. Every thread reads it
 -- once, pre-formats all requests, and starts at its own offset so threads
 -- do not send the same sequence. No response() callback is defined: with
 -- one, wrk would parse every response's headers into Lua tables, costing
@@ -30,7 +33,10 @@ function init(args)
   local f = assert(io.open(file, "r"))
   reqs = {}
   for line in f:lines() do
-    if line ~= "" then
+    local method, path, body = line:match("^(%u+) (%S+) (.*)$")
+    if method then
+      reqs[#reqs + 1] = wrk.format(method, path, {["Content-Type"] = "application/json"}, body)
+    elseif line ~= "" then
       reqs[#reqs + 1] = wrk.format("GET", line)
     end
   end
