@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -554,4 +555,54 @@ func TestFoldInSingular(t *testing.T) {
 	if err != nil || !sameScored(got.Items, []Scored{{"c", 3}}, 1e-15) {
 		t.Errorf("after the failure: %v, %v; want c 3", got.Items, err)
 	}
+}
+
+// TestFoldInConcurrent: fold-ins from several goroutines, sharing the
+// model's pooled solvers and scratch, answer what they answer one at a
+// time.
+func TestFoldInConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	cfg := als.Config{Rank: 8, Lambda: 0.1, Implicit: true, Alpha: 5, Iterations: 1}
+	var rows []als.FactorRow
+	for k := range 200 {
+		f := make([]float64, cfg.Rank)
+		for j := range f {
+			f[j] = rng.NormFloat64()
+		}
+		rows = append(rows, als.FactorRow{ID: fmt.Sprintf("i%03d", k), Factor: f})
+	}
+	m, err := BuildWithALS(nil, []model.PopularItem{{Item: "i000", Users: 3}}, "", MaxSimilarity, ALS{Config: &cfg, ItemFactors: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type request struct {
+		items   []string
+		weights []float64
+		want    Result
+	}
+	reqs := make([]request, 50)
+	for k := range reqs {
+		for range rng.IntN(6) {
+			reqs[k].items = append(reqs[k].items, rows[rng.IntN(len(rows))].ID)
+			reqs[k].weights = append(reqs[k].weights, 1+rng.Float64())
+		}
+		if reqs[k].want, err = m.FoldIn(reqs[k].items, reqs[k].weights, Options{N: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := reqs[(g*31+i)%len(reqs)]
+				if got, err := m.FoldIn(r.items, r.weights, Options{N: 5}); err != nil || !reflect.DeepEqual(got, r.want) {
+					t.Errorf("concurrent fold-in of %v: %+v %v, want %+v", r.items, got, err, r.want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
