@@ -1,6 +1,7 @@
 // Package simstore defines the Datastore layout of the item-similarity model
 // and reads it: it resolves the version pointer and looks up the neighbour
-// lists of one or many items, always from one complete version.
+// lists of one or many items, and the ALS job's user lists, always from one
+// complete version, and reads a version's user lists and item factors.
 //
 // Versioned layout (the default), with K the configured kind (default
 // "ItemSimilarity") and all keys in the configured namespace:
@@ -10,6 +11,9 @@
 //	K+"Version"/V / K/item         one item of version V: {items, scores, version, updated_at}
 //	K+"Version"/V / K+"Popular"/"popular"
 //	                               V's most popular items: {items, users, version, updated_at}
+//	K+"Version"/V / K+"User"/user  one user's recommendations in V (the ALS job's): {items, scores, version, updated_at}
+//	K+"Version"/V / K+"Factor"/item
+//	                               one item's ALS factor in V: {factor, version, updated_at}
 //
 // Items are children of their version's marker key, so a version is one key
 // range: it can be written beside the live one and deleted by an ancestor
@@ -20,12 +24,22 @@
 // list of one run; versions written before popular lists were stored have
 // none. The marker records the similarity measure the version's scores
 // were computed with, which bounds them (model.Similarity.MaxScore);
-// versions written before measures record none and are cosine. The in-place layout has no versions, no pointer and no popular
-// list: items are K/item at the root.
+// versions written before measures record none and are cosine.
+//
+// A version written by the ALS job also holds a list per user and every
+// item's factor, for serving user lists and folding new users in, and its
+// marker records their counts and the ALS settings (als). They are written
+// before the pointer moves, as items are, so a reader that follows the
+// pointer finds the item lists, user lists and factors of one run.
+// Versions written by the similarity job have none of them.
+//
+// The in-place layout has no versions, no pointer, no popular list and no
+// user lists or factors: items are K/item at the root.
 package simstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,6 +47,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 )
 
 // Layout names.
@@ -107,19 +122,48 @@ func (k Keys) Item(v, item string) *datastore.Key {
 	return key
 }
 
+// UserKind is the kind of the versions' user lists.
+func (k Keys) UserKind() string { return k.Kind + "User" }
+
+// User is the key of user's list in version v, a child of its marker.
+// User lists exist in versions only: v must not be "".
+func (k Keys) User(v, user string) *datastore.Key { return k.child(k.UserKind(), v, user) }
+
+// FactorKind is the kind of the versions' item factors.
+func (k Keys) FactorKind() string { return k.Kind + "Factor" }
+
+// Factor is the key of item's factor in version v, a child of its marker.
+// Factors exist in versions only: v must not be "".
+func (k Keys) Factor(v, item string) *datastore.Key { return k.child(k.FactorKind(), v, item) }
+
+func (k Keys) child(kind, v, name string) *datastore.Key {
+	key := datastore.NameKey(kind, name, k.Version(v))
+	key.Namespace = k.Namespace
+	return key
+}
+
 func (k Keys) root(kind, name string) *datastore.Key {
 	key := datastore.NameKey(kind, name, nil)
 	key.Namespace = k.Namespace
 	return key
 }
 
-// Entity is one item's stored neighbour list. Items and Scores are aligned and
-// sorted by score descending (ties by item ascending). No property is indexed:
-// readers use key lookups only, and unindexed lists keep an entity at a fixed
-// number of index entries whatever its length.
+// Entity is one item's stored neighbour list, or one user's recommended
+// items (Keys.User). Items and Scores are aligned and sorted by score
+// descending (ties by item ascending). No property is indexed: readers use
+// key lookups and ancestor queries only, and unindexed lists keep an entity
+// at a fixed number of index entries whatever its length.
 type Entity struct {
 	Items     []string  `datastore:"items,noindex"`
 	Scores    []float64 `datastore:"scores,noindex"`
+	Version   string    `datastore:"version,noindex"`
+	UpdatedAt time.Time `datastore:"updated_at,noindex"`
+}
+
+// Factor is one item's ALS factor in a version: Rank numbers (the marker's
+// ALS settings). Unindexed, as Entity.
+type Factor struct {
+	Factor    []float64 `datastore:"factor,noindex"`
 	Version   string    `datastore:"version,noindex"`
 	UpdatedAt time.Time `datastore:"updated_at,noindex"`
 }
@@ -150,6 +194,18 @@ type VersionInfo struct {
 	Expected int64 `datastore:"expected,noindex"`
 	// Items is the number of items written, set on completion.
 	Items int64 `datastore:"items,noindex"`
+	// ExpectedUsers and ExpectedFactors are the numbers of user lists and
+	// item factors the run set out to write; Users and Factors those
+	// written, set on completion. Versions without user lists or factors
+	// store no such properties (zero).
+	ExpectedUsers   int64 `datastore:"expected_users,noindex,omitempty"`
+	Users           int64 `datastore:"users,noindex,omitempty"`
+	ExpectedFactors int64 `datastore:"expected_factors,noindex,omitempty"`
+	Factors         int64 `datastore:"factors,noindex,omitempty"`
+	// ALS is the JSON of the als.Config the version's user lists and
+	// factors were trained with (SetALS, ParseALS); "" (no property) for
+	// versions the ALS job did not write.
+	ALS string `datastore:"als,noindex,omitempty"`
 	// Error is the first permanent write error of the run, if any.
 	Error string `datastore:"error,noindex"`
 	// Similarity is the JSON of the model.Similarity the version was
@@ -190,16 +246,59 @@ func (v VersionInfo) ParseSimilarity() (*model.Similarity, error) {
 		return nil, nil
 	}
 	var s model.Similarity
-	dec := json.NewDecoder(strings.NewReader(v.Similarity))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := decodeStrict(v.Similarity, &s); err != nil {
 		return nil, fmt.Errorf("simstore: similarity %q: %w", v.Similarity, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("simstore: similarity %q: data after the document", v.Similarity)
 	}
 	if err := s.Validate(0); err != nil {
 		return nil, fmt.Errorf("simstore: similarity %q: %w", v.Similarity, err)
 	}
 	return &s, nil
+}
+
+// SetALS records c in v.ALS; nil records none. Settings no factorisation
+// runs with are an error.
+func (v *VersionInfo) SetALS(c *als.Config) error {
+	if c == nil {
+		v.ALS = ""
+		return nil
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("simstore: als: %w", err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("simstore: als: %w", err)
+	}
+	v.ALS = string(b)
+	return nil
+}
+
+// ParseALS reads v.ALS: nil when none is recorded, an error when it is not
+// a valid als.Config.
+func (v VersionInfo) ParseALS() (*als.Config, error) {
+	if v.ALS == "" {
+		return nil, nil
+	}
+	var c als.Config
+	if err := decodeStrict(v.ALS, &c); err != nil {
+		return nil, fmt.Errorf("simstore: als %q: %w", v.ALS, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("simstore: als %q: %w", v.ALS, err)
+	}
+	return &c, nil
+}
+
+// decodeStrict decodes the one JSON document doc into dst, refusing
+// unknown fields and trailing data: a marker names settings exactly.
+func decodeStrict(doc string, dst any) error {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the document")
+	}
+	return nil
 }
