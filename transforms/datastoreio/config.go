@@ -6,8 +6,9 @@
 // adaptive throttling and an optional ramp-up budget for fresh databases.
 //
 // In the versioned layout (see package simstore for the keys) a run writes a
-// new version beside the live one and, only once every item is written,
-// flips the pointer to it in one transaction and deletes versions beyond
+// new version beside the live one and, only once every item (and, for the
+// ALS job, every user list and item factor: WriteVersion) is written, flips
+// the pointer to it in one transaction and deletes versions beyond
 // Config.KeepVersions, so readers never see a half-written model.
 //
 // The logic lives in plain Go types tested without Beam; the DoFns in
@@ -21,7 +22,9 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 )
@@ -75,6 +78,12 @@ type Config struct {
 	// (simstore.VersionInfo.Similarity); nil records none, which readers
 	// take for cosine. Unused by the in-place layout.
 	Similarity *model.Similarity
+	// ALS is the settings the ALS job trained the version's user lists and
+	// item factors with (WriteVersion), recorded on the version's marker
+	// for readers that fold new users in (simstore.VersionInfo.ALS); nil
+	// records none. Item factors must be of its rank. The in-place layout
+	// cannot record it.
+	ALS *als.Config
 	// Window is the span of event time the neighbour lists were computed
 	// from, recorded on the version's marker. Its End orders versions: the
 	// pointer never moves to a version whose window ends before the live
@@ -156,6 +165,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("similarity: %w", err))
 		}
 	}
+	if c.ALS != nil {
+		if err := c.ALS.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("als: %w", err))
+		}
+		if c.Layout != simstore.LayoutVersioned {
+			errs = append(errs, fmt.Errorf("als settings, user lists and factors need the %s layout", simstore.LayoutVersioned))
+		}
+	}
 	r := c.Retry
 	if r.MaxAttempts < 1 || r.InitialBackoff < 0 || r.MaxBackoff < r.InitialBackoff || r.ThrottleDelay < 0 {
 		errs = append(errs, fmt.Errorf("invalid retry settings %+v", r))
@@ -212,47 +229,68 @@ func validKeyName(name string) error {
 // The size bound is about 680 neighbours; index entries do not grow with
 // topN because no property is indexed.
 func CheckTopN(topN int) error {
-	if topN < 1 {
-		return fmt.Errorf("datastoreio: top_n is %d, want at least 1", topN)
-	}
-	if n := worstEntityBytes(topN); n > maxEntityBytes {
-		return fmt.Errorf("datastoreio: top_n %d gives entities up to %d bytes with %d-byte item ids, over Datastore's %d-byte limit; the most that fits is %d",
-			topN, n, maxKeyNameBytes, maxEntityBytes, maxTopN())
-	}
-	return nil
+	keys, id := worstKeys()
+	return checkListLen("top_n", "entities", topN, keys.Item(id, id))
 }
 
 // CheckPopularN reports whether a popular list of n items (WriteWithPopular)
 // stays under Datastore's entity size limit whatever the item ids: it is
 // laid out as an item entity of n neighbours, so the bound is CheckTopN's.
 func CheckPopularN(n int) error {
+	keys, id := worstKeys()
+	return checkListLen("popular_n", "a popular list", n, keys.Popular(id))
+}
+
+// CheckUserTopN reports whether user lists of n items (WriteVersion) stay
+// under Datastore's entity size limit whatever the user and item ids: a
+// user list is laid out as an item entity, so the bound is CheckTopN's.
+func CheckUserTopN(n int) error {
+	keys, id := worstKeys()
+	return checkListLen("user_top_n", "user lists", n, keys.User(id, id))
+}
+
+// worstKeys are the layout's keys with the longest kind and namespace, and
+// the longest id: the kind, namespace and version are bounded by key name
+// length too.
+func worstKeys() (simstore.Keys, string) {
+	id := strings.Repeat("x", maxKeyNameBytes)
+	return simstore.Keys{Namespace: id, Kind: id}, id
+}
+
+// checkListLen reports whether lists of n longest ids, stored at key,
+// stay under Datastore's entity limit; flag and what name them in errors.
+func checkListLen(flag, what string, n int, key *datastore.Key) error {
 	if n < 1 {
-		return fmt.Errorf("datastoreio: popular_n is %d, want at least 1", n)
+		return fmt.Errorf("datastoreio: %s is %d, want at least 1", flag, n)
 	}
-	if size := worstEntityBytes(n); size > maxEntityBytes {
-		return fmt.Errorf("datastoreio: popular_n %d gives a popular list of up to %d bytes with %d-byte item ids, over Datastore's %d-byte limit; the most that fits is %d",
-			n, size, maxKeyNameBytes, maxEntityBytes, maxTopN())
+	if size := worstEntityBytes(key, n); size > maxEntityBytes {
+		return fmt.Errorf("datastoreio: %s %d gives %s of up to %d bytes with %d-byte ids, over Datastore's %d-byte limit; the most that fits is %d",
+			flag, n, what, size, maxKeyNameBytes, maxEntityBytes, maxListLen(key))
 	}
 	return nil
 }
 
 // maxTopN is the largest top_n CheckTopN accepts.
 func maxTopN() int {
+	keys, id := worstKeys()
+	return maxListLen(keys.Item(id, id))
+}
+
+// maxListLen is the longest list of longest ids that fits at key.
+func maxListLen(key *datastore.Key) int {
 	n := 1
-	for worstEntityBytes(n+1) <= maxEntityBytes {
+	for worstEntityBytes(key, n+1) <= maxEntityBytes {
 		n++
 	}
 	return n
 }
 
-func worstEntityBytes(topN int) int {
+// worstEntityBytes bounds the size of a list of n longest ids at key.
+func worstEntityBytes(key *datastore.Key, n int) int {
 	id := strings.Repeat("x", maxKeyNameBytes)
-	items := make([]string, topN)
+	items := make([]string, n)
 	for i := range items {
 		items[i] = id
 	}
-	// The kind, namespace and version are bounded by key name length too.
-	keys := simstore.Keys{Namespace: id, Kind: id}
-	e := &simstore.Entity{Items: items, Scores: make([]float64, topN), Version: id}
-	return entityBytes(keys.Item(id, id), e)
+	return entityBytes(key, &simstore.Entity{Items: items, Scores: make([]float64, n), Version: id})
 }

@@ -39,6 +39,14 @@ func TestEmulator(t *testing.T) {
 		{"popular lists", testWriteWithPopular},
 		{"similarity", testWriteSimilarity},
 		{"order", testWriteOrder},
+		{"user lists and factors", testWriteVersionProducts},
+		{"failed user lists", func(t *testing.T, b backend) {
+			// A user id no key can hold fails the run for real.
+			v2 := alsRun(0, 30, 0, 40, 1)
+			v2.users[17].User = strings.Repeat("u", 2000)
+			testFailedUserWrite(t, b, v2, []string{"user", "cannot be a key name", "2000 bytes exceeds 1500"}, func() {}, func() {})
+		}},
+		{"reader sees whole user lists", testReaderSeesWholeUserVersions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

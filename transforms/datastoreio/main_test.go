@@ -155,12 +155,15 @@ type stored struct {
 	measures map[string]string                     // version -> its marker's similarity ("" for none)
 	items    map[string]map[string]simstore.Entity // version ("" in place) -> item -> entity
 	popular  map[string]simstore.Popular           // version -> its popular list
+	users    map[string]map[string]simstore.Entity // version -> user -> list
+	factors  map[string]map[string][]float64       // version -> item -> factor
 	unknowns []string                              // keys outside the layout
 }
 
 func snapshot(t *testing.T, b backend, kind string) stored {
 	t.Helper()
-	st := stored{markers: map[string]string{}, measures: map[string]string{}, items: map[string]map[string]simstore.Entity{}, popular: map[string]simstore.Popular{}}
+	st := stored{markers: map[string]string{}, measures: map[string]string{}, items: map[string]map[string]simstore.Entity{},
+		popular: map[string]simstore.Popular{}, users: map[string]map[string]simstore.Entity{}, factors: map[string]map[string][]float64{}}
 	for k, e := range b.entities(t) {
 		p := strings.Split(k.Path, "/")
 		switch {
@@ -170,9 +173,21 @@ func snapshot(t *testing.T, b backend, kind string) stored {
 			st.markers[p[1]] = e.GetProperties()["state"].GetStringValue()
 			st.measures[p[1]] = e.GetProperties()["similarity"].GetStringValue()
 		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind:
-			st.add(t, p[1], p[3], e)
+			addList(t, st.items, p[1], p[3], e)
 		case len(p) == 2 && p[0] == kind:
-			st.add(t, "", p[1], e)
+			addList(t, st.items, "", p[1], e)
+		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind+"User":
+			addList(t, st.users, p[1], p[3], e)
+		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind+"Factor":
+			checkUnindexed(t, p[1], p[3], e)
+			var f []float64
+			for _, v := range e.GetProperties()["factor"].GetArrayValue().GetValues() {
+				f = append(f, v.GetDoubleValue())
+			}
+			if st.factors[p[1]] == nil {
+				st.factors[p[1]] = map[string][]float64{}
+			}
+			st.factors[p[1]][p[3]] = f
 		case len(p) == 4 && p[0] == kind+"Version" && p[2] == kind+"Popular" && p[3] == simstore.PopularName:
 			props := e.GetProperties()
 			var pop simstore.Popular
@@ -191,7 +206,8 @@ func snapshot(t *testing.T, b backend, kind string) stored {
 	return st
 }
 
-func (st stored) add(t *testing.T, version, item string, e *pb.Entity) {
+// addList decodes e, the list of item or user name in version, into lists.
+func addList(t *testing.T, lists map[string]map[string]simstore.Entity, version, item string, e *pb.Entity) {
 	t.Helper()
 	var ent simstore.Entity
 	props := e.GetProperties()
@@ -203,7 +219,18 @@ func (st stored) add(t *testing.T, version, item string, e *pb.Entity) {
 	}
 	ent.Version = props["version"].GetStringValue()
 	ent.UpdatedAt = props["updated_at"].GetTimestampValue().AsTime()
-	for name, v := range props {
+	checkUnindexed(t, version, item, e)
+	if lists[version] == nil {
+		lists[version] = map[string]simstore.Entity{}
+	}
+	lists[version][item] = ent
+}
+
+// checkUnindexed reports the indexed properties of e, item's entity in
+// version: readers use lookups and ancestor queries only.
+func checkUnindexed(t *testing.T, version, item string, e *pb.Entity) {
+	t.Helper()
+	for name, v := range e.GetProperties() {
 		if !v.GetExcludeFromIndexes() && v.GetArrayValue() == nil {
 			t.Errorf("%s/%s: property %q is indexed", version, item, name)
 		}
@@ -214,10 +241,6 @@ func (st stored) add(t *testing.T, version, item string, e *pb.Entity) {
 			}
 		}
 	}
-	if st.items[version] == nil {
-		st.items[version] = map[string]simstore.Entity{}
-	}
-	st.items[version][item] = ent
 }
 
 // checkItems compares the stored items of version v with want, exactly.

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 	"github.com/recsys/itemsim/publish"
 	"github.com/recsys/itemsim/simstore"
 	"google.golang.org/api/iterator"
@@ -41,14 +42,18 @@ func (s *versions) withRetry(ctx context.Context, f func() error) error {
 	}
 }
 
-// begin writes version v's marker in state writing, expecting n items and
-// recording the similarity measure sim (nil: none, cosine) and the window
-// w. It runs before any item of v is written, so every version a failed
-// run leaves is found later. It refuses to rewrite the live version in
-// place.
-func (s *versions) begin(ctx context.Context, v string, n int, start time.Time, sim *model.Similarity, w publish.Window) error {
-	info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, Expected: int64(n), WindowStart: w.Start, WindowEnd: w.End}
+// begin writes version v's marker in state writing, expecting the
+// entities counted in want and recording the similarity measure sim (nil:
+// none, cosine), the ALS settings a (nil: none) and the window w. It runs
+// before any entity of v is written, so every version a failed run leaves
+// is found later. It refuses to rewrite the live version in place.
+func (s *versions) begin(ctx context.Context, v string, want tally, start time.Time, sim *model.Similarity, a *als.Config, w publish.Window) error {
+	info := simstore.VersionInfo{State: simstore.StateWriting, CreatedAt: start, WindowStart: w.Start, WindowEnd: w.End,
+		Expected: int64(want.Items), ExpectedUsers: int64(want.Users), ExpectedFactors: int64(want.Factors)}
 	if err := info.SetSimilarity(sim); err != nil {
+		return err
+	}
+	if err := info.SetALS(a); err != nil {
 		return err
 	}
 	return s.withRetry(ctx, func() error {
@@ -81,18 +86,19 @@ func (s *versions) fail(ctx context.Context, v string, cause error) {
 	})
 }
 
-// publish marks v complete with n items, writes its popular list pop (nil:
-// none) and points readers at it, in one transaction, if n is the number of
-// items expected and the live version's window does not end after v's (else
-// a *publish.StaleError). It returns the version that was live before.
-func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.Popular, now time.Time) (previous string, err error) {
+// publish marks v complete with the entities counted in n, writes its
+// popular list pop (nil: none) and points readers at it, in one
+// transaction, if n counts the items, user lists and factors expected and
+// the live version's window does not end after v's (else a
+// *publish.StaleError). It returns the version that was live before.
+func (s *versions) publish(ctx context.Context, v string, n tally, pop *simstore.Popular, now time.Time) (previous string, err error) {
 	err = s.withRetry(ctx, func() error {
 		_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 			var info simstore.VersionInfo
 			if err := tx.Get(s.keys.Version(v), &info); err != nil {
 				return fmt.Errorf("datastoreio: reading marker of version %q: %w", v, err)
 			}
-			if int64(n) != info.Expected || n == 0 {
+			if !complete(n, info) {
 				return incompleteError(v, n, info)
 			}
 			var p simstore.Pointer
@@ -109,7 +115,8 @@ func (s *versions) publish(ctx context.Context, v string, n int, pop *simstore.P
 					return err
 				}
 			}
-			info.State, info.CompletedAt, info.Items = simstore.StateComplete, now, int64(n)
+			info.State, info.CompletedAt = simstore.StateComplete, now
+			info.Items, info.Users, info.Factors = int64(n.Items), int64(n.Users), int64(n.Factors)
 			keys := []*datastore.Key{s.keys.Version(v), s.keys.Pointer()}
 			ents := []any{&info, &simstore.Pointer{Version: v, UpdatedAt: now}}
 			if pop != nil {
@@ -154,8 +161,8 @@ func doomed(markers []marker, current string, keep int) ([]string, error) {
 	return out, nil
 }
 
-// collect deletes the versions doomed once current is live, each item first
-// and its marker last, so an interrupted deletion is finished by a later run.
+// collect deletes the versions doomed once current is live, each entity
+// under its marker first and the marker last, so an interrupted deletion is finished by a later run.
 func (s *versions) collect(ctx context.Context, w *writer, current string, keep int) ([]string, error) {
 	var markers []marker
 	err := s.withRetry(ctx, func() error {
@@ -196,12 +203,14 @@ func (s *versions) collect(ctx context.Context, w *writer, current string, keep 
 // maxLookupKeys is Datastore's limit on keys per Lookup.
 const maxLookupKeys = 1000
 
-// deleteVersion deletes every item of v, whatever the items of other
-// versions, and its popular list, then v's marker.
+// deleteVersion deletes every entity under v's marker, whatever its kind
+// (items, popular list, user lists, factors) and whatever the entities of
+// other versions, then v's marker.
 func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error {
 	parent := s.keys.Version(v)
 	err := s.withRetry(ctx, func() error {
-		q := datastore.NewQuery(s.keys.Kind).Namespace(s.keys.Namespace).Ancestor(parent).KeysOnly()
+		// A kindless ancestor query: no kind a version holds is left behind.
+		q := datastore.NewQuery("").Namespace(s.keys.Namespace).Ancestor(parent).KeysOnly()
 		it := s.client.Run(ctx, q)
 		for {
 			k, err := it.Next(nil)
@@ -209,7 +218,10 @@ func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("datastoreio: listing items of version %q: %w", v, err)
+				return fmt.Errorf("datastoreio: listing the entities of version %q: %w", v, err)
+			}
+			if k.Equal(parent) { // a key is its own ancestor; the marker goes last
+				continue
 			}
 			if err := w.add(ctx, deleteOp(k)); err != nil {
 				return err
@@ -217,9 +229,6 @@ func (s *versions) deleteVersion(ctx context.Context, w *writer, v string) error
 		}
 	})
 	if err != nil {
-		return err
-	}
-	if err := w.add(ctx, deleteOp(s.keys.Popular(v))); err != nil {
 		return err
 	}
 	if err := w.flush(ctx); err != nil {
@@ -263,12 +272,26 @@ func (s *versions) get(ctx context.Context, key *datastore.Key, dst any) error {
 	})
 }
 
-// incompleteError explains why version v cannot be published.
-func incompleteError(v string, n int, info simstore.VersionInfo) error {
+// complete reports whether n counts every entity v's marker info expects,
+// and at least one item: a version without items is an empty model.
+func complete(n tally, info simstore.VersionInfo) bool {
+	return n.Items > 0 && int64(n.Items) == info.Expected && int64(n.Users) == info.ExpectedUsers && int64(n.Factors) == info.ExpectedFactors
+}
+
+// incompleteError explains why version v, of which n entities were
+// written, cannot be published.
+func incompleteError(v string, n tally, info simstore.VersionInfo) error {
 	if info.Expected == 0 {
 		return fmt.Errorf("datastoreio: version %q has no items; refusing to publish an empty model", v)
 	}
-	err := fmt.Errorf("datastoreio: version %q: %d of %d items written, so a write bundle failed; the pointer stays on the previous version", v, n, info.Expected)
+	written := fmt.Sprintf("%d of %d items", n.Items, info.Expected)
+	if info.ExpectedUsers > 0 || n.Users > 0 {
+		written += fmt.Sprintf(", %d of %d user lists", n.Users, info.ExpectedUsers)
+	}
+	if info.ExpectedFactors > 0 || n.Factors > 0 {
+		written += fmt.Sprintf(", %d of %d item factors", n.Factors, info.ExpectedFactors)
+	}
+	err := fmt.Errorf("datastoreio: version %q: %s written, so a write bundle failed; the pointer stays on the previous version", v, written)
 	if info.Error != "" {
 		err = fmt.Errorf("%w; first write error: %s", err, info.Error)
 	}

@@ -2,9 +2,10 @@ package datastoreio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"reflect"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -20,13 +21,19 @@ import (
 )
 
 func init() {
-	register.DoFn2x0[model.Neighbors, func(int)](&countFn{})
-	register.DoFn4x1[context.Context, []byte, func(*int) bool, func(int64), error](&beginFn{})
-	register.DoFn4x1[context.Context, model.Neighbors, int64, func(int), error](&writeFn{})
-	register.DoFn6x1[context.Context, []byte, func(*int) bool, func(*int) bool, func(*[]model.PopularItem) bool, func(int), error](&publishFn{})
+	beam.RegisterType(reflect.TypeFor[record]())
+	beam.RegisterType(reflect.TypeFor[tally]())
+	register.Function1x1(itemRecord)
+	register.Function1x1(userRecord)
+	register.Function1x1(factorRecord)
+	register.DoFn2x0[record, func(tally)](&countFn{})
+	register.DoFn4x1[context.Context, []byte, func(*tally) bool, func(int64), error](&beginFn{})
+	register.DoFn4x1[context.Context, record, int64, func(tally), error](&writeFn{})
+	register.DoFn6x1[context.Context, []byte, func(*tally) bool, func(*tally) bool, func(*[]model.PopularItem) bool, func(int), error](&publishFn{})
 	register.Emitter1[int64]()
 	register.Emitter1[int]()
-	register.Iter1[int]()
+	register.Emitter1[tally]()
+	register.Iter1[tally]()
 	register.Iter1[[]model.PopularItem]()
 }
 
@@ -58,21 +65,73 @@ func Write(s beam.Scope, cfg Config, neighbors beam.PCollection) beam.PCollectio
 // in-place layout has no versions and stores no list; a zero PCollection
 // stores none either. Check the list's length with CheckPopularN.
 func WriteWithPopular(s beam.Scope, cfg Config, neighbors, popular beam.PCollection) beam.PCollection {
+	return WriteVersion(s, cfg, neighbors, Products{Popular: popular})
+}
+
+// Products are what a version holds beside its item lists, each a
+// PCollection that is absent when zero.
+type Products struct {
+	// Popular is a PCollection<[]model.PopularItem> of at most one element,
+	// the version's popular list (WriteWithPopular).
+	Popular beam.PCollection
+	// Users is a PCollection<model.UserList> with unique users: the
+	// version's user lists (simstore.Keys.User), best first (sorted again
+	// by model.Neighbor.Compare when written). Check their length with
+	// CheckUserTopN.
+	Users beam.PCollection
+	// ItemFactors is a PCollection<als.FactorRow> with unique ids: every
+	// item's factor (simstore.Keys.Factor), of Config.ALS's rank, finite.
+	// It needs Config.ALS, which readers fold users in with.
+	ItemFactors beam.PCollection
+}
+
+// WriteVersion is Write that also stores the products p in the version:
+// the popular list as WriteWithPopular does, and the user lists and item
+// factors under the version's marker, counted on it beside the items and
+// written before the pointer moves, so that the pointer moves only once
+// items, user lists and factors are all written, and readers see all of
+// one version or all of the previous one. The returned element counts
+// every entity written (items, user lists and factors). User lists and
+// factors need the versioned layout; WriteVersion panics, as Write does,
+// on an invalid cfg, on them in the in-place layout and on factors
+// without cfg.ALS.
+func WriteVersion(s beam.Scope, cfg Config, neighbors beam.PCollection, p Products) beam.PCollection {
 	s = s.Scope("datastoreio.Write")
 	cfg = cfg.withDefaults()
 	if cfg.Layout == simstore.LayoutVersioned && cfg.Version == "" {
 		cfg.Version = time.Now().UTC().Format("20060102T150405Z")
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), p.check(cfg)); err != nil {
 		panic(err)
 	}
-	inputs := beam.ParDo(s, &countFn{}, neighbors)
+	records := []beam.PCollection{beam.ParDo(s, itemRecord, neighbors)}
+	if p.Users.IsValid() {
+		records = append(records, beam.ParDo(s, userRecord, p.Users))
+	}
+	if p.ItemFactors.IsValid() {
+		records = append(records, beam.ParDo(s, factorRecord, p.ItemFactors))
+	}
+	all := beam.Flatten(s, records...)
+	inputs := beam.ParDo(s, &countFn{}, all)
 	start := beam.ParDo(s, &beginFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs})
-	written := beam.ParDo(s, &writeFn{Cfg: cfg}, neighbors, beam.SideInput{Input: start})
+	written := beam.ParDo(s, &writeFn{Cfg: cfg}, all, beam.SideInput{Input: start})
+	popular := p.Popular
 	if !popular.IsValid() {
 		popular = beam.CreateList(s, [][]model.PopularItem{})
 	}
 	return beam.ParDo(s, &publishFn{Cfg: cfg}, beam.Impulse(s), beam.SideInput{Input: inputs}, beam.SideInput{Input: written}, beam.SideInput{Input: popular})
+}
+
+// check reports products cfg cannot store.
+func (p Products) check(cfg Config) error {
+	var errs []error
+	if !cfg.versioned() && (p.Users.IsValid() || p.ItemFactors.IsValid()) {
+		errs = append(errs, fmt.Errorf("datastoreio: user lists and item factors need the %s layout", simstore.LayoutVersioned))
+	}
+	if p.ItemFactors.IsValid() && cfg.ALS == nil {
+		errs = append(errs, errors.New("datastoreio: item factors need the ALS settings (Config.ALS) readers fold users in with"))
+	}
+	return errors.Join(errs...)
 }
 
 // metricRefused counts versions not published because the live one's
@@ -83,7 +142,7 @@ const metricRefused = "publish_refused"
 var counters = map[string]beam.Counter{}
 
 func init() {
-	for _, name := range []string{metricWritten, metricDeleted, metricCommits, metricRetries, metricThrottledMs, metricRefused} {
+	for _, name := range []string{metricWritten, metricUsersWritten, metricFactorsWritten, metricDeleted, metricCommits, metricRetries, metricThrottledMs, metricRefused} {
 		counters[name] = beam.NewCounter("datastoreio", name)
 	}
 }
@@ -126,31 +185,31 @@ func (c Config) versions(client *datastore.Client) *versions {
 	return &versions{client: client, keys: c.keys(), clk: realClock{}, retry: c.Retry, jitter: rand.Float64, metrics: beamMetrics{}}
 }
 
-// countFn counts elements per bundle.
+// countFn counts records per bundle, by kind.
 type countFn struct {
-	n int
+	n tally
 }
 
-func (f *countFn) StartBundle(func(int)) { f.n = 0 }
+func (f *countFn) StartBundle(func(tally)) { f.n = tally{} }
 
-func (f *countFn) ProcessElement(model.Neighbors, func(int)) { f.n++ }
+func (f *countFn) ProcessElement(r record, _ func(tally)) { f.n.add(r.Kind, 1) }
 
-func (f *countFn) FinishBundle(emit func(int)) {
-	if f.n > 0 {
+func (f *countFn) FinishBundle(emit func(tally)) {
+	if f.n.total() > 0 {
 		emit(f.n)
 	}
 }
 
-func sum(counts func(*int) bool) int {
-	total := 0
-	for n := 0; counts(&n); {
-		total += n
+// rank is the length item factors must have: that of cfg.ALS.
+func (c Config) rank() int {
+	if c.ALS == nil {
+		return 0
 	}
-	return total
+	return c.ALS.Rank
 }
 
-// beginFn records the version about to be written with its expected item
-// count and emits the run's start time in Unix microseconds (Datastore's
+// beginFn records the version about to be written with its expected
+// counts and emits the run's start time in Unix microseconds (Datastore's
 // time precision): the updated_at of every entity and the start of the
 // ramp-up budget.
 type beginFn struct {
@@ -172,10 +231,10 @@ func (f *beginFn) Teardown() error {
 	return f.client.Close()
 }
 
-func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*int) bool, emit func(int64)) error {
+func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*tally) bool, emit func(int64)) error {
 	start := time.Now().Truncate(time.Microsecond)
 	if f.Cfg.versioned() {
-		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start, f.Cfg.Similarity, f.Cfg.window(start)); err != nil {
+		if err := f.Cfg.versions(f.client).begin(ctx, f.Cfg.Version, sum(inputs), start, f.Cfg.Similarity, f.Cfg.ALS, f.Cfg.window(start)); err != nil {
 			return err
 		}
 	}
@@ -183,8 +242,9 @@ func (f *beginFn) ProcessElement(ctx context.Context, _ []byte, inputs func(*int
 	return nil
 }
 
-// writeFn upserts one entity per element in adaptive batches, flushes the
-// rest at the end of the bundle and emits the bundle's count of entities.
+// writeFn upserts one entity per record in adaptive batches, flushes the
+// rest at the end of the bundle and emits the bundle's count of entities,
+// by kind.
 type writeFn struct {
 	Cfg Config
 
@@ -193,7 +253,7 @@ type writeFn struct {
 	w      *writer
 	ramp   *rampUp
 	// bundleStart is w.written when the bundle started.
-	bundleStart int
+	bundleStart tally
 }
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
@@ -209,7 +269,7 @@ func (f *writeFn) Setup(ctx context.Context) (err error) {
 func (f *writeFn) Teardown() error { return f.client.Close() }
 
 // StartBundle drops what a failed bundle may have left pending.
-func (f *writeFn) StartBundle(_ context.Context, start int64, _ func(int)) {
+func (f *writeFn) StartBundle(_ context.Context, start int64, _ func(tally)) {
 	f.w.reset()
 	f.bundleStart = f.w.written
 	if f.Cfg.RampUp && f.ramp == nil {
@@ -217,11 +277,11 @@ func (f *writeFn) StartBundle(_ context.Context, start int64, _ func(int)) {
 	}
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, n model.Neighbors, start int64, _ func(int)) error {
-	return f.recordFailure(ctx, f.process(ctx, n, start))
+func (f *writeFn) ProcessElement(ctx context.Context, r record, start int64, _ func(tally)) error {
+	return f.recordFailure(ctx, f.process(ctx, r, start))
 }
 
-func (f *writeFn) process(ctx context.Context, n model.Neighbors, start int64) error {
+func (f *writeFn) process(ctx context.Context, r record, start int64) error {
 	if f.ramp != nil {
 		waited, err := f.ramp.acquire(ctx, f.clk)
 		if waited > 0 {
@@ -231,18 +291,18 @@ func (f *writeFn) process(ctx context.Context, n model.Neighbors, start int64) e
 			return err
 		}
 	}
-	o, err := upsertOp(f.Cfg.keys(), f.Cfg.itemVersion(), n, time.UnixMicro(start))
+	o, err := recordOp(f.Cfg.keys(), f.Cfg.itemVersion(), r, f.Cfg.rank(), time.UnixMicro(start))
 	if err != nil {
 		return err
 	}
 	return f.w.add(ctx, o)
 }
 
-func (f *writeFn) FinishBundle(ctx context.Context, _ int64, emit func(int)) error {
+func (f *writeFn) FinishBundle(ctx context.Context, _ int64, emit func(tally)) error {
 	if err := f.w.flush(ctx); err != nil {
 		return f.recordFailure(ctx, err)
 	}
-	if n := f.w.written - f.bundleStart; n > 0 {
+	if n := f.w.written.minus(f.bundleStart); n.total() > 0 {
 		emit(n)
 	}
 	return nil
@@ -255,27 +315,6 @@ func (f *writeFn) recordFailure(ctx context.Context, err error) error {
 		f.Cfg.versions(f.client).fail(ctx, f.Cfg.Version, err)
 	}
 	return err
-}
-
-// upsertOp builds the upsert of n's entity in version v ("" in place).
-func upsertOp(keys simstore.Keys, v string, n model.Neighbors, updated time.Time) (op, error) {
-	if err := validKeyName(n.Item); err != nil {
-		return op{}, fmt.Errorf("datastoreio: item %.100q cannot be a key name: %w", n.Item, err)
-	}
-	// Sort a copy: inputs must not be mutated, and readers rely on the order.
-	ns := slices.Clone(n.Neighbors)
-	slices.SortStableFunc(ns, model.Neighbor.Compare)
-	e := &simstore.Entity{Items: make([]string, len(ns)), Scores: make([]float64, len(ns)), Version: v, UpdatedAt: updated}
-	for i, nb := range ns {
-		e.Items[i], e.Scores[i] = nb.Item, nb.Score
-	}
-	key := keys.Item(v, n.Item)
-	size := entityBytes(key, e)
-	if size > maxEntityBytes {
-		return op{}, fmt.Errorf("datastoreio: item %.100q: entity of %d neighbours is about %d bytes, over Datastore's %d-byte limit; lower --top_n",
-			n.Item, len(ns), size, maxEntityBytes)
-	}
-	return op{mut: datastore.NewUpsert(key, e), key: key.String(), what: fmt.Sprintf("item %q", n.Item), bytes: size}, nil
 }
 
 // publishFn publishes the version once every bundle's count is in and
@@ -301,13 +340,14 @@ func (f *publishFn) Teardown() error {
 	return f.client.Close()
 }
 
-func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*int) bool, popular func(*[]model.PopularItem) bool, emit func(int)) error {
+func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, written func(*tally) bool, popular func(*[]model.PopularItem) bool, emit func(int)) error {
 	want, total := sum(inputs), sum(written)
 	if !f.Cfg.versioned() {
+		// In place, only items are written (Products.check).
 		if total != want {
-			return fmt.Errorf("datastoreio: %d of %d items written, so a write bundle failed", total, want)
+			return fmt.Errorf("datastoreio: %d of %d items written, so a write bundle failed", total.Items, want.Items)
 		}
-		emit(total)
+		emit(total.total())
 		return nil
 	}
 	now := time.Now()
@@ -332,7 +372,7 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 	if err != nil {
 		return err
 	}
-	log.Infof(ctx, "datastoreio: published version %q (%d items), replacing %q", f.Cfg.Version, total, prev)
+	log.Infof(ctx, "datastoreio: published version %q (%s), replacing %q", f.Cfg.Version, total, prev)
 	w := newWriter(f.client, vs.clk, f.Cfg.Retry, rand.Float64, beamMetrics{})
 	deleted, err := vs.collect(ctx, w, f.Cfg.Version, f.Cfg.KeepVersions)
 	if err != nil {
@@ -341,7 +381,7 @@ func (f *publishFn) ProcessElement(ctx context.Context, _ []byte, inputs, writte
 	if len(deleted) > 0 {
 		log.Infof(ctx, "datastoreio: deleted versions %q", deleted)
 	}
-	emit(total)
+	emit(total.total())
 	return nil
 }
 

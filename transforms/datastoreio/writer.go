@@ -16,6 +16,10 @@ const (
 	metricCommits     = "commits"
 	metricRetries     = "retries"
 	metricThrottledMs = "throttled_ms"
+	// metricUsersWritten and metricFactorsWritten count the user lists and
+	// item factors among entities_written.
+	metricUsersWritten   = "users_written"
+	metricFactorsWritten = "factors_written"
 )
 
 // mutator commits mutations non-transactionally; *datastore.Client is one.
@@ -35,6 +39,7 @@ type op struct {
 	what   string // names the entity in errors, e.g. `item "a"`
 	bytes  int
 	delete bool
+	kind   int // of an upsert: recordItem, recordUser or recordFactor
 }
 
 // writer batches mutations into commits like the Java DatastoreWriterFn:
@@ -52,8 +57,8 @@ type writer struct {
 	batch []op
 	bytes int
 	keys  map[string]bool
-	// written counts the upserts committed so far.
-	written int
+	// written counts the upserts committed so far, by kind.
+	written tally
 }
 
 func newWriter(client mutator, clk clock, retry Retry, rand func() float64, m metrics) *writer {
@@ -150,18 +155,25 @@ func (w *writer) throttle(ctx context.Context) error {
 }
 
 func (w *writer) count(ctx context.Context, batch []op) {
-	var upserts, deletes int64
+	var upserts tally
+	var deletes int64
 	for _, o := range batch {
 		if o.delete {
 			deletes++
 		} else {
-			upserts++
+			upserts.add(o.kind, 1)
 		}
 	}
-	w.written += int(upserts)
+	w.written = w.written.plus(upserts)
 	w.metrics.Inc(ctx, metricCommits, 1)
-	if upserts > 0 {
-		w.metrics.Inc(ctx, metricWritten, upserts)
+	if n := upserts.total(); n > 0 {
+		w.metrics.Inc(ctx, metricWritten, int64(n))
+	}
+	if upserts.Users > 0 {
+		w.metrics.Inc(ctx, metricUsersWritten, int64(upserts.Users))
+	}
+	if upserts.Factors > 0 {
+		w.metrics.Inc(ctx, metricFactorsWritten, int64(upserts.Factors))
 	}
 	if deletes > 0 {
 		w.metrics.Inc(ctx, metricDeleted, deletes)

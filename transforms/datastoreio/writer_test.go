@@ -110,8 +110,8 @@ func TestWriterBatching(t *testing.T) {
 			if !slices.Equal(sizes, tt.want) || !slices.Equal(got, names) {
 				t.Errorf("batches %v of %v, want sizes %v of the input in order", sizes, got, tt.want)
 			}
-			if w.written != len(tt.ops) || m.get(metricWritten) != int64(len(tt.ops)) || m.get(metricCommits) != int64(len(tt.want)) {
-				t.Errorf("written %d, metrics %v; want %d entities in %d commits", w.written, m.m, len(tt.ops), len(tt.want))
+			if w.written.total() != len(tt.ops) || m.get(metricWritten) != int64(len(tt.ops)) || m.get(metricCommits) != int64(len(tt.want)) {
+				t.Errorf("written %d, metrics %v; want %d entities in %d commits", w.written.total(), m.m, len(tt.ops), len(tt.want))
 			}
 		})
 	}
