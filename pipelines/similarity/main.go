@@ -17,13 +17,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/recsys/itemsim/model"
@@ -32,6 +30,7 @@ import (
 	"github.com/recsys/itemsim/runners"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/manifest"
 	"github.com/recsys/itemsim/transforms/popularity"
 	"github.com/recsys/itemsim/transforms/scoring"
 	"github.com/recsys/itemsim/transforms/textsink"
@@ -39,29 +38,26 @@ import (
 )
 
 var (
-	input    = flag.String("input", "", "Interactions: a local path or glob, gs://bucket/glob, or bq://PROJECT.DATASET.TABLE (required unless --input_query).")
-	dead     = flag.String("dead_letter", "", "JSONL file of bad rows with reasons (default: the output path with .dead_letter.jsonl).")
-	output   = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
-	popular  = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
-	popularN = flag.Int("popular_n", 100, "Items in --popular_output and in the Datastore version's popular list.")
-	runID    = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the window's end, or the run's time without --until/--window, as 20060102T150405Z, so a re-run of one day's window is the same version).")
-	manifest = flag.String("manifest_output", "", "JSON manifest written once --output and --popular_output are both in place: the run's version (--run_id) and each file's path, size and SHA-256, which the server checks so that it never pairs files of two runs (default: <output>"+publish.Suffix+" when --popular_output is set).")
+	dead        = flag.String("dead_letter", "", "JSONL file of bad rows with reasons (default: the output path with .dead_letter.jsonl).")
+	output      = flag.String("output", "", "JSONL output: one line per item with its sorted neighbours (local or gs://).")
+	popular     = flag.String("popular_output", "", "Optional JSON file of the most popular items (by users), the serving fallback: {\"items\":[{\"item\":...,\"users\":...},...]}.")
+	popularN    = flag.Int("popular_n", 100, "Items in --popular_output and in the Datastore version's popular list.")
+	runID       = flag.String("run_id", "", "Version id of this run: the Datastore version and the manifest's version (default: the window's end, or the run's time without --until/--window, as 20060102T150405Z, so a re-run of one day's window is the same version).")
+	manifestOut = flag.String("manifest_output", "", "JSON manifest written once --output and --popular_output are both in place: the run's version (--run_id) and each file's path, size and SHA-256, which the server checks so that it never pairs files of two runs (default: <output>"+publish.Suffix+" when --popular_output is set).")
 
 	// The flags every job shares (pipelines/options).
+	input   = options.RegisterInput(flag.CommandLine)
 	records = options.RegisterRecords(flag.CommandLine)
 	score   = options.RegisterScoring(flag.CommandLine)
 	window  = options.RegisterWindow(flag.CommandLine)
 	sim     = options.RegisterDIMSUM(flag.CommandLine, "seed")
 	top     = options.RegisterTopN(flag.CommandLine)
 	maxBad  = options.RegisterMaxBadFraction(flag.CommandLine)
+	store   = options.RegisterDatastore(flag.CommandLine)
 )
 
 func init() {
-	register.Function1x1(neighborsJSON)
-	register.Function1x1(deadLetterJSON)
 	register.Function3x0(afterGate)
-	register.Function1x1(popularJSON)
-	register.DoFn4x1[context.Context, []byte, []int, func(string), error](&manifestFn{})
 	register.Emitter1[model.Neighbors]()
 }
 
@@ -103,7 +99,7 @@ func main() {
 	start := time.Now()
 	printOptions(c)
 	fmt.Printf("window: %s; version %s\n", c.Span, c.RunID)
-	switch done, err := preflight(ctx, c); {
+	switch done, err := store.Preflight(ctx, c.Manifest, c.RunID, c.Window.End); {
 	case publish.IsStale(err):
 		// A late run is expected now and then (a retried or delayed
 		// night): it refuses, and succeeds, so that no scheduler retries it.
@@ -122,7 +118,7 @@ func main() {
 	fmt.Printf("measure: %s\noutput: %s\ndead letter: %s\n", c.DIMSUM.Similarity, c.Output, c.DeadLetter)
 	if res != nil {
 		printCounters(res.Metrics().AllMetrics())
-		if refused := counterSums(res.Metrics().AllMetrics())["datastoreio/publish_refused"]; refused > 0 {
+		if refused := runners.Counters(res.Metrics().AllMetrics())["datastoreio/publish_refused"]; refused > 0 {
 			fmt.Printf("similarity: refused: version %s was not published in Datastore: a run whose window ends later published meanwhile (datastoreio/publish_refused %d)\n", c.RunID, refused)
 		}
 	}
@@ -137,10 +133,10 @@ func fail(err error) {
 // configFromFlags validates the flags into a config. It fails fast, before
 // anything runs, on whatever would make the run fail later.
 func configFromFlags() (config, error) {
-	c := config{Input: *input, Output: *output, DeadLetter: *dead, Popular: *popular, PopularN: *popularN, Manifest: *manifest}
-	bq := bigQueryInput(c.Input)
-	if c.Input == "" && !bq {
-		return c, fmt.Errorf("--input (or --input_query) is required")
+	c := config{Input: input.Path(), Output: *output, DeadLetter: *dead, Popular: *popular, PopularN: *popularN, Manifest: *manifestOut}
+	var err error
+	if c.Spec, err = input.Spec(records); err != nil {
+		return c, err
 	}
 	if c.Output == "" {
 		return c, fmt.Errorf("--output is required")
@@ -153,15 +149,6 @@ func configFromFlags() (config, error) {
 	}
 	if c.Manifest != "" && (c.Manifest == c.Output || c.Manifest == c.Popular || c.Manifest == c.DeadLetter) {
 		return c, fmt.Errorf("--manifest_output %s is also another output's path", c.Manifest)
-	}
-	var err error
-	if bq {
-		c.Spec, err = records.TypedSpec()
-	} else {
-		c.Spec, err = records.Spec(c.Input)
-	}
-	if err != nil {
-		return c, err
 	}
 	if c.Span, err = window.Resolve(time.Now()); err != nil {
 		return c, err
@@ -189,7 +176,7 @@ func configFromFlags() (config, error) {
 	if c.PopularN < 1 {
 		return c, fmt.Errorf("--popular_n must be at least 1")
 	}
-	if err := validateDatastoreFlags(c.TopN, c.PopularN); err != nil {
+	if err := store.Validate(c.TopN, c.PopularN); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -211,40 +198,36 @@ func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 
 // build adds the whole job to the pipeline.
 func build(s beam.Scope, c config) error {
-	var src interactions.Result
-	var err error
-	if bigQueryInput(c.Input) {
-		src, err = readBigQuery(s, c.Input, c.Spec, c.Scoring.Since, c.Scoring.Until)
-	} else {
-		src, err = interactions.Read(s, c.Input, c.Spec)
-	}
+	src, err := input.Read(s, c.Spec, c.Scoring.Since, c.Scoring.Until)
 	if err != nil {
 		return err
 	}
-	deadDone := textsink.Write(s.Scope("DeadLetter"), c.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
+	deadDone := textsink.WriteJSON(s.Scope("DeadLetter"), c.DeadLetter, src.Dead)
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
 	if c.Manifest != "" {
 		// The outputs wait for the order check too: no file of a run older
 		// than the published one replaces it.
-		gate = beam.Flatten(s, gate, checkFileOrder(s, c))
+		gate = beam.Flatten(s, gate, manifest.CheckOrder(s, c.Manifest, c.RunID, c.Window.End))
 	}
 
 	rows := scoring.PerUser(s, src.Batches, c.Scoring)
 	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
-	written := []beam.PCollection{textsink.Write(s.Scope("Output"), c.Output, beam.ParDo(s, neighborsJSON, neighbors), gate)}
+	written := []beam.PCollection{textsink.WriteJSON(s.Scope("Output"), c.Output, neighbors, gate)}
 	// The popular list goes to its file and into the Datastore version.
 	var popular beam.PCollection
-	if c.Popular != "" || datastoreEnabled() {
+	if c.Popular != "" || store.Enabled() {
 		popular = popularity.Top(s, rows, c.PopularN)
 	}
 	if c.Popular != "" {
-		written = append(written, textsink.Write(s.Scope("Popular"), c.Popular, beam.ParDo(s, popularJSON, popular), gate))
+		written = append(written, textsink.WriteJSON(s.Scope("Popular"), c.Popular, popular, gate))
 	}
 	if c.Manifest != "" {
-		writeManifest(s.Scope("Manifest"), c, written)
+		w := c.Window
+		m := publish.Manifest{Version: c.RunID, Similarity: published(c.DIMSUM.Similarity), Window: &w}
+		manifest.Write(s, c.Manifest, m, manifest.Files{Similarities: c.Output, Popular: c.Popular}, written)
 	}
-	if datastoreEnabled() {
+	if store.Enabled() {
 		// Nothing reaches Datastore unless the bad-row check passed.
 		gated := beam.ParDo(s, afterGate, neighbors, beam.SideInput{Input: gate})
 		writeDatastore(s.Scope("Datastore"), gated, popular, c.RunID, c.DIMSUM.Similarity, c.Window)
@@ -252,105 +235,8 @@ func build(s beam.Scope, c config) error {
 	return nil
 }
 
-// writeManifest writes c.Manifest once every write in written (the
-// textsink.Write outputs of c.Output and c.Popular) is done: each file is
-// then in place, so the manifest describes the files as readers find them,
-// and a reader that sees the manifest sees the whole run.
-func writeManifest(s beam.Scope, c config, written []beam.PCollection) {
-	done := beam.Flatten(s, written...)
-	doc := beam.ParDo(s, &manifestFn{Path: c.Manifest, Version: c.RunID, Similarities: c.Output, Popular: c.Popular, Files: len(written), Similarity: published(c.DIMSUM.Similarity), Window: c.Window},
-		beam.Impulse(s), beam.SideInput{Input: done})
-	textsink.Write(s, c.Manifest, doc, written...)
-}
-
-// manifestFn describes the published files, read back whole through Beam's
-// filesystems, as one line of manifest.
-type manifestFn struct {
-	Path, Version         string
-	Similarities, Popular string
-	// Files is the number of writes waited on, each of which leaves one
-	// element when it succeeds.
-	Files int
-	// Similarity is the run's measure, recorded in the manifest (nil: none).
-	Similarity *model.Similarity
-	// Window is the run's window, recorded in the manifest.
-	Window publish.Window
-}
-
-func (f *manifestFn) ProcessElement(ctx context.Context, _ []byte, done []int, emit func(string)) error {
-	if len(done) < f.Files {
-		// A runner may go on after a failed write (see textsink.Write):
-		// describing the files now would describe an older run's.
-		return fmt.Errorf("manifest %s: %d of the %d file writes produced nothing (a failed write)", f.Path, f.Files-len(done), f.Files)
-	}
-	w := f.Window
-	m := publish.Manifest{Version: f.Version, Similarity: f.Similarity, Window: &w}
-	var err error
-	if m.Similarities, err = describe(ctx, f.Path, f.Similarities); err != nil {
-		return err
-	}
-	if f.Popular != "" {
-		p, err := describe(ctx, f.Path, f.Popular)
-		if err != nil {
-			return err
-		}
-		m.Popular = &p
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		return err
-	}
-	emit(string(b))
-	return nil
-}
-
-// describe reads the published file at path and describes it for the
-// manifest at manifest.
-func describe(ctx context.Context, manifest, path string) (publish.File, error) {
-	fs, err := filesystem.New(ctx, path)
-	if err != nil {
-		return publish.File{}, fmt.Errorf("manifest: %s: %v", path, err)
-	}
-	defer fs.Close()
-	r, err := fs.OpenRead(ctx, path)
-	if err != nil {
-		return publish.File{}, fmt.Errorf("manifest: %s: %v", path, err)
-	}
-	defer r.Close()
-	return publish.Describe(publish.Rel(manifest, path), r)
-}
-
 // afterGate passes neighbours on once the gate (a side input) is complete.
 func afterGate(n model.Neighbors, _ []int, emit func(model.Neighbors)) { emit(n) }
-
-// neighborsJSON renders one output line. encoding/json prints a float64 in
-// its shortest form that reads back to the same value.
-func neighborsJSON(n model.Neighbors) string {
-	b, err := json.Marshal(n)
-	if err != nil {
-		panic(err) // strings and finite floats always marshal
-	}
-	return string(b)
-}
-
-// popularJSON renders the ranked list as one JSON document on one line.
-func popularJSON(items []model.PopularItem) string {
-	b, err := json.Marshal(struct {
-		Items []model.PopularItem `json:"items"`
-	}{items})
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
-func deadLetterJSON(d interactions.DeadLetter) string {
-	b, err := json.Marshal(d)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
 
 // printOptions prints the effective configuration, defaults resolved, on
 // one line.
@@ -366,28 +252,10 @@ func printOptions(c config) {
 	fmt.Printf("similarity: starting on %s with %s\n", runner, b)
 }
 
-// counterSums sums each counter over steps, by namespace/name.
-func counterSums(q metrics.QueryResults) map[string]int64 {
-	sums := map[string]int64{}
-	for _, c := range q.Counters() {
-		sums[c.Key.Namespace+"/"+c.Key.Name] += c.Result()
-	}
-	return sums
-}
-
 // printCounters prints the run's counters summed over steps, sorted by
 // name, and the scale B that DIMSUM divided the scores by.
 func printCounters(q metrics.QueryResults) {
-	sums := counterSums(q)
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Println("counters:")
-	for _, n := range names {
-		fmt.Printf("  %-36s %d\n", n, sums[n])
-	}
+	runners.PrintCounters(os.Stdout, q)
 	for _, g := range q.Gauges() {
 		if g.Key.Namespace+"/"+g.Key.Name == dimsum.ScaleGauge {
 			fmt.Printf("  %-36s %g\n", "dimsum/scale (B)", math.Float64frombits(uint64(g.Result().Value)))
