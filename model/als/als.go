@@ -92,6 +92,9 @@ func InitFactor(seed uint64, side, id string, dst []float64) {
 type Gram struct {
 	rank     int
 	pos, neg []exactsum.Sum // upper triangle, row-major rank×rank
+	// rows counts the non-zero factors added: fewer than rank leave the
+	// matrix singular.
+	rows int64
 }
 
 // NewGram returns the Gram matrix of no factors.
@@ -111,6 +114,9 @@ func GramOf(ys []float64, rank int) *Gram {
 
 // Add adds y·yᵀ.
 func (g *Gram) Add(y []float64) {
+	if Dot(y, y) != 0 {
+		g.rows++
+	}
 	for i, yi := range y {
 		for j := i; j < g.rank; j++ {
 			yj := y[j]
@@ -125,6 +131,7 @@ func (g *Gram) Add(y []float64) {
 
 // Merge adds o's factors.
 func (g *Gram) Merge(o *Gram) {
+	g.rows += o.rows
 	for k := range g.pos {
 		g.pos[k].Merge(o.pos[k])
 		g.neg[k].Merge(o.neg[k])
@@ -135,7 +142,7 @@ func (g *Gram) Merge(o *Gram) {
 // rank, then each upper-triangle entry's exact sums, so that partial
 // matrices can cross a shuffle and merge to the same bits.
 func (g *Gram) AppendBinary(b []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(g.rank))
+	b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(g.rank)), uint64(g.rows))
 	for i := range g.rank {
 		for j := i; j < g.rank; j++ {
 			b = g.neg[i*g.rank+j].AppendBinary(g.pos[i*g.rank+j].AppendBinary(b))
@@ -152,6 +159,11 @@ func DecodeGram(b []byte) (*Gram, error) {
 	}
 	b = b[n:]
 	g := NewGram(int(rank))
+	rows, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errCorruptGram
+	}
+	g.rows, b = int64(rows), b[n:]
 	for i := range g.rank {
 		for j := i; j < g.rank; j++ {
 			for _, s := range []*exactsum.Sum{&g.pos[i*g.rank+j], &g.neg[i*g.rank+j]} {
@@ -170,6 +182,9 @@ func DecodeGram(b []byte) (*Gram, error) {
 }
 
 var errCorruptGram = errors.New("als: corrupt Gram matrix encoding")
+
+// Rows is the number of non-zero factors added.
+func (g *Gram) Rows() int64 { return g.rows }
 
 // Matrix is YᵀY as a rank×rank row-major matrix.
 func (g *Gram) Matrix() []float64 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -353,6 +354,9 @@ func TestGram(t *testing.T) {
 	}
 	got := GramOf(ys, rank).Matrix()
 	closeTo(t, "Gram", got, want, 1e-9)
+	if rows := GramOf(append(slices.Clone(ys), make([]float64, 2*rank)...), rank).Rows(); rows != n {
+		t.Errorf("Rows = %d after %d factors and 2 zero ones, want %d", rows, n, n)
+	}
 	for _, parts := range []int{2, 7} {
 		order := rng.Perm(n)
 		merged := NewGram(rank)
@@ -369,6 +373,9 @@ func TestGram(t *testing.T) {
 				t.Fatal(err)
 			}
 			merged.Merge(decoded)
+		}
+		if merged.Rows() != n {
+			t.Errorf("%d merged parts count %d rows, want %d", parts, merged.Rows(), n)
 		}
 		if fmt.Sprint(merged.Matrix()) != fmt.Sprint(got) {
 			t.Errorf("shuffled into %d merged parts: %v, want the bits of %v", parts, merged.Matrix(), got)

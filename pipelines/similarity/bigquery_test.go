@@ -1,13 +1,13 @@
 package main
 
 import (
+	"github.com/recsys/itemsim/internal/bigquerytest"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/recsys/itemsim/internal/bigquerytest"
 )
 
 // fixtureTable is the fixture's rows as a BigQuery table would hold them:
@@ -46,7 +46,7 @@ func TestBigQueryMatchesFile(t *testing.T) {
 	out := func(name string) string { return filepath.Join(dir, name+".jsonl") }
 	mustRun(t, append(common, "--input="+fixture, "--output="+out("file"))...)
 	res := mustRun(t, append(common, "--input=bq://proj.ds.events", "--bq_streams=3", "--output="+out("table"))...)
-	if n := counter(res, "interactions/rows"); n != int64(len(tab.Rows)) {
+	if n := jobtest.Counter(res, "interactions/rows"); n != int64(len(tab.Rows)) {
 		t.Errorf("table: interactions/rows = %d, want %d", n, len(tab.Rows))
 	}
 	mustRun(t, append(common, "--input=", "--input_query="+query, "--bq_project=billing", "--output="+out("query"))...)

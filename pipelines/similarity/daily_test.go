@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +17,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"google.golang.org/api/iterator"
 )
 
@@ -43,100 +41,14 @@ func runDay(t *testing.T, day, out string) string {
 		"--datastore_project=p", "--datastore_keep_versions=2")
 }
 
-// buildServing builds the server's binary into dir.
-func buildServing(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "serving")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/recsys/itemsim/serving")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build serving: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startServing starts the server on a free port with args and returns its
-// base URL; it is stopped when the test ends.
-func startServing(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var log bytes.Buffer
-	cmd := exec.Command(bin, append([]string{"--addr=" + addr, "--reload_interval=100ms"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("serving %s log:\n%s", strings.Join(args, " "), log.String())
-		}
-	})
-	return "http://" + addr
-}
-
-// waitVersion polls base's /readyz until it serves version, for at most
-// 30 s.
-func waitVersion(t *testing.T, base, version string) {
-	t.Helper()
-	var last string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		var r struct{ Version string }
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if err == nil && r.Version == version {
-			return
-		}
-		last = fmt.Sprintf("status %d, version %q, %v", resp.StatusCode, r.Version, err)
-	}
-	t.Fatalf("%s does not serve version %s after 30 s: %s", base, version, last)
-}
-
-// answer is one response of a server: its status, the version its body
-// names and the body.
-type answer struct {
-	status  int
-	version string
-	body    string
-}
-
-// ask sends one request: GET path, or POST body to path.
-func ask(client *http.Client, base, path, body string) answer {
-	var resp *http.Response
-	var err error
-	if body == "" {
-		resp, err = client.Get(base + path)
-	} else {
-		resp, err = client.Post(base+path, "application/json", strings.NewReader(body))
-	}
-	if err != nil {
-		return answer{status: -1, body: err.Error()}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var v struct{ Version string }
-	json.Unmarshal(b, &v)
-	return answer{status: resp.StatusCode, version: v.Version, body: string(b)}
-}
-
 // similarTo returns the neighbours a /v1/similar answer lists, in order.
-func similarTo(t *testing.T, a answer) []string {
+func similarTo(t *testing.T, a jobtest.Answer) []string {
 	t.Helper()
 	var r struct {
 		Result []struct{ Item string }
 	}
-	if err := json.Unmarshal([]byte(a.body), &r); err != nil {
-		t.Fatalf("%s: %v", a.body, err)
+	if err := json.Unmarshal([]byte(a.Body), &r); err != nil {
+		t.Fatalf("%s: %v", a.Body, err)
 	}
 	var out []string
 	for _, it := range r.Result {
@@ -217,23 +129,23 @@ func TestTwoConsecutiveDays(t *testing.T) {
 	t.Setenv("DATASTORE_EMULATOR_HOST", emu.Host)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	bin := buildServing(t, dir)
+	bin := jobtest.BuildServing(t, dir)
 
 	if log := runDay(t, "2026-11-28", out); !strings.Contains(log, "window: events from 2026-11-28T00:00:00Z until 2026-11-29T00:00:00Z") ||
 		!strings.Contains(log, "version "+versionA) {
 		t.Fatalf("night 1 did not print its window and version %s:\n%s", versionA, log)
 	}
 	servers := map[string]string{
-		"datastore": startServing(t, bin, "--datastore_project=p"),
-		"files":     startServing(t, bin, "--similarities="+filepath.Join(out, "similarities.jsonl"), "--popular="+filepath.Join(out, "popular.json")),
+		"datastore": jobtest.StartServing(t, bin, "--datastore_project=p"),
+		"files":     jobtest.StartServing(t, bin, "--similarities="+filepath.Join(out, "similarities.jsonl"), "--popular="+filepath.Join(out, "popular.json")),
 	}
 	for _, base := range servers {
-		waitVersion(t, base, versionA)
+		jobtest.WaitVersion(t, base, versionA)
 	}
 	// On November 28 every sku pairs with its neighbour at distance 1
 	// (testdata/daily/README.md): sku00's best are sku01 and sku39.
 	client := &http.Client{Timeout: 10 * time.Second}
-	if got := similarTo(t, ask(client, servers["datastore"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku01", "sku39"}) {
+	if got := similarTo(t, jobtest.Ask(client, servers["datastore"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku01", "sku39"}) {
 		t.Errorf("sku00's 2 best on day 1: %v, want sku01 and sku39", got)
 	}
 
@@ -247,7 +159,7 @@ func TestTwoConsecutiveDays(t *testing.T) {
 	type trace struct {
 		server string
 		req    int
-		seen   []answer
+		seen   []jobtest.Answer
 	}
 	var traces []*trace
 	for name, base := range servers {
@@ -261,14 +173,14 @@ func TestTwoConsecutiveDays(t *testing.T) {
 						return
 					default:
 					}
-					tr.seen = append(tr.seen, ask(client, base, requests[req].path, requests[req].body))
+					tr.seen = append(tr.seen, jobtest.Ask(client, base, requests[req].path, requests[req].body))
 				}
 			})
 		}
 	}
 	runDay(t, "2026-11-29", out)
 	for _, base := range servers {
-		waitVersion(t, base, versionB)
+		jobtest.WaitVersion(t, base, versionB)
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
@@ -281,19 +193,19 @@ func TestTwoConsecutiveDays(t *testing.T) {
 		sawB := false
 		counts := map[string]int{}
 		for i, a := range tr.seen {
-			if a.status != http.StatusOK || (a.version != versionA && a.version != versionB) {
-				t.Fatalf("%s request %d, answer %d: status %d, version %q: %s", tr.server, tr.req, i, a.status, a.version, a.body)
+			if a.Status != http.StatusOK || (a.Version != versionA && a.Version != versionB) {
+				t.Fatalf("%s request %d, answer %d: status %d, version %q: %s", tr.server, tr.req, i, a.Status, a.Version, a.Body)
 			}
-			if a.version == versionA && sawB {
+			if a.Version == versionA && sawB {
 				t.Fatalf("%s request %d, answer %d: A after B", tr.server, tr.req, i)
 			}
-			sawB = sawB || a.version == versionB
-			counts[a.version]++
-			key := fmt.Sprintf("%s %d", a.version, tr.req)
+			sawB = sawB || a.Version == versionB
+			counts[a.Version]++
+			key := fmt.Sprintf("%s %d", a.Version, tr.req)
 			if w, ok := want[key]; !ok {
-				want[key] = a.body
-			} else if a.body != w {
-				t.Fatalf("%s request %d, answer %d of version %s differs from the others (a mixed answer):\n%s\nwant\n%s", tr.server, tr.req, i, a.version, a.body, w)
+				want[key] = a.Body
+			} else if a.Body != w {
+				t.Fatalf("%s request %d, answer %d of version %s differs from the others (a mixed answer):\n%s\nwant\n%s", tr.server, tr.req, i, a.Version, a.Body, w)
 			}
 		}
 		if counts[versionA] == 0 || counts[versionB] == 0 {
@@ -305,7 +217,7 @@ func TestTwoConsecutiveDays(t *testing.T) {
 		t.Errorf("B answers as A did: the fixture's neighbours should differ by day")
 	}
 	// On November 29 the distance is 7: sku00's best are sku07 and sku33.
-	if got := similarTo(t, ask(client, servers["files"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku07", "sku33"}) {
+	if got := similarTo(t, jobtest.Ask(client, servers["files"], "/v1/similar/sku00?n=2", "")); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"sku07", "sku33"}) {
 		t.Errorf("sku00's 2 best on day 2: %v, want sku07 and sku33", got)
 	}
 
@@ -334,7 +246,7 @@ func TestTwoConsecutiveDays(t *testing.T) {
 	// Night 3: C is live and A, the third newest, is gone.
 	runDay(t, "2026-11-30", out)
 	for _, base := range servers {
-		waitVersion(t, base, versionC)
+		jobtest.WaitVersion(t, base, versionC)
 	}
 	state := datastoreState(t, emu.Host)
 	if got := versionsIn(state); !slices.Equal(got, []string{versionB, versionC}) {

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 )
@@ -62,7 +63,7 @@ func testLongItemID(t *testing.T, addr string) {
 	if d := readFile(t, dead); strings.Count(d, "\n") != 1 || !strings.Contains(d, `"reason":"id_too_long"`) || !strings.Contains(d, "u5,"+long) {
 		t.Errorf("dead letter %.300q: want the one row with reason id_too_long", d)
 	}
-	if n := counter(res, "interactions/bad_id_too_long"); n != 1 {
+	if n := jobtest.Counter(res, "interactions/bad_id_too_long"); n != 1 {
 		t.Errorf("interactions/bad_id_too_long = %d, want 1", n)
 	}
 

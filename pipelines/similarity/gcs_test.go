@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/recsys/itemsim/internal/jobtest"
 )
 
 // TestGCSInputAndOutput reads a gs:// glob and writes gs:// outputs through
@@ -43,7 +44,7 @@ func TestGCSInputAndOutput(t *testing.T) {
 	if _, err := server.GetObject("events", "out/sim.dead_letter.jsonl"); err != nil {
 		t.Errorf("dead letter object: %v", err)
 	}
-	if n := counter(res, "interactions/rows"); n != 5000 {
+	if n := jobtest.Counter(res, "interactions/rows"); n != 5000 {
 		t.Errorf("rows = %d, want 5000 (both parts, not other/)", n)
 	}
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/internal/jobtest"
 )
 
 // TestMain runs the tests on Prism, or, with SIMILARITY_RUN_MAIN=1, is the
@@ -33,30 +33,10 @@ const (
 	fixture   = "../../testdata/interactions.csv"
 )
 
-// setFlags sets the pipeline's flags for one test and restores them after.
-func setFlags(t *testing.T, args ...string) {
-	t.Helper()
-	for _, a := range args {
-		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !ok {
-			t.Fatalf("flag %q: want --name=value", a)
-		}
-		f := flag.Lookup(name)
-		if f == nil {
-			t.Fatalf("no flag --%s", name)
-		}
-		old := f.Value.String()
-		if err := f.Value.Set(value); err != nil {
-			t.Fatalf("--%s=%s: %v", name, value, err)
-		}
-		t.Cleanup(func() { f.Value.Set(old) })
-	}
-}
-
 // runJob runs the whole job with the given flags and returns its result.
 func runJob(t *testing.T, args ...string) (beam.PipelineResult, error) {
 	t.Helper()
-	setFlags(t, args...)
+	jobtest.SetFlags(t, args...)
 	c, err := configFromFlags()
 	if err != nil {
 		return nil, err
@@ -71,16 +51,6 @@ func mustRun(t *testing.T, args ...string) beam.PipelineResult {
 		t.Fatal(err)
 	}
 	return res
-}
-
-func counter(res beam.PipelineResult, name string) int64 {
-	var n int64
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Key.Namespace+"/"+c.Key.Name == name {
-			n += c.Result()
-		}
-	}
-	return n
 }
 
 func readFile(t *testing.T, path string) string {
@@ -110,13 +80,13 @@ func TestFixtureMatchesReference(t *testing.T) {
 	want := refTopN(items, cos, 20)
 	got := readOutput(t, out)
 	compareTopN(t, got, want, items, cos, 1e-9)
-	if n := counter(res, "interactions/rows"); n != 5000 {
+	if n := jobtest.Counter(res, "interactions/rows"); n != 5000 {
 		t.Errorf("interactions/rows = %d, want 5000", n)
 	}
-	if n := counter(res, "scoring/users"); n != int64(len(scores)) {
+	if n := jobtest.Counter(res, "scoring/users"); n != int64(len(scores)) {
 		t.Errorf("scoring/users = %d, want %d", n, len(scores))
 	}
-	if n := counter(res, "topn/items"); n != int64(len(want)) {
+	if n := jobtest.Counter(res, "topn/items"); n != int64(len(want)) {
 		t.Errorf("topn/items = %d, want %d", n, len(want))
 	}
 	users := map[string]int{}
@@ -198,7 +168,7 @@ func TestMovieLensExactAndSampled(t *testing.T) {
 	want := refTopN(items, cos, 10)
 	got := readOutput(t, exact)
 	compareTopN(t, got, want, items, cos, 1e-9)
-	if n := counter(res, "interactions/rows"); n != 100000 {
+	if n := jobtest.Counter(res, "interactions/rows"); n != 100000 {
 		t.Errorf("rows = %d, want 100000", n)
 	}
 
@@ -206,7 +176,7 @@ func TestMovieLensExactAndSampled(t *testing.T) {
 	res = mustRun(t, append(args, "--output="+sampled, "--threshold=0.1")...)
 	ov := overlap(readOutput(t, sampled), want, 10)
 	t.Logf("threshold 0.1: top-10 overlap %.4f, entries dropped %d of %d", ov,
-		counter(res, "dimsum/entries_dropped"), counter(res, "dimsum/entries_dropped")+counter(res, "dimsum/entries_kept"))
+		jobtest.Counter(res, "dimsum/entries_dropped"), jobtest.Counter(res, "dimsum/entries_dropped")+jobtest.Counter(res, "dimsum/entries_kept"))
 	if ov < 0.95 {
 		t.Errorf("top-10 overlap with exact at threshold 0.1 = %.4f, want >= 0.95", ov)
 	}
@@ -225,10 +195,10 @@ func TestREES46(t *testing.T) {
 	if n := strings.Count(d, "\n"); n != 1 || !strings.Contains(d, `"reason":"field_count"`) || !strings.Contains(d, "2019-Oct.csv") {
 		t.Errorf("dead letter = %q, want the one truncated line with reason field_count and its file", d)
 	}
-	if n := counter(res, "interactions/bad_field_count"); n != 1 {
+	if n := jobtest.Counter(res, "interactions/bad_field_count"); n != 1 {
 		t.Errorf("bad_field_count = %d, want 1", n)
 	}
-	if rows := counter(res, "interactions/rows"); rows < 17000 {
+	if rows := jobtest.Counter(res, "interactions/rows"); rows < 17000 {
 		t.Errorf("rows = %d", rows)
 	}
 	if len(readOutput(t, out)) == 0 {
@@ -252,7 +222,7 @@ func TestFailsFast(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			setFlags(t, "--output=")
+			jobtest.SetFlags(t, "--output=")
 			_, err := runJob(t, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
@@ -295,7 +265,7 @@ func TestBadFractionGate(t *testing.T) {
 		len(got["b"]) != 1 || got["b"][0].Item != "a" || got["b"][0].Score != got["a"][0].Score {
 		t.Errorf("output %v, want a<->b at %v", got, want)
 	}
-	if n := counter(res, "interactions/rows"); n != 5 {
+	if n := jobtest.Counter(res, "interactions/rows"); n != 5 {
 		t.Errorf("rows = %d, want 5", n)
 	}
 }

@@ -4,13 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/recsys/itemsim/publish"
+	"github.com/recsys/itemsim/recommend"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/recsys/itemsim/publish"
-	"github.com/recsys/itemsim/recommend"
 )
 
 // manifestDoc is the manifest as this test reads it, with encoding/json

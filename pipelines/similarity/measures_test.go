@@ -1,13 +1,12 @@
 package main
 
 import (
+	"github.com/recsys/itemsim/internal/gtest"
 	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/recsys/itemsim/internal/gtest"
 )
 
 // This file checks every --measure against a brute-force reference written

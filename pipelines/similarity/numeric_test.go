@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,15 +16,11 @@ import (
 // runBinary runs the similarity command (this test binary as main) with
 // args and returns its combined output; it fails the test when the command
 // fails.
+// runBinary runs the job as its own binary with args (the test binary
+// with SIMILARITY_RUN_MAIN=1) and returns its output.
 func runBinary(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "SIMILARITY_RUN_MAIN=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("similarity %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return jobtest.MustRunMain(t, "SIMILARITY_RUN_MAIN", args...)
 }
 
 // TestDecayReproduction is the reported case: with a 24 h half-life, the
@@ -113,7 +109,7 @@ func TestScoreSpansProperty(t *testing.T) {
 		out := filepath.Join(dir, "sim.jsonl")
 		res := mustRun(t, "--input="+in, "--output="+out, "--user_field=user", "--item_field=item", "--score_field=score",
 			"--time_field=time", fmt.Sprintf("--half_life=%ds", int64(halfLife)), "--top_n=100")
-		if n := counter(res, "dimsum/zero_norm_items"); n != 0 {
+		if n := jobtest.Counter(res, "dimsum/zero_norm_items"); n != 0 {
 			t.Errorf("round %d: %d items with a zero norm", round, n)
 		}
 		// Brute force: columns scaled by their largest entry.
@@ -208,10 +204,10 @@ func TestBadIdsAndScoresAreDeadLetters(t *testing.T) {
 	}
 	out := filepath.Join(dir, "sim.jsonl")
 	res := mustRun(t, "--input="+in, "--output="+out, "--format=tsv", "--header=false", "--user_field=0", "--item_field=1", "--score_field=2")
-	if n := counter(res, "interactions/bad_id_too_long"); n != 1 {
+	if n := jobtest.Counter(res, "interactions/bad_id_too_long"); n != 1 {
 		t.Errorf("bad_id_too_long = %d, want 1", n)
 	}
-	if n := counter(res, "interactions/bad_score_out_of_range"); n != 1 {
+	if n := jobtest.Counter(res, "interactions/bad_score_out_of_range"); n != 1 {
 		t.Errorf("bad_score_out_of_range = %d, want 1", n)
 	}
 	var reasons []string

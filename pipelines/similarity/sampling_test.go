@@ -2,14 +2,14 @@ package main
 
 import (
 	"fmt"
+	"github.com/recsys/itemsim/internal/jobtest"
+	"github.com/recsys/itemsim/internal/testlogs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/recsys/itemsim/internal/testlogs"
 )
 
 // clusteredLog writes testlogs.Clustered to dir and returns its path and
@@ -67,11 +67,11 @@ func TestSampledPathThroughBeam(t *testing.T) {
 			}
 		}
 	}
-	dropped := counter(res, "dimsum/entries_dropped")
+	dropped := jobtest.Counter(res, "dimsum/entries_dropped")
 	if share := float64(dropped) / float64(entries); share < 0.3 {
 		t.Fatalf("%d of %d entries dropped (%.0f%%): the fixture does not sample", dropped, entries, 100*share)
 	}
-	emitted := float64(counter(res, "dimsum/pairs_emitted"))
+	emitted := float64(jobtest.Counter(res, "dimsum/pairs_emitted"))
 	if z := (emitted - mean) / math.Sqrt(variance); math.Abs(z) > 4 {
 		t.Errorf("pairs emitted %.0f, expected %.1f ± %.1f (z = %.1f)", emitted, mean, math.Sqrt(variance), z)
 	}

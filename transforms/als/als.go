@@ -38,7 +38,7 @@ func init() {
 	register.DoFn8x1[context.Context, int32, func(*Block) bool, func(*Message) bool, func(int32, Message), func([]byte), func(int32, FactorBlock), func(int32, heldPart), error](&solveFn{})
 	register.DoFn9x1[context.Context, int32, func(*Block) bool, func(*Message) bool, []float64, func(int32, Message), func([]byte), func(int32, FactorBlock), func(int32, heldPart), error](&implicitSolveFn{})
 	register.Function2x2(mergeGrams)
-	register.Function2x1(gramMatrix)
+	register.DoFn2x1[[]byte, func([]float64), error](&gramFn{})
 	register.DoFn3x0[context.Context, int32, func(*heldPart) bool](&rmseFn{})
 	register.Function3x1(gatherFactors)
 	register.DoFn2x0[FactorBlock, func(int32, FactorBlock)](&replicateFn{})
@@ -161,7 +161,11 @@ func halfStep(s beam.Scope, c Config, fn solveFn, blocks, msgs, gramParts beam.P
 	grouped := beam.CoGroupByKey(s, blocks, msgs)
 	var outs []beam.PCollection
 	if c.Implicit {
-		gram := beam.ParDo(s, gramMatrix, beam.Combine(s, mergeGrams, gramParts))
+		of := "items"
+		if !fn.Users {
+			of = "users"
+		}
+		gram := beam.ParDo(s, &gramFn{Rank: c.Rank, Lambda: c.Lambda, Of: of}, beam.Combine(s, mergeGrams, gramParts))
 		outs = beam.ParDoN(s, &implicitSolveFn{solveFn: fn}, grouped, beam.SideInput{Input: gram})
 	} else {
 		outs = beam.ParDoN(s, &fn, grouped)
@@ -345,11 +349,23 @@ func mergeGrams(a, b []byte) ([]byte, error) {
 	return ga.AppendBinary(nil), nil
 }
 
-// gramMatrix rounds the merged Gram matrix, once.
-func gramMatrix(b []byte, emit func([]float64)) error {
+// gramFn rounds the merged Gram matrix of the other side's factors
+// ("items" or "users"), once. With λ = 0, fewer non-zero factors than the
+// rank leave YᵀY, and every implicit solve, singular: it fails the run
+// before the first solve, saying what to change.
+type gramFn struct {
+	Rank   int
+	Lambda float64
+	Of     string
+}
+
+func (f *gramFn) ProcessElement(b []byte, emit func([]float64)) error {
 	g, err := als.DecodeGram(b)
 	if err != nil {
 		return err
+	}
+	if f.Lambda == 0 && g.Rows() < int64(f.Rank) {
+		return fmt.Errorf("als: YᵀY of the %d %s with a factor is singular at --rank=%d with --lambda=0: lower --rank to at most %d or set --lambda above 0", g.Rows(), f.Of, f.Rank, g.Rows())
 	}
 	emit(g.Matrix())
 	return nil

@@ -256,14 +256,21 @@ func TestUserListsAndNeighbors(t *testing.T) {
 
 // TestRefusals: a pair rated twice fails the job with a message saying to
 // aggregate first, as als.Train does; an implicit score of zero fails
-// naming the user and item.
+// naming the user and item; with λ = 0, two items at rank 3 leave YᵀY
+// singular, and the run fails before solving, saying what to change.
 func TestRefusals(t *testing.T) {
-	for name, rows := range map[string][]model.Row{
-		"rated together twice":    {{User: "u", Items: []string{"a", "a"}, Scores: []float64{1, 2}}},
-		`of user "u" on item "b"`: {{User: "u", Items: []string{"a", "b"}, Scores: []float64{1, 0}}},
+	for name, c := range map[string]struct {
+		rows   []model.Row
+		lambda float64
+	}{
+		"rated together twice":    {[]model.Row{{User: "u", Items: []string{"a", "a"}, Scores: []float64{1, 2}}}, 0.1},
+		`of user "u" on item "b"`: {[]model.Row{{User: "u", Items: []string{"a", "b"}, Scores: []float64{1, 0}}}, 0.1},
+		"YᵀY of the 2 items with a factor is singular at --rank=3 with --lambda=0: lower --rank to at most 2": {
+			[]model.Row{{User: "u", Items: []string{"a", "b"}, Scores: []float64{1, 2}}, {User: "v", Items: []string{"b"}, Scores: []float64{1}}}, 0},
 	} {
+		rows := c.rows
 		p, s := beam.NewPipelineWithRoot()
-		f := Factorize(s, beam.CreateList(s, rows), Config{Config: als.Config{Rank: 2, Lambda: 0.1, Implicit: true, Alpha: 1, Iterations: 1}})
+		f := Factorize(s, beam.CreateList(s, rows), Config{Config: als.Config{Rank: 3, Lambda: c.lambda, Implicit: true, Alpha: 1, Iterations: 1}})
 		FactorRows(s, f.Items)
 		err := ptest.Run(p)
 		if err == nil || !strings.Contains(err.Error(), name) {
