@@ -39,12 +39,18 @@ const maxReadAttempts = 3
 // files.
 var mismatchPause = 200 * time.Millisecond
 
+// errChanged wraps the error of a read that failed because the source
+// moved on under it (a Datastore version deleted once the pointer left
+// it): readConsistent reads again, as for differing tokens.
+var errChanged = errors.New("the model changed while it was read")
+
 // readConsistent builds a model with read between two calls of current
 // and keeps it only when both return the same token: equal tokens around
 // the read show that nothing the token covers changed while it ran. A
-// change during the read, or files that do not match their manifest
-// (publish.ErrMismatch: a publication in progress), is read again, up to
-// maxReadAttempts reads, then an error: the served model stays.
+// change during the read (or a read failing with errChanged), or files
+// that do not match their manifest (publish.ErrMismatch: a publication in
+// progress), is read again, up to maxReadAttempts reads, then an error:
+// the served model stays.
 func readConsistent(ctx context.Context, current func(context.Context) (token, error), read func(context.Context, token) (*recommend.Model, error)) (*recommend.Model, token, error) {
 	var mismatch error
 	for attempt := range maxReadAttempts {
@@ -63,6 +69,11 @@ func readConsistent(ctx context.Context, current func(context.Context) (token, e
 				case <-time.After(mismatchPause):
 				}
 			}
+			continue
+		}
+		if errors.Is(err, errChanged) {
+			mismatch = nil
+			slog.Info("model changed while it was read; reading again", "err", err)
 			continue
 		}
 		if err != nil {
@@ -287,22 +298,28 @@ func withPopular(popular string, between func(), lists func(context.Context, tok
 }
 
 // datastoreSource reads the live version of the Datastore versioned layout
-// (package simstore): current is the pointer; load reads the similarity
-// measure the version's marker records (which bounds its scores), lists
-// every item of the version with one ancestor query and reads the
-// version's popular list, which the pipeline stores in the transaction
-// that flips the pointer, so the pair is one run's and the model is
-// labelled with the version. A
-// version without a list (written before lists were stored) takes the
-// popular file's, if any, and is labelled with the version and the file's
-// stamp; readConsistent then checks that neither the pointer nor the file
-// moved while both were read.
+// (package simstore): current is the pointer; load reads the version's
+// marker, whose similarity measure bounds its scores, lists every item of
+// the version with one ancestor query and reads the version's popular
+// list, which the pipeline stores in the transaction that flips the
+// pointer, so the pair is one run's and the model is labelled with the
+// version. When the marker records ALS settings (a version of the ALS
+// job), load also reads the version's user lists and item factors
+// (simstore.Store.UserLists, ItemFactors), as the file source reads those
+// its manifest lists; a similarity-only version loads without them. A
+// version without a popular list (written before lists were stored)
+// takes the popular file's, if any, and is labelled with the version and
+// the file's stamp. readConsistent checks that neither the pointer nor
+// the file moved while all of it was read; a read that fails once the
+// pointer has left its version (which the pipeline then may delete) is
+// read again, from the new version (errChanged).
 type datastoreSource struct {
 	client  *datastore.Client
 	store   *simstore.Store
 	keys    simstore.Keys
 	popular string
-	// between, as fileSource's, runs between the two reads.
+	// between, as fileSource's, runs after the items are read and before
+	// the popular list, user lists and factors are.
 	between func()
 }
 
@@ -332,14 +349,36 @@ func (s *datastoreSource) load(ctx context.Context) (*recommend.Model, token, er
 	return readConsistent(ctx, s.current, s.read)
 }
 
-// read builds the model of the version t names, with similarities
-// bounded by the measure its marker records.
+// read builds the model of the version t names (readVersion). Versions
+// are deleted only after the pointer has left them, so a read that fails
+// while the pointer names another version may have met a version being
+// deleted: it wraps errChanged, to be read again from the new one.
 func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, error) {
-	sim, err := s.store.Similarity(ctx, t.model)
+	m, err := s.readVersion(ctx, t)
+	if err != nil && ctx.Err() == nil {
+		if v, cerr := s.store.CurrentVersion(ctx); cerr == nil && v != t.model {
+			return nil, fmt.Errorf("%w: the pointer moved from version %q to %q: %w", errChanged, t.model, v, err)
+		}
+	}
+	return m, err
+}
+
+// readVersion builds the model of the version t names from its marker,
+// items, popular list and, when the marker records ALS settings, user
+// lists and item factors.
+func (s *datastoreSource) readVersion(ctx context.Context, t token) (*recommend.Model, error) {
+	info, err := s.store.Info(ctx, t.model)
 	if err != nil {
 		return nil, err
 	}
-	bound := scoreBound(sim)
+	sim, err := info.ParseSimilarity()
+	if err != nil {
+		return nil, fmt.Errorf("version %q: %w", t.model, err)
+	}
+	cfg, err := info.ParseALS()
+	if err != nil {
+		return nil, fmt.Errorf("version %q: %w", t.model, err)
+	}
 	lists, err := s.versionItems(ctx, t.model)
 	if err != nil {
 		return nil, err
@@ -347,6 +386,23 @@ func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, 
 	if s.between != nil {
 		s.between()
 	}
+	pop, label, err := s.versionPopular(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	var parts recommend.ALS
+	if cfg != nil {
+		if parts, err = s.versionALS(ctx, t.model); err != nil {
+			return nil, err
+		}
+	}
+	return recommend.BuildWithALS(lists, pop, label, scoreBound(sim), parts)
+}
+
+// versionPopular returns the popular list of the version t names and the
+// label of a model served with it: the version, or, for a version without
+// a list, the popular file's list and t.String().
+func (s *datastoreSource) versionPopular(ctx context.Context, t token) ([]model.PopularItem, string, error) {
 	p, err := s.store.Popular(ctx, t.model)
 	switch {
 	case err == nil:
@@ -354,16 +410,36 @@ func (s *datastoreSource) read(ctx context.Context, t token) (*recommend.Model, 
 		for i, it := range p.Items {
 			pop[i] = model.PopularItem{Item: it, Users: p.Users[i]}
 		}
-		return recommend.BuildWithBound(lists, pop, t.model, bound)
+		return pop, t.model, nil
 	case errors.Is(err, simstore.ErrNoPopular):
 		pop, err := recommend.ReadPopularFile(s.popular)
-		if err != nil {
-			return nil, err
-		}
-		return recommend.BuildWithBound(lists, pop, t.String(), bound)
+		return pop, t.String(), err
 	default:
-		return nil, err
+		return nil, "", err
 	}
+}
+
+// versionALS reads the ALS parts of version: its user lists and its item
+// factors with the settings they were trained with (each optional, as in
+// a manifest). simstore checks the version is complete and finds every
+// entity its marker counts.
+func (s *datastoreSource) versionALS(ctx context.Context, version string) (recommend.ALS, error) {
+	var a recommend.ALS
+	users, err := s.store.UserLists(ctx, version)
+	switch {
+	case err == nil:
+		a.Users = users
+	case !errors.Is(err, simstore.ErrNoUsers):
+		return a, err
+	}
+	cfg, rows, err := s.store.ItemFactors(ctx, version)
+	switch {
+	case err == nil:
+		a.Config, a.ItemFactors = &cfg, rows
+	case !errors.Is(err, simstore.ErrNoFactors):
+		return a, err
+	}
+	return a, nil
 }
 
 // versionItems lists every item entity of a version: the children of its
