@@ -126,13 +126,9 @@ func main() {
 		fmt.Printf("als: version %s is already published in every sink: nothing to do (give another --run_id to publish this window again)\n", c.RunID)
 		return
 	}
-	p, s := beam.NewPipelineWithRoot()
-	if err := build(s, c); err != nil {
-		fail(err)
-	}
-	res, err := beamx.RunWithMetrics(ctx, p)
+	res, err := run(ctx, c)
 	if err != nil {
-		fail(fmt.Errorf("pipeline failed: %v", err))
+		fail(err)
 	}
 	fmt.Printf("output: %s\ndead letter: %s\n", c.Output, c.DeadLetter)
 	if res != nil {
@@ -220,6 +216,20 @@ func configFromFlags() (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// run builds the job and runs it on the runner --runner names (Prism by
+// default).
+func run(ctx context.Context, c config) (beam.PipelineResult, error) {
+	p, s := beam.NewPipelineWithRoot()
+	if err := build(s, c); err != nil {
+		return nil, err
+	}
+	res, err := beamx.RunWithMetrics(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline failed: %v", err)
+	}
+	return res, nil
 }
 
 // build adds the whole job to the pipeline.

@@ -51,6 +51,8 @@ func init() {
 	register.Emitter2[int32, FactorBlock]()
 	register.Emitter2[int32, heldPart]()
 	register.Emitter1[[]byte]()
+	register.Emitter1[[]float64]()
+	register.Emitter1[FactorBlock]()
 	register.Emitter1[model.UserList]()
 	register.Emitter1[model.Neighbors]()
 	register.Emitter1[als.FactorRow]()
