@@ -264,7 +264,7 @@ func TestSameBytes(t *testing.T) {
 	files := []string{"items.jsonl", "users.jsonl", "item_factors.jsonl", "user_factors.jsonl", "popular.json", "items.jsonl" + publish.Suffix}
 	var first map[string]string
 	for name, args := range map[string][]string{
-		"one block, one shard":            {"--input=" + fixture, "--blocks=1", "--shards=1"},
+		"one block, one shard":             {"--input=" + fixture, "--blocks=1", "--shards=1"},
 		"13 blocks, 7 shards, split input": {"--input=" + filepath.Join(split, "*.csv"), "--blocks=13", "--shards=7"},
 	} {
 		dir := t.TempDir()
