@@ -51,10 +51,23 @@ evaluate:
 		--user_field=0 --item_field=1 --score_field=2 --top_n=10 --report=out/evaluation.json
 
 ## bench: speed, memory, shuffle and accuracy against the vectorised pandas
-## peer and the Go limit, plus the sampling series, written to docs/bench
-## (BENCH=quick: MovieLens and the 100k set only).
+## peer and the Go limit, plus the sampling series and the ALS section,
+## written to docs/bench (BENCH=quick: MovieLens and the 100k set only, no
+## ALS).
 bench: bench-deps
 	$(GO) run ./bench/cmd/bench --out=docs/bench $(if $(filter quick,$(BENCH)),--quick)
+
+## bench-als: only the ALS section (docs/bench/als.md), into docs/bench's
+## results: seconds per iteration of the ALS pipeline on Prism, the Go
+## reference and the numpy peer at ranks 32 and 64 on MovieLens 100K,
+## synth-1M and synth-10M (implicit; MovieLens explicit too), 10
+## iterations, 3 rounds, and the pipeline's peak RSS. Other --als_* flags
+## go in ALS_ARGS, e.g. ALS_ARGS='--out=/tmp/als --als_datasets=ml-100k
+## --als_ranks=8 --als_iterations=2 --als_repeat=1' for a smoke run.
+.PHONY: bench-als
+ALS_ARGS ?=
+bench-als: bench-deps
+	$(GO) run ./bench/cmd/bench --out=docs/bench --als_only $(ALS_ARGS)
 
 ## bench-sampling: only the series where DIMSUM's sampling engages (500
 ## items, FACTORS=1,2,4,8 times 100k users), into docs/bench's results.

@@ -49,11 +49,11 @@ type pipelineRun struct {
 
 func (h *harness) bin(name string) string { return filepath.Join(h.work, name) }
 
-// build compiles the pipeline, the Go peer, the profiling command and the
-// measuring launcher.
+// build compiles the pipeline, the Go peer, the profiling command, the
+// ALS section's runner and the measuring launcher.
 func (h *harness) build() error {
 	for name, pkg := range map[string]string{"similarity": "./pipelines/similarity", "exact": "./bench/cmd/exact",
-		"profile": "./bench/cmd/profile", "rusage": "./bench/cmd/rusage"} {
+		"profile": "./bench/cmd/profile", "rusage": "./bench/cmd/rusage", "alsrun": "./bench/cmd/bench/alsrun"} {
 		cmd := exec.Command("go", "build", "-o", h.bin(name), pkg)
 		cmd.Dir = h.root
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -91,13 +91,19 @@ func (h *harness) datasets() []dataset {
 
 // allDatasets lists the inputs of the mode (quick or full).
 func (h *harness) allDatasets() []dataset {
+	all := h.catalogue()
+	if h.o.quick {
+		return slices.DeleteFunc(all, func(d dataset) bool { return d.Name != "ml-100k" && d.Name != "synth-100k" })
+	}
+	return all
+}
+
+// catalogue lists every dataset the harness knows, smallest first.
+func (h *harness) catalogue() []dataset {
 	ml := dataset{Name: "ml-100k", Source: data.Source{Path: filepath.Join(h.o.shared, "ml-100k/u.data"), Format: "tsv",
 		User: "0", Item: "1", Score: "2"}}
 	rees := dataset{Name: "rees46-oct-sample", Source: data.Source{Path: filepath.Join(h.o.shared, "rees46-2019-oct-sample/2019-Oct.csv"),
 		Format: "csv", Header: true, User: "user_id", Item: "product_id", Action: "event_type", Weights: "view:0.5,cart:2,purchase:6"}}
-	if h.o.quick {
-		return []dataset{ml, h.synthetic("synth-100k", 100_000, 5_000)}
-	}
 	return []dataset{ml, rees, h.synthetic("synth-100k", 100_000, 5_000),
 		h.synthetic("synth-1M", 1_000_000, 20_000), h.synthetic("synth-10M", 10_000_000, 100_000)}
 }
@@ -238,12 +244,17 @@ func (h *harness) peer(d dataset, name string) (Proc, string, string, error) {
 func (h *harness) runPeer(d dataset, name, out string) (Proc, string, error) {
 	args := append(d.Source.Args(), "--top_n="+strconv.Itoa(h.o.topN), "--output="+out)
 	if name == "pandas" {
-		env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-			return strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=")
-		})
-		return h.runEnv(env, h.o.python, append([]string{filepath.Join(h.root, "bench/peers/pandas_cosine.py")}, args...)...)
+		return h.runEnv(peerEnv(), h.o.python, append([]string{filepath.Join(h.root, "bench/peers/pandas_cosine.py")}, args...)...)
 	}
 	return h.run(h.bin("exact"), args...)
+}
+
+// peerEnv is the Python peers' environment: the harness's without
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (see runPeer).
+func peerEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=")
+	})
 }
 
 // The speed target's dataset and threshold (exact mode), measured head

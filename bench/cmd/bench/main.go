@@ -9,6 +9,7 @@
 //	go run ./bench/cmd/bench --out=docs/bench                  # full run
 //	go run ./bench/cmd/bench --out=docs/bench --quick          # ML-100k and 100k synthetic only
 //	go run ./bench/cmd/bench --out=docs/bench --sampling_only  # the sampling series alone
+//	go run ./bench/cmd/bench --out=docs/bench --als_only       # the ALS section alone
 //
 // The pipeline (pipelines/similarity on Prism), the exact Go peer
 // (bench/cmd/exact) and the vectorised pandas peer
@@ -16,6 +17,11 @@
 // scipy and numpy) each run as a subprocess,
 // started by a small launcher (bench/cmd/rusage), so their time and peak
 // RSS are measured alike (wait4's rusage) and not inflated by the harness.
+//
+// The ALS section (als.go) times the ALS pipeline (transforms/als on Prism,
+// run by bench/cmd/bench/alsrun), the single-process Go reference
+// (model/als.Train, alsrun too) and the numpy peer
+// (bench/peers/als_numpy.py) per iteration on the same ratings files.
 package main
 
 import (
@@ -37,6 +43,12 @@ type options struct {
 	out, cache, shared, python string
 	quick, profile, render     bool
 	samplingOnly               bool
+	als, alsOnly               bool
+	alsDatasets                []string
+	alsRanks                   []int
+	alsIterations, alsRepeat   int
+	alsLambda, alsAlpha        float64
+	alsSeed                    uint64
 	datasets                   []string
 	thresholds                 []float64
 	topN                       int
@@ -84,6 +96,15 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.scaleItems, "scale_items", 500, "Catalogue of the sampling series.")
 	flag.IntVar(&o.scaleUsers, "scale_users", 100_000, "Users of the 1× point of the sampling series (about 1M interactions).")
 	factors := flag.String("scale_factors", "1,2,4,8", "User multipliers of the sampling series (none with --quick or --datasets unless set).")
+	flag.BoolVar(&o.als, "als", true, "Run the ALS section (off with --quick or --datasets unless set).")
+	flag.BoolVar(&o.alsOnly, "als_only", false, "Run only the ALS section and put it into --out's results.json (the other sections are kept).")
+	alsDatasets := flag.String("als_datasets", "ml-100k,synth-1M,synth-10M", "Datasets of the ALS section (implicit mode; ml-100k in explicit mode too).")
+	alsRanks := flag.String("als_ranks", "32,64", "Ranks of the ALS section.")
+	flag.IntVar(&o.alsIterations, "als_iterations", 10, "Iterations N of every ALS run (the pipeline also runs 1: its seconds per iteration are the difference over N−1).")
+	flag.IntVar(&o.alsRepeat, "als_repeat", 3, "Rounds of the ALS section's runs per dataset and rank; the figures are the rounds' medians.")
+	flag.Float64Var(&o.alsLambda, "als_lambda", 0.1, "λ of the ALS runs.")
+	flag.Float64Var(&o.alsAlpha, "als_alpha", 2, "α of the ALS runs (implicit mode).")
+	flag.Uint64Var(&o.alsSeed, "als_seed", 1, "Seed of the ALS runs' starting factors.")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -95,6 +116,24 @@ func parseFlags() (options, error) {
 	partial := o.quick || len(o.datasets) > 0
 	if (partial || o.samplingOnly) && !set["profile"] {
 		o.profile = false
+	}
+	if (partial || o.samplingOnly) && !set["als"] {
+		o.als = false
+	}
+	if o.alsRepeat < 1 {
+		return o, fmt.Errorf("--als_repeat=%d: want at least 1", o.alsRepeat)
+	}
+	for _, s := range strings.Split(*alsDatasets, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.alsDatasets = append(o.alsDatasets, s)
+		}
+	}
+	for _, s := range strings.Split(*alsRanks, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || r < 1 {
+			return o, fmt.Errorf("--als_ranks: %q is not a positive integer", s)
+		}
+		o.alsRanks = append(o.alsRanks, r)
 	}
 	o.thresholds = []float64{0}
 	for _, s := range strings.Split(*thresholds, ",") {
@@ -144,6 +183,9 @@ func run(o options) error {
 	if o.samplingOnly {
 		return samplingOnly(h)
 	}
+	if o.alsOnly {
+		return alsOnly(h)
+	}
 	res := &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), Quick: o.quick, Selected: o.datasets,
 		Thresholds: o.thresholds, TopN: o.topN, Seed: o.seed, SynthSeed: o.synthSeed, MemoryLimitMB: o.memoryLimitMB, Repeat: o.repeat}
 	start := time.Now()
@@ -165,6 +207,11 @@ func run(o options) error {
 	}
 	if len(o.scaleFactors) > 0 {
 		if res.Scaling, err = h.scaling(nil); err != nil {
+			return err
+		}
+	}
+	if o.als {
+		if res.ALS, err = h.als(nil); err != nil {
 			return err
 		}
 	}
@@ -220,6 +267,25 @@ func samplingOnly(h *harness) error {
 	// point measured is kept if a later one is stopped.
 	_, err = h.scaling(func(sr *ScalingResult) error {
 		res.Scaling, res.Targets = sr, targets(res)
+		return write(h.o.out, res)
+	})
+	return err
+}
+
+// alsOnly runs the ALS section and replaces it in --out's results.json (a
+// fresh report when there is none), keeping the rest; the report is
+// written after every run, as samplingOnly's.
+func alsOnly(h *harness) error {
+	res, err := load(h.o.out)
+	if errors.Is(err, fs.ErrNotExist) {
+		res, err = &Results{Machine: machine(), Date: time.Now().UTC().Format(time.RFC3339), TopN: h.o.topN, Seed: h.o.seed,
+			SynthSeed: h.o.synthSeed, MemoryLimitMB: h.o.memoryLimitMB}, nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = h.als(func(a *ALSResult) error {
+		res.ALS, res.Targets = a, targets(res)
 		return write(h.o.out, res)
 	})
 	return err

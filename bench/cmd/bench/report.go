@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -170,6 +173,10 @@ func markdown(r *Results) string {
 		}
 	}
 
+	if a := r.ALS; a != nil {
+		alsMarkdown(&b, a)
+	}
+
 	p("\n## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		met := "not measured"
@@ -228,4 +235,62 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "**no**"
+}
+
+// alsMarkdown renders the ALS section.
+func alsMarkdown(b *strings.Builder, a *ALSResult) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## ALS: seconds per iteration\n\n")
+	if a.Smoke {
+		p("**A smoke run (%d iterations, ranks %s): its figures show that the section works, not what the tools cost.**\n\n", a.Iterations, alsRanks(a))
+	}
+	p("Measured %s (load average %.2f at the start, %.0f s), `--als_only`-able; λ = %g, α = %g (implicit mode), seed %d, %d iterations, %d round(s). "+
+		"Every tool reads the same ratings file (the dataset scored as the similarity job scores it: one line per (user, item)) and starts from "+
+		"the same item factors (`model/als.InitFactor`). The **pipeline** is `transforms/als` on Prism (`bench/cmd/bench/alsrun --impl=pipeline`: "+
+		"read, score, `als.Factorize`, both sides' factors written as JSONL; `--memory_limit_mb=%d`), timed from outside: its seconds per "+
+		"iteration are (wall of a run of %d iterations − wall of a run of 1) / %d, a pair of runs made in turn per round, and the median pair "+
+		"is shown (CPU alike). The **Go reference** is `model/als.Train` on %d goroutines (`alsrun --impl=go`) and the **numpy peer** "+
+		"`bench/peers/als_numpy.py` (rows batched by rating count, batched Cholesky, vectorised substitution; numpy's BLAS: %s); each prints "+
+		"every iteration's wall and CPU time, and its figure is the median over rounds of the median of its iterations after the first "+
+		"(the first also indexes the ratings). The ratios divide wall seconds per iteration. The objective is the function the mode "+
+		"minimises at the final factors; the pipeline's factors are compared with the reference's, number by number.\n\n",
+		a.Date, a.LoadStart, a.TotalSec, a.Lambda, a.Alpha, a.Seed, a.Iterations, a.Repeat, a.MemoryLimitMB, a.Iterations, a.Iterations-1, a.Workers,
+		cmp.Or(a.BLAS, "not reported"))
+	for _, s := range a.Skipped {
+		p("- %s\n", s)
+	}
+	p("| dataset | users | items | ratings |\n|---|---:|---:|---:|\n")
+	for _, d := range a.Datasets {
+		p("| %s | %d | %d | %d |\n", d.Name, d.Users, d.Items, d.Ratings)
+	}
+	p("\n| dataset | mode | rank | pipeline s/it (CPU) | Go s/it (CPU) | numpy s/it (CPU) | pipeline/numpy | pipeline/Go | pipeline peak RSS MiB | load | objective (Go) | numpy rel. diff | pipeline max abs diff |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range a.Runs {
+		load := 0.0
+		if len(r.PipelineN) > 0 {
+			load = r.PipelineN[0].Load
+		}
+		p("| %s | %s | %d | %.3f (%.3f) | %.3f (%.3f) | %.3f (%.3f) | %.2f× | %.2f× | %.0f | %.1f | %.10g | %.1e | %.2g |\n", r.Dataset, r.mode(), r.Rank,
+			r.Pipeline.WallSec, r.Pipeline.CPUSec, r.Go.Iteration.WallSec, r.Go.Iteration.CPUSec, r.Numpy.Iteration.WallSec, r.Numpy.Iteration.CPUSec,
+			r.VsNumpy, r.VsGo, r.PeakRSSMiB, load, r.Go.Objective, relDiff(r.Go.Objective, r.Numpy.Objective), r.PipelineMaxAbsDiff)
+	}
+	p("\nThe pipeline's runs, round by round (wall s of N iterations / of 1 → s per iteration):\n\n")
+	for _, r := range a.Runs {
+		var rounds []string
+		for k := range r.PipelineN {
+			rounds = append(rounds, fmt.Sprintf("%.2f / %.2f → %.3f", r.PipelineN[k].WallSec, r.Pipeline1[k].WallSec, r.PerIteration[k]))
+		}
+		p("- %s %s rank %d: %s\n", r.Dataset, r.mode(), r.Rank, strings.Join(rounds, "; "))
+	}
+}
+
+// alsRanks lists the section's ranks.
+func alsRanks(a *ALSResult) string {
+	var rs []string
+	for _, r := range a.Runs {
+		if s := strconv.Itoa(r.Rank); !slices.Contains(rs, s) {
+			rs = append(rs, s)
+		}
+	}
+	return strings.Join(rs, ", ")
 }

@@ -32,6 +32,7 @@ type Results struct {
 	Skipped  []string         `json:"skipped,omitempty"`
 	Scaling  *ScalingResult   `json:"scaling,omitempty"`
 	Profile  *ProfileResult   `json:"profile,omitempty"`
+	ALS      *ALSResult       `json:"als,omitempty"`
 	Targets  []Target         `json:"targets"`
 	Plots    []string         `json:"plots"`
 	TotalSec float64          `json:"total_sec"`
@@ -298,6 +299,7 @@ func targets(r *Results) []Target {
 				fmt.Sprintf("%.2f%% of %d pairs", 100**t.Within20, t.StrongPairs), yes(*t.Within20 >= 0.95))
 		}
 	}
+	out = append(out, alsTargets(r.ALS)...)
 	d1, d10 := r.dataset("synth-1M"), r.dataset("synth-10M")
 	if d10 == nil || d1 == nil {
 		return out
@@ -314,4 +316,58 @@ func targets(r *Results) []Target {
 			yes(b.Pipeline.WallSec <= 12*a.Pipeline.WallSec))
 	}
 	return out
+}
+
+// alsTargets checks issue #12's performance targets and the section's
+// agreement checks against the ALS section (none when it did not run).
+func alsTargets(a *ALSResult) []Target {
+	if a == nil {
+		return nil
+	}
+	var out []Target
+	yes := func(b bool) *bool { return &b }
+	smoke := ""
+	if a.Smoke {
+		smoke = " (smoke run)"
+	}
+	var maxDiff, maxRel float64
+	for _, r := range a.Runs {
+		maxDiff, maxRel = max(maxDiff, r.PipelineMaxAbsDiff), max(maxRel, relDiff(r.Go.Objective, r.Numpy.Objective))
+	}
+	if len(a.Runs) > 0 {
+		out = append(out, Target{Name: "ALS: pipeline factors = Go reference", Goal: "max abs diff ≤ 1e-9 in every run",
+			Measured: fmt.Sprintf("%.2g over %d runs%s", maxDiff, len(a.Runs), smoke), Met: yes(maxDiff <= 1e-9)},
+			Target{Name: "ALS: numpy peer's objective = Go reference's", Goal: fmt.Sprintf("relative difference ≤ %g in every run", alsObjectiveTolerance),
+				Measured: fmt.Sprintf("%.2g at most over %d runs%s", maxRel, len(a.Runs), smoke), Met: yes(maxRel <= alsObjectiveTolerance)})
+	}
+	for _, rank := range []int{32, 64} {
+		name := fmt.Sprintf("ALS synth-1M implicit rank %d: pipeline vs numpy per iteration", rank)
+		r := a.run("synth-1M", true, rank)
+		if r == nil {
+			out = append(out, Target{Name: name, Goal: "≤ 1.0× the numpy peer", Measured: "not measured"})
+			continue
+		}
+		out = append(out, Target{Name: name, Goal: "≤ 1.0× the numpy peer", Measured: fmt.Sprintf("%.2f× (%.3fs vs %.3fs; CPU %.3fs vs %.3fs)%s",
+			r.VsNumpy, r.Pipeline.WallSec, r.Numpy.Iteration.WallSec, r.Pipeline.CPUSec, r.Numpy.Iteration.CPUSec, smoke), Met: yes(r.VsNumpy <= 1)})
+	}
+	name := "ALS synth-10M implicit rank 32, 10 iterations: pipeline peak RSS"
+	switch r := a.run("synth-10M", true, 32); {
+	case r == nil:
+		out = append(out, Target{Name: name, Goal: "≤ 6 GiB", Measured: "not measured"})
+	case a.Iterations != 10:
+		out = append(out, Target{Name: name, Goal: "≤ 6 GiB", Measured: fmt.Sprintf("%.2f GiB, but with %d iterations", r.PeakRSSMiB/1024, a.Iterations)})
+	default:
+		out = append(out, Target{Name: name, Goal: "≤ 6 GiB", Measured: fmt.Sprintf("%.2f GiB%s", r.PeakRSSMiB/1024, smoke), Met: yes(r.PeakRSSMiB <= 6*1024)})
+	}
+	return out
+}
+
+// run is the section's run of a dataset, mode and rank, or nil.
+func (a *ALSResult) run(dataset string, implicit bool, rank int) *ALSRun {
+	for _, r := range a.Runs {
+		if r.Dataset == dataset && r.Implicit == implicit && r.Rank == rank {
+			return r
+		}
+	}
+	return nil
 }
