@@ -35,7 +35,18 @@ func TestMakeTargets(t *testing.T) {
 		{"flink docker with parallelism", append([]string{"run-flink", "ENDPOINT=jobserver:8099", "ENV_TYPE=DOCKER", "PARALLELISM=8"}, gcs...), []string{
 			"--environment_type=DOCKER", worker, "--parallelism=8", "--input=gs://b/in.csv",
 		}},
+		{"flink als", append([]string{"run-flink", "ENDPOINT=localhost:8099", "PIPELINE=als", "ARGS=--rank=32 --user_output=/srv/itemsim/users.jsonl"}, local...), []string{
+			"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o bin/als-linux-amd64 ./pipelines/als",
+			"bin/als-linux-amd64 --runner=flink --endpoint=localhost:8099",
+			"--worker_binary=" + filepath.Join(root, "bin/als-linux-amd64"),
+			"--output=" + filepath.Join(root, "out/n.jsonl") + " --rank=32 --user_output=/srv/itemsim/users.jsonl",
+		}},
 		{"flink without endpoint", append([]string{"run-flink"}, local...), []string{"error: ENDPOINT is required"}},
+		{"flink with an unknown job", append([]string{"run-flink", "ENDPOINT=localhost:8099", "PIPELINE=nosuchjob"}, local...), []string{"error: PIPELINE=nosuchjob is not a job"}},
+		{"dataflow als", append([]string{"run-dataflow", "PROJECT=p", "REGION=r", "BUCKET=b", "PIPELINE=als"}, gcs...), []string{
+			"go build -o bin/als-linux-amd64 ./pipelines/als", "--runner=dataflow", "--worker_binary=" + filepath.Join(root, "bin/als-linux-amd64"),
+		}},
+		{"dataflow with two jobs", append([]string{"run-dataflow", "PROJECT=p", "REGION=r", "BUCKET=b", "PIPELINE=als similarity"}, gcs...), []string{"error: PIPELINE=als similarity is not a job"}},
 		{"dataflow with a bucket", append([]string{"run-dataflow", "PROJECT=p", "REGION=europe-west1", "BUCKET=b"}, gcs...), []string{
 			"--runner=dataflow --project=p --region=europe-west1", "--staging_location=gs://b/staging", worker,
 		}},

@@ -23,7 +23,25 @@ import (
 // ships to workers must not need a C library.
 var noCgo = []string{"CGO_ENABLED=0"}
 
-// TestPortable submits the pipeline the way --runner=flink does, to a job
+// portableJob is a pipeline TestPortable submits: pipelines/<pipeline>,
+// run with flags, writing --output, --dead_letter and the files named by
+// outputs, each compared byte for byte.
+type portableJob struct {
+	pipeline string
+	flags    []string
+	outputs  []string
+}
+
+// portableJobs are the jobs TestPortable runs. ALS sums every factor and
+// Gram matrix exactly (order-free), so its factors, and the lists ranked
+// from them, are the same bits whatever the runner and its bundles.
+var portableJobs = []portableJob{
+	{pipeline: "similarity"},
+	{pipeline: "als", flags: []string{"--rank=8", "--iterations=3"},
+		outputs: []string{"user_output", "item_factors_output", "user_factors_output"}},
+}
+
+// TestPortable submits each job the way --runner=flink does, to a job
 // server speaking Beam's portable Job API (Prism's standalone one stands
 // in for Flink's: the Go SDK's flink runner is the universal runner, so
 // the submission is the same), and checks that it writes byte for byte
@@ -31,90 +49,123 @@ var noCgo = []string{"CGO_ENABLED=0"}
 // SDK worker pool, the production path of the Flink deployment.
 func TestPortable(t *testing.T) {
 	root := repoRoot(t)
-	// -s -w: no symbol table or DWARF, for a faster link of a big binary.
-	similarity := build(t, "similarity", root, noCgo, "-ldflags=-s -w", "./pipelines/similarity")
 	prism := build(t, "prism", root, noCgo, "github.com/apache/beam/sdks/v2/go/cmd/prism")
 	boot := build(t, "boot", root, noCgo, "github.com/apache/beam/sdks/v2/go/container")
+	bins := map[string]string{}
+	for _, j := range portableJobs {
+		// -s -w: no symbol table or DWARF, for a faster link of a big binary.
+		bins[j.pipeline] = build(t, j.pipeline, root, noCgo, "-ldflags=-s -w", "./pipelines/"+j.pipeline)
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	out := t.TempDir()
-	want := runPipeline(ctx, t, similarity, root, out, "prism")
-
 	jobPort := freePort(t)
 	startProcess(ctx, t, root, "prism", nil, prism, "--job_port="+strconv.Itoa(jobPort), "--serve_http=false", "--log_level=warn")
 	endpoint := "localhost:" + strconv.Itoa(jobPort)
 	waitListening(ctx, t, endpoint)
+	loopback := []string{"--runner=flink", "--endpoint=" + endpoint, "--environment_type=LOOPBACK"}
 
-	t.Run("LOOPBACK", func(t *testing.T) {
-		got := runPipeline(ctx, t, similarity, root, out, "flink-loopback",
-			"--runner=flink", "--endpoint="+endpoint, "--environment_type=LOOPBACK")
-		compare(t, got, want)
-	})
-	// DIMSUM's sampled path (the committed fixture samples nothing): a log
-	// where t = 0.3 drops about 40% of entries gives the same bytes too.
-	t.Run("LOOPBACK sampled", func(t *testing.T) {
-		csv, _ := testlogs.Clustered()
-		input := filepath.Join(t.TempDir(), "clustered.csv")
-		if err := os.WriteFile(input, []byte(csv), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		flags := []string{"--input=" + input, "--user_field=user", "--item_field=item", "--score_field=score", "--threshold=0.3"}
-		want := runPipeline(ctx, t, similarity, root, out, "prism-sampled", flags...)
-		got := runPipeline(ctx, t, similarity, root, out, "flink-loopback-sampled",
-			append(flags, "--runner=flink", "--endpoint="+endpoint, "--environment_type=LOOPBACK")...)
-		compare(t, got, want)
-	})
-	t.Run("EXTERNAL", func(t *testing.T) {
-		poolAddr := startWorkerPool(ctx, t, root, boot, filepath.Base(similarity))
-		got := runPipeline(ctx, t, similarity, root, out, "flink-external",
-			"--runner=flink", "--endpoint="+endpoint, "--environment_type=EXTERNAL",
-			"--environment_config="+poolAddr, "--worker_binary="+similarity)
-		compare(t, got, want)
-	})
+	for _, j := range portableJobs {
+		t.Run(j.pipeline, func(t *testing.T) {
+			bin, out := bins[j.pipeline], t.TempDir()
+			want := j.run(ctx, t, bin, root, out, "prism")
+			t.Run("LOOPBACK", func(t *testing.T) {
+				compare(t, j.run(ctx, t, bin, root, out, "flink-loopback", loopback...), want)
+			})
+			t.Run("EXTERNAL", func(t *testing.T) {
+				poolAddr := startWorkerPool(ctx, t, root, boot, filepath.Base(bin))
+				got := j.run(ctx, t, bin, root, out, "flink-external",
+					"--runner=flink", "--endpoint="+endpoint, "--environment_type=EXTERNAL",
+					"--environment_config="+poolAddr, "--worker_binary="+bin)
+				compare(t, got, want)
+			})
+			if j.pipeline != "similarity" {
+				return
+			}
+			// DIMSUM's sampled path (the committed fixture samples nothing):
+			// a log where t = 0.3 drops about 40% of entries gives the same
+			// bytes too.
+			t.Run("LOOPBACK sampled", func(t *testing.T) {
+				csv, _ := testlogs.Clustered()
+				input := filepath.Join(t.TempDir(), "clustered.csv")
+				if err := os.WriteFile(input, []byte(csv), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				flags := []string{"--input=" + input, "--user_field=user", "--item_field=item", "--score_field=score", "--threshold=0.3"}
+				want := j.run(ctx, t, bin, root, out, "prism-sampled", flags...)
+				got := j.run(ctx, t, bin, root, out, "flink-loopback-sampled", append(flags, loopback...)...)
+				compare(t, got, want)
+			})
+		})
+	}
 }
 
-// outputs are the files one run wrote.
-type outputs struct {
-	neighbors, deadLetter []byte
-}
+// outputs are the files one run wrote, by the flag that named them.
+type outputs map[string][]byte
 
-// runPipeline runs the pipeline binary from the module root over the
-// committed fixture with extra flags, writing OUT/name.jsonl, and returns
-// what it wrote.
-func runPipeline(ctx context.Context, t *testing.T, bin, root, out, name string, flags ...string) outputs {
+// run runs the job's binary from the module root over the committed
+// fixture with the job's flags and extra ones, writing its files as
+// OUT/name.<flag>.jsonl, and returns what it wrote.
+func (j portableJob) run(ctx context.Context, t *testing.T, bin, root, out, name string, flags ...string) outputs {
 	t.Helper()
-	path := filepath.Join(out, name+".jsonl")
-	dead := filepath.Join(out, name+".dead_letter.jsonl")
-	args := append([]string{"--input=testdata/interactions.csv", "--output=" + path, "--dead_letter=" + dead}, flags...)
+	args := []string{"--input=testdata/interactions.csv"}
+	paths := map[string]string{}
+	for _, f := range append([]string{"output", "dead_letter"}, j.outputs...) {
+		paths[f] = filepath.Join(out, name+"."+f+".jsonl")
+		args = append(args, "--"+f+"="+paths[f])
+	}
+	args = append(append(args, j.flags...), flags...)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = root
 	log, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("similarity %v: %v\n%s", args, err, tail(log, 4000))
+		t.Fatalf("%s %v: %v\n%s", j.pipeline, args, err, tail(log, 4000))
 	}
-	var o outputs
-	for dst, p := range map[*[]byte]string{&o.neighbors: path, &o.deadLetter: dead} {
-		if *dst, err = os.ReadFile(p); err != nil {
-			t.Fatalf("similarity %v: %v\n%s", args, err, tail(log, 4000))
+	o := outputs{}
+	for f, p := range paths {
+		if o[f], err = os.ReadFile(p); err != nil {
+			t.Fatalf("%s %v: %v\n%s", j.pipeline, args, err, tail(log, 4000))
 		}
 	}
 	return o
 }
 
+// compare checks that a run wrote the reference run's files, byte for
+// byte. Every file but the dead letter must have lines to compare.
 func compare(t *testing.T, got, want outputs) {
 	t.Helper()
-	if n := bytes.Count(want.neighbors, []byte("\n")); n == 0 {
-		t.Fatal("the in-process Prism run wrote no neighbour lists: nothing to compare")
+	for f, w := range want {
+		if f != "dead_letter" && bytes.Count(w, []byte("\n")) == 0 {
+			t.Errorf("the in-process Prism run wrote no lines to --%s: nothing to compare", f)
+			continue
+		}
+		if g := got[f]; !bytes.Equal(g, w) {
+			t.Errorf("--%s differs from the in-process Prism run's (%d bytes, want %d):\n%s\nwant\n%s", f, len(g), len(w), firstDiff(g, w), firstDiff(w, g))
+		}
 	}
-	if !bytes.Equal(got.neighbors, want.neighbors) {
-		t.Errorf("neighbour lists differ from the in-process Prism run's (%d bytes, want %d)", len(got.neighbors), len(want.neighbors))
+}
+
+// firstDiff is where a first differs from b: the line, the byte, and a's
+// text around it, for error messages.
+func firstDiff(a, b []byte) string {
+	al, bl := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i, l := range al {
+		var o []byte
+		if i < len(bl) {
+			o = bl[i]
+		}
+		if i < len(bl) && bytes.Equal(l, o) {
+			continue
+		}
+		k := 0
+		for k < len(l) && k < len(o) && l[k] == o[k] {
+			k++
+		}
+		return fmt.Sprintf("line %d, byte %d: %s", i+1, k+1, l[max(0, k-80):min(len(l), k+160)])
 	}
-	if !bytes.Equal(got.deadLetter, want.deadLetter) {
-		t.Errorf("dead letters differ from the in-process Prism run's:\n%s\nwant\n%s", tail(got.deadLetter, 1000), tail(want.deadLetter, 1000))
-	}
+	return "(no more lines)"
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

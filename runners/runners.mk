@@ -1,25 +1,29 @@
-# Launches of pipelines/similarity on remote runners, included by the main
-# Makefile (run from the module root). See runners/flink/README.md.
+# Launches of pipelines/similarity, or of another job with PIPELINE=als, on
+# remote runners, included by the main Makefile (run from the module root).
+# See runners/flink/README.md.
 #
 #   make run-flink ENDPOINT=localhost:8099 [ENV_TYPE=EXTERNAL] [ENV_CONFIG=localhost:50000]
-#                  [PARALLELISM=4] [INPUT=/data/in.csv] [OUTPUT=/data/out.jsonl] [ARGS=...]
+#                  [PARALLELISM=4] [INPUT=/data/in.csv] [OUTPUT=/data/out.jsonl] [PIPELINE=als] [ARGS=...]
 #   make run-dataflow PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket
-#                  (or STAGING=gs://my-bucket/staging) INPUT=gs://... OUTPUT=gs://... [ARGS=...]
+#                  (or STAGING=gs://my-bucket/staging) INPUT=gs://... OUTPUT=gs://... [PIPELINE=als] [ARGS=...]
 #
 # Both build the static linux/amd64 binary the workers run (CGO_ENABLED=0)
 # and ship it as --worker_binary, so nothing is compiled at launch. INPUT
 # and OUTPUT default to the main Makefile's; with Flink's EXTERNAL or
 # DOCKER workers they must be paths the workers see too (gs://, or a shared
-# directory mounted at the same path), with Dataflow gs:// or bq://.
+# directory mounted at the same path), with Dataflow gs:// or bq://; so
+# must the other files ARGS names (ALS's --user_output and the factors).
 
 RUNNERS_GO      ?= $(or $(GO),go)
 RUNNERS_BINDIR  ?= $(or $(BIN),bin)
+# The job: pipelines/$(PIPELINE).
+PIPELINE        ?= similarity
 # What the workers run: always linux/amd64, static.
-RUNNERS_WORKER  := $(RUNNERS_BINDIR)/similarity-linux-amd64
+RUNNERS_WORKER  := $(RUNNERS_BINDIR)/$(PIPELINE)-linux-amd64
 # What launches the job: the worker binary itself on a linux/amd64 host,
 # else a native build.
 RUNNERS_HOST     = $(shell $(RUNNERS_GO) env GOOS)/$(shell $(RUNNERS_GO) env GOARCH)
-RUNNERS_LAUNCHER = $(if $(filter linux/amd64,$(RUNNERS_HOST)),$(RUNNERS_WORKER),$(RUNNERS_BINDIR)/similarity)
+RUNNERS_LAUNCHER = $(if $(filter linux/amd64,$(RUNNERS_HOST)),$(RUNNERS_WORKER),$(RUNNERS_BINDIR)/$(PIPELINE))
 
 # Flink: the worker pool sidecars of runners/flink/compose.yaml by default.
 ENV_TYPE        ?= EXTERNAL
@@ -32,17 +36,20 @@ STAGING         ?= $(if $(BUCKET),gs://$(BUCKET)/staging)
 runners-path = $(if $(findstring ://,$(1)),$(1),$(abspath $(1)))
 # $(call runners-require,VAR,hint) stops make when VAR is empty.
 runners-require = $(if $($(1)),,$(error $(1) is required: $(2)))
+# $(runners-pipeline) stops make unless PIPELINE is one job's directory.
+runners-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard pipelines/$(PIPELINE)/main.go)),,$(error PIPELINE=$(PIPELINE) is not a job: want similarity or als (pipelines/NAME)))
 
 .PHONY: run-flink run-dataflow
 
 ## run-flink: the job on Flink through Beam's Flink job server at ENDPOINT.
 run-flink:
+	$(runners-pipeline)
 	$(call runners-require,ENDPOINT,the job endpoint HOST:PORT of Beam's Flink job server (ENDPOINT=localhost:8099))
 	$(call runners-require,INPUT,the interactions path or glob)
 	$(call runners-require,OUTPUT,the JSONL output path)
 	$(if $(filter EXTERNAL,$(ENV_TYPE)),$(call runners-require,ENV_CONFIG,the Go SDK worker pool HOST:PORT))
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RUNNERS_GO) build -o $(RUNNERS_WORKER) ./pipelines/similarity
-	$(if $(filter linux/amd64,$(RUNNERS_HOST)),,$(RUNNERS_GO) build -o $(RUNNERS_LAUNCHER) ./pipelines/similarity)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RUNNERS_GO) build -o $(RUNNERS_WORKER) ./pipelines/$(PIPELINE)
+	$(if $(filter linux/amd64,$(RUNNERS_HOST)),,$(RUNNERS_GO) build -o $(RUNNERS_LAUNCHER) ./pipelines/$(PIPELINE))
 	$(RUNNERS_LAUNCHER) --runner=flink --endpoint=$(ENDPOINT) \
 		--environment_type=$(ENV_TYPE) $(if $(ENV_CONFIG),--environment_config=$(ENV_CONFIG)) \
 		$(if $(filter-out LOOPBACK,$(ENV_TYPE)),--worker_binary=$(abspath $(RUNNERS_WORKER))) \
@@ -51,13 +58,14 @@ run-flink:
 
 ## run-dataflow: the job on Dataflow, launched from here.
 run-dataflow:
+	$(runners-pipeline)
 	$(call runners-require,PROJECT,the Google Cloud project (PROJECT=my-project))
 	$(call runners-require,REGION,the Dataflow region (REGION=europe-west1))
 	$(call runners-require,STAGING,set BUCKET=my-bucket or STAGING=gs://my-bucket/staging)
 	$(if $(filter gs://% bq://%,$(INPUT)),,$(error INPUT=$(INPUT): Dataflow workers read gs://... or bq://... inputs))
 	$(if $(filter gs://%,$(OUTPUT)),,$(error OUTPUT=$(OUTPUT): Dataflow workers write gs://... outputs))
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RUNNERS_GO) build -o $(RUNNERS_WORKER) ./pipelines/similarity
-	$(if $(filter linux/amd64,$(RUNNERS_HOST)),,$(RUNNERS_GO) build -o $(RUNNERS_LAUNCHER) ./pipelines/similarity)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RUNNERS_GO) build -o $(RUNNERS_WORKER) ./pipelines/$(PIPELINE)
+	$(if $(filter linux/amd64,$(RUNNERS_HOST)),,$(RUNNERS_GO) build -o $(RUNNERS_LAUNCHER) ./pipelines/$(PIPELINE))
 	$(RUNNERS_LAUNCHER) --runner=dataflow --project=$(PROJECT) --region=$(REGION) \
 		--staging_location=$(STAGING) --worker_binary=$(abspath $(RUNNERS_WORKER)) \
 		--input=$(INPUT) --output=$(OUTPUT) $(ARGS)

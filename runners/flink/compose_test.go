@@ -1,6 +1,7 @@
 // Package flink checks the on-prem Flink deployment of pipelines/similarity
-// (compose.yaml, README.md): which images run, and how the job server, the
-// task managers and the Go SDK worker pools are wired. It holds tests only.
+// and pipelines/als (compose.yaml, README.md): which images run, and how
+// the job server, the task managers and the Go SDK worker pools are wired.
+// It holds tests only.
 package flink
 
 import (
@@ -305,6 +306,9 @@ func TestREADME(t *testing.T) {
 	readme := string(b)
 	for _, want := range []string{
 		"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o bin/similarity-linux-amd64 ./pipelines/similarity",
+		"make run-flink PIPELINE=als ENDPOINT=localhost:8099",
+		"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o bin/als-linux-amd64 ./pipelines/als",
+		"--worker_binary=$PWD/bin/als-linux-amd64",
 		"--runner=flink --endpoint=localhost:8099",
 		"--environment_type=EXTERNAL --environment_config=localhost:50000",
 		"--worker_binary=",

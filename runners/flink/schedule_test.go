@@ -429,13 +429,22 @@ func TestSchedules(t *testing.T) {
 				t.Errorf("make run-flink passes --%s, the schedules do not", name)
 			}
 		}
-		// The image's binary is where the Flex Template Dockerfile puts it.
+		// The image's binary is where the Flex Template Dockerfile puts it
+		// when built without build arguments (PIPELINE's default, similarity).
 		dockerfile, err := os.ReadFile("../../templates/dataflow/Dockerfile")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := regexp.MustCompile(`ENV FLEX_TEMPLATE_GO_BINARY=(\S+)`).FindSubmatch(dockerfile); m == nil || string(m[1]) != job.exe {
-			t.Errorf("the CronJob runs %s, the template image holds its binary at %s", job.exe, m)
+		defaults := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?m)^ARG (\w+)=(\S+)$`).FindAllSubmatch(dockerfile, -1) {
+			defaults[string(m[1])] = string(m[2])
+		}
+		m := regexp.MustCompile(`ENV FLEX_TEMPLATE_GO_BINARY=(\S+)`).FindSubmatch(dockerfile)
+		if m == nil {
+			t.Fatal("the template Dockerfile sets no FLEX_TEMPLATE_GO_BINARY")
+		}
+		if exe := os.Expand(string(m[1]), func(k string) string { return defaults[k] }); exe != job.exe {
+			t.Errorf("the CronJob runs %s, the template image holds its binary at %s (%s)", job.exe, exe, m[1])
 		}
 	})
 

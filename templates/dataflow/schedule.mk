@@ -9,12 +9,16 @@
 #   make schedule-dataflow        (same variables; creates the job, or updates it)
 #   make schedule-run | schedule-pause | schedule-resume | schedule-delete PROJECT=my-project REGION=europe-west1
 #
+# PIPELINE=als schedules the ALS template instead (template.mk's PIPELINE):
+# its spec, and its own Cloud Scheduler job and account, als-nightly.
+#
 # SCHEDULE_PARAMS are pipeline parameters name=value separated by ~, as
 # TEMPLATE_PARAMS; window=$(SCHEDULE_WINDOW) is added to them, so that each
 # run reads the events of the window ending at its own UTC midnight.
 
 # Stand-alone (make -f templates/dataflow/schedule.mk) it needs template.mk's
-# TEMPLATE_SPEC, TEMPLATE_REPO and template-require.
+# PIPELINE, TEMPLATE_SPEC, TEMPLATE_REPO, template-require and
+# template-pipeline.
 ifndef template-require
 include templates/dataflow/template.mk
 endif
@@ -22,7 +26,7 @@ endif
 # Cloud Scheduler job, and the name of the Dataflow job it launches: Dataflow
 # keeps one active job per name in a region, so a launch while the previous
 # night still runs starts no second job.
-SCHEDULE_JOB       ?= similarity-nightly
+SCHEDULE_JOB       ?= $(PIPELINE)-nightly
 SCHEDULE           ?= 0 2 * * *
 SCHEDULE_TZ        ?= Etc/UTC
 SCHEDULE_LOCATION  ?= $(REGION)
@@ -30,7 +34,7 @@ SCHEDULE_WINDOW    ?= 720h
 SCHEDULE_PARAMS    ?=
 # Who calls flexTemplates:launch (an account of PROJECT, as Cloud Scheduler
 # requires), and who the launcher and workers run as (default: the same).
-SCHEDULE_SA        ?= similarity-nightly@$(PROJECT).iam.gserviceaccount.com
+SCHEDULE_SA        ?= $(PIPELINE)-nightly@$(PROJECT).iam.gserviceaccount.com
 SCHEDULE_WORKER_SA ?= $(SCHEDULE_SA)
 # Retries of a failed launch request.
 SCHEDULE_RETRIES   ?= 3
@@ -69,13 +73,13 @@ schedule-check-params = $(strip \
 	$(if $(strip $(foreach w,$(schedule-user),$(if $(findstring =,$(w)),,$(w)))),$(error SCHEDULE_PARAMS: every parameter is name=value, separated by ~)) \
 	$(if $(filter =%,$(schedule-user)),$(error SCHEDULE_PARAMS: a parameter has no name)) \
 	$(if $(filter-out $(words $(sort $(schedule-names))),$(words $(schedule-names))),$(error SCHEDULE_PARAMS names a parameter twice, or window (set SCHEDULE_WINDOW instead))) \
-	$(if $(filter output=%,$(schedule-user)),,$(error SCHEDULE_PARAMS needs output=gs://BUCKET/PATH: where the neighbour lists go)) \
+	$(if $(filter output=%,$(schedule-user)),,$(error SCHEDULE_PARAMS needs output=gs://BUCKET/PATH: where the item neighbour lists go)) \
 	$(if $(SCHEDULE_WINDOW),$(if $(filter since=%,$(schedule-user)),$(error SCHEDULE_PARAMS sets since and SCHEDULE_WINDOW=$(SCHEDULE_WINDOW) the window's start: give one (SCHEDULE_WINDOW= for since/until)))) \
 	$(if $(SCHEDULE_WINDOW)$(filter since=% until=%,$(schedule-user)),$(if $(filter time_field=%,$(schedule-user)),,$(error SCHEDULE_PARAMS needs time_field=COLUMN: the window keeps events by their time))))
 
 schedule-where = --project=$(PROJECT) --location=$(SCHEDULE_LOCATION)
 schedule-http  = --schedule=$(call schedule-quote,$(SCHEDULE)) --time-zone=$(call schedule-quote,$(SCHEDULE_TZ)) \
-	--description=$(call schedule-quote,Nightly pipelines/similarity Flex Template launch (templates/dataflow/schedule.mk)) \
+	--description=$(call schedule-quote,Nightly pipelines/$(PIPELINE) Flex Template launch (templates/dataflow/schedule.mk)) \
 	--uri=https://dataflow.googleapis.com/v1b3/projects/$(PROJECT)/locations/$(REGION)/flexTemplates:launch \
 	--http-method=POST --oauth-service-account-email=$(SCHEDULE_SA) \
 	--oauth-token-scope=https://www.googleapis.com/auth/cloud-platform \
@@ -85,7 +89,7 @@ schedule-http  = --schedule=$(call schedule-quote,$(SCHEDULE)) --time-zone=$(cal
 # exists; an account of another project (the Compute Engine default one) is
 # used as it is.
 schedule-create-sa = $(if $(filter %@$(PROJECT).iam.gserviceaccount.com,$(1)),gcloud iam service-accounts describe $(1) --project=$(PROJECT) >/dev/null 2>&1 || \
-	gcloud iam service-accounts create $(firstword $(subst @, ,$(1))) --project=$(PROJECT) --display-name='Nightly item similarity')
+	gcloud iam service-accounts create $(firstword $(subst @, ,$(1))) --project=$(PROJECT) --display-name='Nightly pipelines/$(PIPELINE)')
 # $(call schedule-grant,PROJECT,EMAIL,ROLE) grants ROLE on a project.
 schedule-grant = gcloud projects add-iam-policy-binding $(1) --member=serviceAccount:$(2) --role=$(3) --condition=None --format=none
 # BigQuery input: a table (bq://) or a query; its jobs and read sessions
@@ -97,6 +101,7 @@ schedule-bq-project = $(or $(call schedule-param,bq_project),$(PROJECT))
 
 ## schedule-dataflow: create, or update, the Cloud Scheduler job that launches the template every night.
 schedule-dataflow:
+	$(template-pipeline)
 	$(call template-require,PROJECT,the Google Cloud project (PROJECT=my-project))
 	$(call template-require,REGION,the Dataflow region (REGION=europe-west1))
 	$(call template-require,BUCKET,the bucket of the template spec and staging (BUCKET=my-bucket))
@@ -112,6 +117,7 @@ schedule-dataflow:
 
 ## schedule-service-account: create SCHEDULE_SA (and SCHEDULE_WORKER_SA) if absent and grant the roles the nightly run needs.
 schedule-service-account:
+	$(template-pipeline)
 	$(call template-require,PROJECT,the Google Cloud project (PROJECT=my-project))
 	$(call template-require,REGION,the Artifact Registry region of the template image (REGION=europe-west1))
 	$(call template-require,BUCKET,the bucket of the template spec and staging (BUCKET=my-bucket))

@@ -163,14 +163,14 @@ type launchRequest struct {
 	} `json:"launchParameter"`
 }
 
-// templateSpec is where template-build writes the template spec.
-func templateSpec(t *testing.T) string {
+// templateSpec is where template-build writes ft's template spec.
+func templateSpec(t *testing.T, ft flexTemplate) string {
 	t.Helper()
 	makeTool, err := exec.LookPath("make")
 	if err != nil {
 		t.Skip("make is not on PATH")
 	}
-	cmd := exec.Command(makeTool, append([]string{"--no-print-directory", "-n", "-f", "templates/dataflow/template.mk", "template-build"}, scheduleGCP...)...)
+	cmd := exec.Command(makeTool, append([]string{"--no-print-directory", "-n", "-f", "templates/dataflow/template.mk", "template-build", "PIPELINE=" + ft.pipeline}, scheduleGCP...)...)
 	cmd.Dir = "../.."
 	out, err := cmd.CombinedOutput()
 	m := regexp.MustCompile(`gcloud dataflow flex-template build (\S+)`).FindSubmatch(out)
@@ -191,19 +191,28 @@ var cronSchedule = regexp.MustCompile(`^(\S+ ){4}\S+$`)
 // TestScheduleDataflow checks the Cloud Scheduler job schedule-dataflow
 // creates, or updates when it exists, and its launch request.
 func TestScheduleDataflow(t *testing.T) {
-	flags := pipelineFlags(t)
-	regexes := map[string][]*regexp.Regexp{}
-	for _, p := range loadMetadata(t).Parameters {
-		for _, r := range p.Regexes {
-			regexes[p.Name] = append(regexes[p.Name], regexp.MustCompile(r))
-		}
+	// Each template's flags, parameter regexes and spec.
+	type template struct {
+		flags   map[string]string
+		regexes map[string][]*regexp.Regexp
+		spec    string
 	}
-	spec := templateSpec(t)
+	byPipeline := map[string]template{}
+	for _, ft := range templates {
+		tpl := template{flags: pipelineFlags(t, ft.dir()), regexes: map[string][]*regexp.Regexp{}, spec: templateSpec(t, ft)}
+		for _, p := range loadMetadata(t, ft).Parameters {
+			for _, r := range p.Regexes {
+				tpl.regexes[p.Name] = append(tpl.regexes[p.Name], regexp.MustCompile(r))
+			}
+		}
+		byPipeline[ft.pipeline] = tpl
+	}
 	// A query with the characters JSON and the shell quote, and spaces.
 	query := "SELECT user, productSku, type, time FROM `my-project.events.interactions`  WHERE type != 'refund' AND note != \"a\\b\""
 	for _, tc := range []struct {
 		name     string
-		exists   bool // the Cloud Scheduler job exists: update, not create
+		exists   bool   // the Cloud Scheduler job exists: update, not create
+		pipeline string // PIPELINE; "" leaves template.mk's default
 		vars     []string
 		job, sa  string
 		worker   string
@@ -236,13 +245,30 @@ func TestScheduleDataflow(t *testing.T) {
 			schedule: "0 2 * * *", tz: "Etc/UTC",
 			params: map[string]string{"input": "gs://my-bucket/in/*.csv", "time_field": "event_time", "output": "gs://my-bucket/out/n.jsonl", "since": "-720h", "until": "0h"},
 		},
+		{
+			name:     "the ALS template",
+			pipeline: "als",
+			vars:     []string{"SCHEDULE_PARAMS=input=gs://my-bucket/interactions/*.csv~time_field=time~output=gs://my-bucket/als/neighbors.jsonl~user_output=gs://my-bucket/als/users.jsonl~item_factors_output=gs://my-bucket/als/item_factors.jsonl~popular_output=gs://my-bucket/als/popular.json~rank=64~lambda=0.05~alpha=40~iterations=15"},
+			job:      "als-nightly", sa: "als-nightly@my-project.iam.gserviceaccount.com", worker: "als-nightly@my-project.iam.gserviceaccount.com",
+			schedule: "0 2 * * *", tz: "Etc/UTC",
+			params: map[string]string{"window": "720h", "input": "gs://my-bucket/interactions/*.csv", "time_field": "time", "output": "gs://my-bucket/als/neighbors.jsonl",
+				"user_output": "gs://my-bucket/als/users.jsonl", "item_factors_output": "gs://my-bucket/als/item_factors.jsonl", "popular_output": "gs://my-bucket/als/popular.json",
+				"rank": "64", "lambda": "0.05", "alpha": "40", "iterations": "15"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status := 1
 			if tc.exists {
 				status = 0
 			}
-			calls := runSchedule(t, status, "schedule-dataflow", append(slices.Clone(scheduleGCP), tc.vars...)...)
+			vars := append(slices.Clone(scheduleGCP), tc.vars...)
+			pipeline := templates[0].pipeline
+			if tc.pipeline != "" {
+				pipeline = tc.pipeline
+				vars = append(vars, "PIPELINE="+tc.pipeline)
+			}
+			tpl := byPipeline[pipeline]
+			calls := runSchedule(t, status, "schedule-dataflow", vars...)
 			verb, headers := "create", "headers"
 			if tc.exists {
 				verb, headers = "update", "update-headers"
@@ -295,8 +321,8 @@ func TestScheduleDataflow(t *testing.T) {
 			if lp.JobName != tc.job || !dataflowJobName.MatchString(lp.JobName) || len(lp.JobName) > 1024 {
 				t.Errorf("jobName %q, want %q (a valid Dataflow job name)", lp.JobName, tc.job)
 			}
-			if lp.ContainerSpecGcsPath != spec {
-				t.Errorf("containerSpecGcsPath %q, want template-build's %q", lp.ContainerSpecGcsPath, spec)
+			if lp.ContainerSpecGcsPath != tpl.spec {
+				t.Errorf("containerSpecGcsPath %q, want template-build's %q", lp.ContainerSpecGcsPath, tpl.spec)
 			}
 			env := lp.Environment
 			if env.TempLocation != "gs://my-bucket/temp" || env.StagingLocation != "gs://my-bucket/staging" || env.ServiceAccountEmail != tc.worker {
@@ -306,14 +332,14 @@ func TestScheduleDataflow(t *testing.T) {
 				t.Errorf("parameters %q, want %q", lp.Parameters, tc.params)
 			}
 			for name, v := range lp.Parameters {
-				if _, ok := flags[name]; !ok {
-					t.Errorf("parameter %s is not a flag of %s", name, pipelineDir)
+				if _, ok := tpl.flags[name]; !ok {
+					t.Errorf("parameter %s is not a flag of pipelines/%s", name, pipeline)
 				}
-				res, ok := regexes[name]
+				res, ok := tpl.regexes[name]
 				if !ok {
-					t.Errorf("parameter %s is not in metadata.json: Dataflow would refuse the launch", name)
+					t.Errorf("parameter %s is not in the %s template's metadata: Dataflow would refuse the launch", name, pipeline)
 				} else if !slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(v) }) {
-					t.Errorf("parameter %s=%q: metadata.json's regexes reject it: Dataflow would refuse the launch", name, v)
+					t.Errorf("parameter %s=%q: the %s template's regexes reject it: Dataflow would refuse the launch", name, v, pipeline)
 				}
 			}
 		})

@@ -1,6 +1,7 @@
-// Package dataflow checks the Dataflow Flex Template of pipelines/similarity
-// (metadata.json, Dockerfile, template.mk) against the pipeline's source.
-// It holds tests only: the template is files for gcloud and Docker.
+// Package dataflow checks the Dataflow Flex Templates of pipelines/similarity
+// and pipelines/als (their metadata files, the Dockerfile, template.mk)
+// against the pipelines' sources. It holds tests only: the templates are
+// files for gcloud and Docker.
 package dataflow
 
 import (
@@ -20,12 +21,50 @@ import (
 )
 
 const (
-	pipelineDir = "../../pipelines/similarity"
-	// optionsDir holds the flags the jobs share; the pipeline registers
+	// optionsDir holds the flags the jobs share; a pipeline registers
 	// groups of them by calling optionsPkg's Register functions.
 	optionsDir = "../../pipelines/options"
 	optionsPkg = "github.com/recsys/itemsim/pipelines/options"
 )
+
+// flexTemplate is one Flex Template of this directory: the Dockerfile
+// built with --build-arg=PIPELINE=pipeline, and its metadata file.
+type flexTemplate struct {
+	// pipeline is the job's directory under pipelines/, and template.mk's
+	// and the Dockerfile's PIPELINE.
+	pipeline string
+	// metadata is the metadata file, in this directory.
+	metadata string
+	// values are the good and bad values of the parameters that are the
+	// template's alone (sharedValues has the others').
+	values map[string]cases
+}
+
+// templates are every template; the first is the default of template.mk
+// and of the Dockerfile.
+var templates = []flexTemplate{
+	{"similarity", "metadata.json", similarityValues},
+	{"als", "als-metadata.json", alsValues},
+}
+
+// dir is the pipeline's source directory.
+func (ft flexTemplate) dir() string { return "../../pipelines/" + ft.pipeline }
+
+// cases are the test's values of the parameter name, and whether it has any.
+func (ft flexTemplate) cases(name string) (cases, bool) {
+	if c, ok := ft.values[name]; ok {
+		return c, true
+	}
+	c, ok := sharedValues[name]
+	return c, ok
+}
+
+// forEachTemplate runs test as a subtest per template.
+func forEachTemplate(t *testing.T, test func(t *testing.T, ft flexTemplate)) {
+	for _, ft := range templates {
+		t.Run(ft.pipeline, func(t *testing.T) { test(t, ft) })
+	}
+}
 
 // flagDefiners maps each flag package function (and *flag.FlagSet method)
 // that defines a flag to the index of its name argument.
@@ -116,12 +155,13 @@ func (p goPackage) name(e ast.Expr, bound map[string]string) (string, bool) {
 }
 
 // pipelineFlags returns the name of every flag the pipeline's non-test
-// sources define, and where: with the flag package's functions or
+// sources (in dir) define, and where: with the flag package's functions or
 // flag.CommandLine's methods, and through the options package's Register
-// functions, which must be given flag.CommandLine.
-func pipelineFlags(t *testing.T) map[string]string {
+// functions, which must be given flag.CommandLine. A flag defined in the
+// options package has a position in optionsDir.
+func pipelineFlags(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	pipe, opts := parsePackage(t, pipelineDir), parsePackage(t, optionsDir)
+	pipe, opts := parsePackage(t, dir), parsePackage(t, optionsDir)
 	flags := flagSet{t, map[string]string{}}
 	for _, f := range pipe.files {
 		flagPkg, optPkg := importName(f, "flag"), importName(f, optionsPkg)
@@ -329,9 +369,9 @@ type parameter struct {
 	Regexes    []string `json:"regexes"`
 }
 
-func loadMetadata(t *testing.T) metadata {
+func loadMetadata(t *testing.T, ft flexTemplate) metadata {
 	t.Helper()
-	b, err := os.ReadFile("metadata.json")
+	b, err := os.ReadFile(ft.metadata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,40 +379,80 @@ func loadMetadata(t *testing.T) metadata {
 	dec.DisallowUnknownFields()
 	var m metadata
 	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("metadata.json: %v", err)
+		t.Fatalf("%s: %v", ft.metadata, err)
 	}
 	return m
 }
 
 func TestParametersAreThePipelineFlags(t *testing.T) {
-	flags := pipelineFlags(t)
-	m := loadMetadata(t)
-	params := map[string]bool{}
-	for _, p := range m.Parameters {
-		if params[p.Name] {
-			t.Errorf("parameter %s is listed twice", p.Name)
+	forEachTemplate(t, func(t *testing.T, ft flexTemplate) {
+		flags := pipelineFlags(t, ft.dir())
+		m := loadMetadata(t, ft)
+		params := map[string]bool{}
+		for _, p := range m.Parameters {
+			if params[p.Name] {
+				t.Errorf("parameter %s is listed twice", p.Name)
+			}
+			params[p.Name] = true
+			if _, ok := flags[p.Name]; !ok {
+				t.Errorf("parameter %s is not a flag of %s: the binary would fail on it", p.Name, ft.dir())
+			}
 		}
-		params[p.Name] = true
-		if _, ok := flags[p.Name]; !ok {
-			t.Errorf("parameter %s is not a flag of %s: the binary would fail on it", p.Name, pipelineDir)
+		for name, pos := range flags {
+			if !params[name] {
+				t.Errorf("flag --%s (%s) is not a template parameter in %s", name, pos, ft.metadata)
+			}
+		}
+		if m.Name == "" || m.Description == "" {
+			t.Errorf("%s needs a name and a description", ft.metadata)
+		}
+	})
+}
+
+// TestSharedParameters checks that a flag the jobs share (one registration
+// in pipelines/options) is the same parameter in every template: the same
+// label, optionality and regexes, so a value one template takes the other
+// takes too. Help texts may differ where they name the job's outputs.
+func TestSharedParameters(t *testing.T) {
+	type seen struct {
+		template string
+		p        parameter
+	}
+	shared := map[string]seen{} // parameter → its first template's
+	counted := 0
+	for _, ft := range templates {
+		flags := pipelineFlags(t, ft.dir())
+		for _, p := range loadMetadata(t, ft).Parameters {
+			if !strings.HasPrefix(flags[p.Name], optionsDir+"/") {
+				continue // the job's own flag, or not a flag (TestParametersAreThePipelineFlags)
+			}
+			first, ok := shared[p.Name]
+			if !ok {
+				shared[p.Name] = seen{ft.metadata, p}
+				continue
+			}
+			counted++
+			if p.Label != first.p.Label || !slices.Equal(p.Regexes, first.p.Regexes) ||
+				p.IsOptional == nil || first.p.IsOptional == nil || *p.IsOptional != *first.p.IsOptional {
+				t.Errorf("%s differs between %s and %s (label, isOptional or regexes):\n%+v\n%+v", p.Name, first.template, ft.metadata, first.p, p)
+			}
 		}
 	}
-	for name, pos := range flags {
-		if !params[name] {
-			t.Errorf("flag --%s (%s) is not a template parameter in metadata.json", name, pos)
-		}
-	}
-	if m.Name == "" || m.Description == "" {
-		t.Error("metadata.json needs a name and a description")
+	if counted == 0 {
+		t.Fatal("no parameter of pipelines/options is in two templates: nothing compared")
 	}
 }
 
 // exampleSep introduces the example value that ends every helpText.
 const exampleSep = " Example: "
 
-// values are accepted and rejected values of each parameter, besides the
+// cases are accepted and rejected values of a parameter, besides the
 // example its helpText ends with.
-var values = map[string]struct{ good, bad []string }{
+type cases struct{ good, bad []string }
+
+// sharedValues are the cases of the parameters every template has: each
+// must be a parameter of every template.
+var sharedValues = map[string]cases{
 	"input": {
 		good: []string{"gs://my-bucket/interactions.csv", "gs://b_1.example/a/b/*.jsonl.gz", "bq://my-project.events.interactions", "bq://my-project:events.interactions", "bq://example.com:my-project.events.t-1"},
 		bad:  []string{"testdata/interactions.csv", "/data/in.csv", "s3://bucket/in.csv", "gs://bucket", "gs://bucket/", "gs://Bucket/in.csv", "bq://events.interactions", "bq://my-project.events", "gs://b/in.csv extra"},
@@ -404,21 +484,11 @@ var values = map[string]struct{ good, bad []string }{
 	"clip_score":         {good: []string{"-1", "0", "2.5", "1e3"}, bad: []string{"-2", "-0.5", "abc", "1,5"}},
 	"dead_letter":        {good: []string{"gs://my-bucket/dead.jsonl"}, bad: []string{"/tmp/dead.jsonl", "dead.jsonl", "gs://b"}},
 	"max_bad_fraction":   {good: []string{"0", "0.01", "1", "1.0", ".5"}, bad: []string{"1.5", "-0.1", "2", "5%", ""}},
-	"threshold":          {good: []string{"0", "0.5", "1"}, bad: []string{"1.5", "-0.1", "1.01", "0,5", "NaN"}},
-	"measure":            {good: []string{"cosine", "jaccard", "llr", "lift", "cooccurrence", "rp3beta"}, bad: []string{"pearson", "LLR", "", "cosine "}},
-	"user_weighting":     {good: []string{"none", "idf", "bm25"}, bad: []string{"tfidf", "BM25", ""}},
-	"bm25_k1":            {good: []string{"100", "1.2", ".5", "1e3"}, bad: []string{"-1", "abc", "1,2", ""}},
-	"bm25_b":             {good: []string{"0", "0.75", "1"}, bad: []string{"1.5", "-0.1", "abc"}},
-	"asymmetric_alpha":   {good: []string{"0", "0.5", "0.8", "1"}, bad: []string{"1.5", "-0.1", "NaN"}},
-	"rp3_beta":           {good: []string{"0", "0.5", "1.25", "2", ".6"}, bad: []string{"2.5", "-0.1", "3", "abc"}},
-	"shrinkage":          {good: []string{"0", "20", "2.5"}, bad: []string{"-1", "ten", "NaN"}},
 	"seed":               {good: []string{"0", "42", "9223372036854775807"}, bad: []string{"-1", "4.2", "42x", "18446744073709551616"}},
 	"top_n":              {good: []string{"1", "20"}, bad: []string{"0", "-5", "20.5", "abc", "1000000000"}},
 	"min_similarity":     {good: []string{"0", "0.3", "-1", "1"}, bad: []string{"1.5", "-1.5", "NaN", "abc"}},
 	"output":             {good: []string{"gs://my-bucket/out/neighbors.jsonl"}, bad: []string{"out/neighbors.jsonl", "/tmp/n.jsonl", "gs://my-bucket", "bq://p.d.t"}},
 	"shards":             {good: []string{"1", "256", "4096"}, bad: []string{"0", "-1", "2e3", "1_000"}},
-	"sum_goroutines":     {good: []string{"0", "1", "16"}, bad: []string{"-1", "1.5", "01"}},
-	"max_pending_pairs":  {good: []string{"0", "4000000"}, bad: []string{"-1", "4e6", "4_000_000"}},
 	"popular_output":     {good: []string{"gs://my-bucket/popular.json"}, bad: []string{"popular.json", "gs://my-bucket"}},
 	"popular_n":          {good: []string{"1", "100"}, bad: []string{"0", "-1", "ten"}},
 	"manifest_output":    {good: []string{"gs://my-bucket/m.json"}, bad: []string{"m.json", "gs://my-bucket"}},
@@ -440,6 +510,35 @@ var values = map[string]struct{ good, bad []string }{
 	"datastore_ramp_up":       {good: []string{"false"}, bad: []string{"on", "0", ""}},
 }
 
+// similarityValues are the cases of the similarity template's own parameters.
+var similarityValues = map[string]cases{
+	"threshold":         {good: []string{"0", "0.5", "1"}, bad: []string{"1.5", "-0.1", "1.01", "0,5", "NaN"}},
+	"measure":           {good: []string{"cosine", "jaccard", "llr", "lift", "cooccurrence", "rp3beta"}, bad: []string{"pearson", "LLR", "", "cosine "}},
+	"user_weighting":    {good: []string{"none", "idf", "bm25"}, bad: []string{"tfidf", "BM25", ""}},
+	"bm25_k1":           {good: []string{"100", "1.2", ".5", "1e3"}, bad: []string{"-1", "abc", "1,2", ""}},
+	"bm25_b":            {good: []string{"0", "0.75", "1"}, bad: []string{"1.5", "-0.1", "abc"}},
+	"asymmetric_alpha":  {good: []string{"0", "0.5", "0.8", "1"}, bad: []string{"1.5", "-0.1", "NaN"}},
+	"rp3_beta":          {good: []string{"0", "0.5", "1.25", "2", ".6"}, bad: []string{"2.5", "-0.1", "3", "abc"}},
+	"shrinkage":         {good: []string{"0", "20", "2.5"}, bad: []string{"-1", "ten", "NaN"}},
+	"sum_goroutines":    {good: []string{"0", "1", "16"}, bad: []string{"-1", "1.5", "01"}},
+	"max_pending_pairs": {good: []string{"0", "4000000"}, bad: []string{"-1", "4e6", "4_000_000"}},
+}
+
+// alsValues are the cases of the ALS template's own parameters.
+var alsValues = map[string]cases{
+	"implicit":            {good: []string{"true", "false"}, bad: []string{"yes", "1", "True", "t", ""}},
+	"rank":                {good: []string{"1", "8", "64", "999", "1000", "1019", "1024"}, bad: []string{"0", "-1", "1025", "1030", "2000", "8.0", "064", "rank", ""}},
+	"lambda":              {good: []string{"0", "0.1", ".05", "2.", "1e-3", "5E2"}, bad: []string{"-0.1", "abc", "1,5", "NaN", "Inf", "1e400", ""}},
+	"alpha":               {good: []string{"0", "1", "40", "0.5"}, bad: []string{"-1", "+1", "40x", ""}},
+	"iterations":          {good: []string{"1", "10", "999"}, bad: []string{"0", "-1", "1.5", "1000", "ten", "010", ""}},
+	"blocks":              {good: []string{"0", "1", "16", "999", "1000", "3999", "4089", "4096"}, bad: []string{"-1", "4097", "4100", "5000", "1.5", "016", ""}},
+	"validation_fraction": {good: []string{"0", "0.1", ".25", "0.999"}, bad: []string{"1", "1.0", "-0.1", "0.", "abc", ""}},
+	"user_output":         {good: []string{"gs://my-bucket/als/users.jsonl"}, bad: []string{"users.jsonl", "/tmp/users.jsonl", "gs://my-bucket"}},
+	"user_top_n":          {good: []string{"1", "20", "500"}, bad: []string{"0", "-5", "20.5", "abc", "1000000000"}},
+	"item_factors_output": {good: []string{"gs://my-bucket/als/item_factors.jsonl"}, bad: []string{"item_factors.jsonl", "gs://my-bucket/", "bq://p.d.t"}},
+	"user_factors_output": {good: []string{"gs://my-bucket/als/user_factors.jsonl"}, bad: []string{"user_factors.jsonl", "gs://b"}},
+}
+
 // javaOnlyGo are Go regexp constructs that Java's Pattern (which Dataflow
 // checks parameters with) reads differently or rejects.
 var javaOnlyGo = []struct{ construct, why string }{
@@ -452,7 +551,14 @@ var javaOnlyGo = []struct{ construct, why string }{
 }
 
 func TestParameters(t *testing.T) {
-	m := loadMetadata(t)
+	forEachTemplate(t, testParameters)
+}
+
+// testParameters checks each parameter of ft: its fields, and that its
+// regexes are Java-safe, anchored, and accept the example and the good
+// values of the test's table and reject its bad ones.
+func testParameters(t *testing.T, ft flexTemplate) {
+	m := loadMetadata(t, ft)
 	seen := map[string]bool{}
 	for _, p := range m.Parameters {
 		seen[p.Name] = true
@@ -490,7 +596,7 @@ func TestParameters(t *testing.T) {
 			matches := func(v string) bool {
 				return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(v) })
 			}
-			cases, ok := values[p.Name]
+			cases, ok := ft.cases(p.Name)
 			if !ok || len(cases.bad) == 0 {
 				t.Fatalf("no bad values for %s in the test's table", p.Name)
 			}
@@ -506,11 +612,50 @@ func TestParameters(t *testing.T) {
 			}
 		})
 	}
-	for name := range values {
-		if !seen[name] {
-			t.Errorf("the test's table has values for %s, which is not a parameter", name)
+	for _, table := range []map[string]cases{ft.values, sharedValues} {
+		for name := range table {
+			if !seen[name] {
+				t.Errorf("the test's table has values for %s, which is not a parameter of %s", name, ft.metadata)
+			}
 		}
 	}
+}
+
+// TestValuesParse checks that each pipeline's flags take every value its
+// template's regexes are tested to accept, the examples and the good
+// values: a value Dataflow lets through must not fail the launcher's flag
+// parsing. (What the flags mean together is the pipeline's own check.)
+func TestValuesParse(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH: cannot build the pipelines")
+	}
+	forEachTemplate(t, func(t *testing.T, ft flexTemplate) {
+		bin := filepath.Join(t.TempDir(), ft.pipeline)
+		build := exec.Command(goTool, "build", "-o", bin, "./pipelines/"+ft.pipeline)
+		build.Dir = "../.."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./pipelines/%s: %v\n%s", ft.pipeline, err, out)
+		}
+		var args []string
+		for _, p := range loadMetadata(t, ft).Parameters {
+			_, example, _ := strings.Cut(p.HelpText, exampleSep)
+			c, _ := ft.cases(p.Name)
+			for _, v := range append([]string{example}, c.good...) {
+				args = append(args, "--"+p.Name+"="+v)
+			}
+		}
+		// The flag package parses every flag before -h, then prints the
+		// usage and exits 0; a value it cannot parse exits 2 first.
+		out, err := exec.Command(bin, append(args, "-h")...).CombinedOutput()
+		if err != nil {
+			line, _, _ := strings.Cut(string(out), "\n")
+			t.Errorf("%s: a value the template accepts fails the flag parsing: %v: %s", ft.pipeline, err, line)
+		}
+		if !strings.Contains(string(out), "Usage of") {
+			t.Errorf("%s -h printed no usage:\n%s", ft.pipeline, out)
+		}
+	})
 }
 
 // dockerfile is the Flex Template Dockerfile's instructions, continuation
@@ -540,49 +685,100 @@ func dockerfile(t *testing.T) [][]string {
 	return out
 }
 
-func TestDockerfile(t *testing.T) {
-	args := map[string]string{}
-	var stages []string // base image of each stage
-	var flexBinary, copied string
-	var built []string // go build command lines
+// image is what the Dockerfile builds with some build arguments, the parts
+// checked here.
+type image struct {
+	stages     []string // base image of each stage
+	flexBinary string   // FLEX_TEMPLATE_GO_BINARY
+	copied     []string // the last COPY --from's source and destination
+	built      []string // go build command lines
+}
+
+// buildImage reads the Dockerfile as docker build --build-arg=K=V for each
+// of buildArgs would: an ARG before the first FROM is a default for FROM
+// lines and for the stages' own ARG K; a stage sees only the ARGs it
+// declares; an unset one expands to "".
+func buildImage(t *testing.T, buildArgs map[string]string) image {
+	t.Helper()
+	var img image
+	global := map[string]string{}
+	var stage map[string]string // nil before the first FROM
 	for _, ins := range dockerfile(t) {
+		scope := stage
+		if scope == nil {
+			scope = global
+		}
 		expand := func(s string) string {
-			return os.Expand(s, func(k string) string { return args[k] })
+			return os.Expand(s, func(k string) string { return scope[k] })
 		}
 		switch strings.ToUpper(ins[0]) {
 		case "ARG":
-			k, v, _ := strings.Cut(ins[1], "=")
-			args[k] = v
+			k, v, hasDefault := strings.Cut(ins[1], "=")
+			if given, ok := buildArgs[k]; ok {
+				v = given
+			} else if !hasDefault {
+				v = global[k]
+			}
+			scope[k] = v
 		case "FROM":
-			stages = append(stages, expand(ins[1]))
+			img.stages = append(img.stages, os.Expand(ins[1], func(k string) string { return global[k] }))
+			stage = map[string]string{}
 		case "ENV":
 			for _, kv := range ins[1:] {
 				if k, v, ok := strings.Cut(kv, "="); ok && k == "FLEX_TEMPLATE_GO_BINARY" {
-					flexBinary = strings.Trim(v, `"`)
+					img.flexBinary = expand(strings.Trim(v, `"`))
 				}
 			}
 		case "COPY":
-			if len(stages) > 0 && strings.HasPrefix(ins[1], "--from=") {
-				copied = ins[len(ins)-1]
+			if stage != nil && strings.HasPrefix(ins[1], "--from=") {
+				img.copied = []string{expand(ins[len(ins)-2]), expand(ins[len(ins)-1])}
 			}
 		case "RUN":
 			if slices.Contains(ins, "go") && slices.Contains(ins, "build") {
-				built = append(built, strings.Join(ins[1:], " "))
+				img.built = append(img.built, expand(strings.Join(ins[1:], " ")))
 			}
 		}
 	}
+	return img
+}
+
+func TestDockerfile(t *testing.T) {
+	builds := map[string]map[string]string{"default (" + templates[0].pipeline + ")": nil}
+	for _, ft := range templates {
+		builds["PIPELINE="+ft.pipeline] = map[string]string{"PIPELINE": ft.pipeline}
+	}
+	for name, buildArgs := range builds {
+		t.Run(name, func(t *testing.T) {
+			pipeline := templates[0].pipeline
+			if p, ok := buildArgs["PIPELINE"]; ok {
+				pipeline = p
+			}
+			checkImage(t, buildImage(t, buildArgs), pipeline)
+		})
+	}
+}
+
+// checkImage checks that img is the launcher image of pipelines/pipeline.
+func checkImage(t *testing.T, img image, pipeline string) {
+	t.Helper()
+	stages := img.stages
 	if len(stages) < 2 || !strings.HasPrefix(stages[0], "golang:") {
 		t.Fatalf("stages %v: want a golang build stage, then the launcher", stages)
 	}
 	if last := stages[len(stages)-1]; !strings.HasPrefix(last, "gcr.io/dataflow-templates-base/go-template-launcher-base") {
 		t.Errorf("final stage is %s, want Google's Go template launcher base image", last)
 	}
-	if flexBinary == "" || copied != flexBinary {
-		t.Errorf("FLEX_TEMPLATE_GO_BINARY=%q but the binary is copied to %q", flexBinary, copied)
+	// The binary's path names the job: runners/flink's CronJob runs the
+	// similarity image's /template/similarity.
+	if want := "/template/" + pipeline; img.flexBinary != want {
+		t.Errorf("FLEX_TEMPLATE_GO_BINARY=%q, want %q", img.flexBinary, want)
 	}
-	want := "CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o " + flexBinary + " ./pipelines/similarity"
-	if !slices.Contains(built, want) {
-		t.Errorf("go build commands %q: want %q", built, want)
+	want := "CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o " + img.flexBinary + " ./pipelines/" + pipeline
+	if !slices.Contains(img.built, want) {
+		t.Errorf("go build commands %q: want %q", img.built, want)
+	}
+	if !slices.Equal(img.copied, []string{img.flexBinary, img.flexBinary}) {
+		t.Errorf("the launcher stage copies %q, want the built %s to the same path", img.copied, img.flexBinary)
 	}
 	// The build stage's Go must be at least go.mod's go directive.
 	gomod, err := os.ReadFile("../../go.mod")
@@ -590,11 +786,11 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	goLine := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindSubmatch(gomod)
-	image := regexp.MustCompile(`^golang:(\d+)\.(\d+)`).FindStringSubmatch(stages[0])
-	if goLine == nil || image == nil {
+	golang := regexp.MustCompile(`^golang:(\d+)\.(\d+)`).FindStringSubmatch(stages[0])
+	if goLine == nil || golang == nil {
 		t.Fatalf("cannot compare go.mod's go directive with %s", stages[0])
 	}
-	if version(image[1], image[2]) < version(string(goLine[1]), string(goLine[2])) {
+	if version(golang[1], golang[2]) < version(string(goLine[1]), string(goLine[2])) {
 		t.Errorf("%s is older than go.mod's go %s.%s", stages[0], goLine[1], goLine[2])
 	}
 }
@@ -618,13 +814,20 @@ func TestMakeTargets(t *testing.T) {
 		vars   []string
 		want   []string // substrings of the output; errors start with "error: "
 	}{
-		{"template-image", gcp, []string{"gcloud builds submit", "--config=templates/dataflow/cloudbuild.yaml", "_IMAGE=europe-west1-docker.pkg.dev/my-project/dataflow/similarity:"}},
-		{"template-image", append(gcp, "TEMPLATE_BUILDER=docker", "TEMPLATE_TAG=v1"), []string{"docker build -f templates/dataflow/Dockerfile -t europe-west1-docker.pkg.dev/my-project/dataflow/similarity:v1 .", "docker push"}},
-		{"template-build", gcp, []string{"gcloud dataflow flex-template build gs://my-bucket/templates/similarity.json", "--sdk-language=GO", "--metadata-file=templates/dataflow/metadata.json"}},
-		{"template-run", append(gcp, "TEMPLATE_PARAMS=input=gs://b/in.csv~output=gs://b/out.jsonl~weights=view:1,buy:5"), []string{"gcloud dataflow flex-template run similarity-", "--region=europe-west1", "--parameters='^~^input=gs://b/in.csv~output=gs://b/out.jsonl~weights=view:1,buy:5'"}},
+		{"template-image", gcp, []string{"gcloud builds submit", "--config=templates/dataflow/cloudbuild.yaml", "--substitutions=_IMAGE=europe-west1-docker.pkg.dev/my-project/dataflow/similarity:", ",_PIPELINE=similarity ."}},
+		{"template-image", append(gcp, "TEMPLATE_BUILDER=docker", "TEMPLATE_TAG=v1"), []string{"docker build -f templates/dataflow/Dockerfile --build-arg=PIPELINE=similarity -t europe-west1-docker.pkg.dev/my-project/dataflow/similarity:v1 .", "docker push europe-west1-docker.pkg.dev/my-project/dataflow/similarity:v1"}},
+		{"template-build", gcp, []string{"gcloud dataflow flex-template build gs://my-bucket/templates/similarity.json", "--image=europe-west1-docker.pkg.dev/my-project/dataflow/similarity:", "--sdk-language=GO", "--metadata-file=templates/dataflow/metadata.json"}},
+		{"template-run", append(gcp, "TEMPLATE_PARAMS=input=gs://b/in.csv~output=gs://b/out.jsonl~weights=view:1,buy:5"), []string{"gcloud dataflow flex-template run similarity-", "--region=europe-west1", "--template-file-gcs-location=gs://my-bucket/templates/similarity.json", "--parameters='^~^input=gs://b/in.csv~output=gs://b/out.jsonl~weights=view:1,buy:5'"}},
+		{"template-image", append(gcp, "PIPELINE=als"), []string{"gcloud builds submit", "--substitutions=_IMAGE=europe-west1-docker.pkg.dev/my-project/dataflow/als:", ",_PIPELINE=als ."}},
+		{"template-image", append(gcp, "PIPELINE=als", "TEMPLATE_BUILDER=docker", "TEMPLATE_TAG=v1"), []string{"docker build -f templates/dataflow/Dockerfile --build-arg=PIPELINE=als -t europe-west1-docker.pkg.dev/my-project/dataflow/als:v1 .", "docker push europe-west1-docker.pkg.dev/my-project/dataflow/als:v1"}},
+		{"template-build", append(gcp, "PIPELINE=als"), []string{"gcloud dataflow flex-template build gs://my-bucket/templates/als.json", "--image=europe-west1-docker.pkg.dev/my-project/dataflow/als:", "--metadata-file=templates/dataflow/als-metadata.json"}},
+		{"template-run", append(gcp, "PIPELINE=als", "TEMPLATE_PARAMS=input=gs://b/in.csv~output=gs://b/n.jsonl~user_output=gs://b/u.jsonl~rank=32"), []string{"gcloud dataflow flex-template run als-", "--template-file-gcs-location=gs://my-bucket/templates/als.json", "--parameters='^~^input=gs://b/in.csv~output=gs://b/n.jsonl~user_output=gs://b/u.jsonl~rank=32'"}},
 		{"template-build", gcp[:2], []string{"error: BUCKET is required"}},
 		{"template-run", gcp, []string{"error: TEMPLATE_PARAMS is required"}},
 		{"template-image", gcp[1:], []string{"error: PROJECT is required"}},
+		{"template-build", append(gcp, "PIPELINE=evaluate"), []string{"error: PIPELINE=evaluate has no template"}},
+		{"template-image", append(gcp, "PIPELINE=als similarity"), []string{"error: PIPELINE=als similarity has no template"}},
+		{"template-run", append(gcp, "PIPELINE=", "TEMPLATE_PARAMS=output=gs://b/o"), []string{"error: PIPELINE= has no template"}},
 	} {
 		t.Run(tc.target+" "+strings.Join(tc.vars, " "), func(t *testing.T) {
 			cmd := exec.Command(makeTool, append([]string{"--no-print-directory", "-n", "-f", "templates/dataflow/template.mk", tc.target}, tc.vars...)...)
@@ -646,14 +849,17 @@ func TestMakeTargets(t *testing.T) {
 	}
 }
 
-// TestCloudBuild checks that Cloud Build builds the Dockerfile from the
-// module root and pushes the image template.mk names.
+// TestCloudBuild checks that Cloud Build builds the Dockerfile of the
+// pipeline template.mk gives from the module root and pushes the image
+// template.mk names.
 func TestCloudBuild(t *testing.T) {
 	b, err := os.ReadFile("cloudbuild.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"-f", "templates/dataflow/Dockerfile"`, `"-t", "${_IMAGE}", "."`, `images: ["${_IMAGE}"]`} {
+	for _, want := range []string{`"-f", "templates/dataflow/Dockerfile"`, `"--build-arg=PIPELINE=${_PIPELINE}"`, `"-t", "${_IMAGE}", "."`, `images: ["${_IMAGE}"]`,
+		// The default when --substitutions gives no _PIPELINE: the Dockerfile's.
+		"substitutions:\n  _PIPELINE: " + templates[0].pipeline + "\n"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("cloudbuild.yaml does not contain %s", want)
 		}
