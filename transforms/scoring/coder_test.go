@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/internal/wire"
 	"github.com/recsys/itemsim/model"
 )
 
@@ -79,14 +80,14 @@ func TestCompactFloats(t *testing.T) {
 		b    []byte
 		max  int
 	}{
-		{"weight 0.5", appendFloat(nil, 0.5), 2},
-		{"weight 2", appendFloat(nil, 2), 1},
-		{"weight 6", appendFloat(nil, 6), 2},
-		{"score 8.5", appendFloat(nil, 8.5), 3},
-		{"zero", appendFloat(nil, 0), 1},
-		{"fraction .5 of a sum", appendReversed(nil, 1<<63), 1},
-		{"fraction .75 of a sum", appendReversed(nil, 3<<62), 1},
-		{"0.1", appendFloat(nil, 0.1), 10},
+		{"weight 0.5", wire.AppendFloat(nil, 0.5), 2},
+		{"weight 2", wire.AppendFloat(nil, 2), 1},
+		{"weight 6", wire.AppendFloat(nil, 6), 2},
+		{"score 8.5", wire.AppendFloat(nil, 8.5), 3},
+		{"zero", wire.AppendFloat(nil, 0), 1},
+		{"fraction .5 of a sum", wire.AppendReversed(nil, 1<<63), 1},
+		{"fraction .75 of a sum", wire.AppendReversed(nil, 3<<62), 1},
+		{"0.1", wire.AppendFloat(nil, 0.1), 10},
 	} {
 		if len(tc.b) > tc.max {
 			t.Errorf("%s: %d bytes, want at most %d", tc.name, len(tc.b), tc.max)
