@@ -11,16 +11,30 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
 
-.PHONY: all build run serve daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
+.PHONY: all build run run-als serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/similarity ./pipelines/similarity
+	$(GO) build -o $(BIN)/als ./pipelines/als
 
 ## run: the similarity job on Prism over $(INPUT), writing $(OUTPUT).
 run: build
 	$(BIN)/similarity --input=$(INPUT) --output=$(OUTPUT) --popular_output=$(POPULAR) $(ARGS)
+
+## run-als: the ALS job on Prism over $(INPUT) (implicit, the job's
+## defaults), writing item neighbours, user lists, item factors, the
+## popular list and the manifest into $(ALS_OUT).
+ALS_OUT ?= out/als
+run-als: build
+	$(BIN)/als --input=$(INPUT) --output=$(ALS_OUT)/similarities.jsonl --user_output=$(ALS_OUT)/users.jsonl \
+		--item_factors_output=$(ALS_OUT)/item_factors.jsonl --popular_output=$(ALS_OUT)/popular.json $(ARGS)
+
+## serve-als: the recommendation server over `make run-als`'s output (user
+## lists and fold-in as well as the item routes).
+serve-als: run-als
+	$(GO) run ./serving --similarities=$(ALS_OUT)/similarities.jsonl --addr=$(ADDR)
 
 ## serve: the recommendation server on 127.0.0.1:8080 over `make run`'s output.
 serve: run

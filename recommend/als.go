@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/recsys/itemsim/model"
@@ -137,7 +138,11 @@ func (m *Model) newFactors(cfg *als.Config, rows []als.FactorRow) (*factors, err
 		}
 	}
 	if cfg.Implicit {
-		f.gram = als.GramOf(f.ys, rank).Matrix()
+		names := make([]string, len(f.ids))
+		for k, id := range f.ids {
+			names[k] = m.items[id]
+		}
+		f.gram = als.GramOf(names, f.ys, rank, runtime.NumCPU()).Matrix()
 	}
 	return f, nil
 }

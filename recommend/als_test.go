@@ -286,7 +286,7 @@ func TestFoldInReproducesTraining(t *testing.T) {
 		for k, id := range f.Items {
 			pos[id] = k
 		}
-		gram := als.GramOf(f.ItemFactors, cfg.Rank).Matrix()
+		gram := als.GramOf(f.Items, f.ItemFactors, cfg.Rank, 2).Matrix()
 		solver := als.NewSolver(cfg.Rank)
 		for _, user := range []string{"u00", "u07", "u29"} {
 			var items []string

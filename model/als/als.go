@@ -17,11 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/internal/idhash"
-	"gonum.org/v1/gonum/mat"
+	"github.com/recsys/itemsim/internal/parallel"
+	"gonum.org/v1/gonum/blas"
+	gonumlapack "gonum.org/v1/gonum/lapack/gonum"
 )
 
 // Config is a factorisation's settings, named as the job's flags.
@@ -84,11 +87,15 @@ func InitFactor(seed uint64, side, id string, dst []float64) {
 	}
 }
 
-// Gram accumulates YᵀY exactly: each product y_i·y_j is added with no
-// rounding, the positive and the negative ones apart (exactsum takes
-// non-negative terms), so the matrix is the same bits whatever the order
-// and grouping the factors come in, as the pipeline sums it per block and
-// merges the blocks. Matrix rounds each entry once from the exact sums.
+// Gram accumulates YᵀY so that the matrix is the same bits whatever the
+// blocking, order and parallelism of the rows. The rows fall into
+// MicroBlocks fixed groups by a hash of their id; each group's y·yᵀ are
+// summed in float64 in id order (a group never spans two of the
+// pipeline's blocks, BlockOf), and the groups' sums are added exactly, the
+// positive and the negative entries apart (exactsum takes non-negative
+// terms), so merging them in any order gives the same value. Matrix rounds
+// each entry once. (Adding every product exactly was as reproducible but
+// cost more than all the solves.)
 type Gram struct {
 	rank     int
 	pos, neg []exactsum.Sum // upper triangle, row-major rank×rank
@@ -97,33 +104,83 @@ type Gram struct {
 	rows int64
 }
 
+// MicroBlocks is the number of groups GramOf sums in float64 before
+// adding them exactly; MicroBlock is an id's group. The pipeline's blocks
+// are unions of groups (BlockOf), so any number of blocks up to
+// MicroBlocks sums the same groups.
+const MicroBlocks = 4096
+
+// MicroBlock is the group in [0, MicroBlocks) of an id: FNV-1a of the id,
+// the same in every process.
+func MicroBlock(id string) int { return int(idhash.String(id) % MicroBlocks) }
+
+// BlockOf is the block in [0, n) of an id when one side's ids are split
+// into n <= MicroBlocks blocks: its micro-block's, so that every
+// micro-block lies in one block.
+func BlockOf(id string, n int) int32 { return int32(MicroBlock(id) % n) }
+
 // NewGram returns the Gram matrix of no factors.
 func NewGram(rank int) *Gram {
 	return &Gram{rank: rank, pos: make([]exactsum.Sum, rank*rank), neg: make([]exactsum.Sum, rank*rank)}
 }
 
-// GramOf is the Gram matrix of the factors ys (rows of rank numbers,
-// concatenated).
-func GramOf(ys []float64, rank int) *Gram {
+// GramOf is the Gram matrix of the rows ids (ascending) with factors ys
+// (rank numbers each, concatenated), summed on workers goroutines (at
+// least one): every micro-block of ids must be whole among them, as in a
+// block or a side's full table.
+func GramOf(ids []string, ys []float64, rank, workers int) *Gram {
+	if len(ys) != len(ids)*rank {
+		panic(fmt.Sprintf("als: GramOf of %d ids and %d numbers at rank %d", len(ids), len(ys), rank))
+	}
+	// Rows by micro-block, each block's in id order (the sort is stable).
+	order := make([]int32, len(ids))
+	micro := make([]int32, len(ids))
+	for k, id := range ids {
+		order[k], micro[k] = int32(k), int32(MicroBlock(id))
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return int(micro[a]) - int(micro[b]) })
+	var starts []int
+	for k, r := range order {
+		if k == 0 || micro[r] != micro[order[k-1]] {
+			starts = append(starts, k)
+		}
+	}
+	starts = append(starts, len(order))
+	workers = max(workers, 1)
+	parts := make([]*Gram, workers)
+	partial := make([][]float64, workers)
+	parallel.For(workers, len(starts)-1, func(w, m int) {
+		if parts[w] == nil {
+			parts[w], partial[w] = NewGram(rank), make([]float64, rank*rank)
+		}
+		p := partial[w]
+		clear(p)
+		for _, r := range order[starts[m]:starts[m+1]] {
+			y := ys[int(r)*rank : int(r+1)*rank]
+			if Dot(y, y) != 0 {
+				parts[w].rows++
+			}
+			addOuter(p, y, 1)
+		}
+		parts[w].addMatrix(p)
+	})
 	g := NewGram(rank)
-	for off := 0; off < len(ys); off += rank {
-		g.Add(ys[off : off+rank])
+	for _, p := range parts {
+		if p != nil {
+			g.Merge(p)
+		}
 	}
 	return g
 }
 
-// Add adds y·yᵀ.
-func (g *Gram) Add(y []float64) {
-	if Dot(y, y) != 0 {
-		g.rows++
-	}
-	for i, yi := range y {
+// addMatrix adds the upper triangle of the row-major m exactly.
+func (g *Gram) addMatrix(m []float64) {
+	for i := range g.rank {
 		for j := i; j < g.rank; j++ {
-			yj := y[j]
-			if (yi < 0) != (yj < 0) {
-				g.neg[i*g.rank+j].AddProduct(math.Abs(yi), math.Abs(yj))
+			if v := m[i*g.rank+j]; v < 0 {
+				g.neg[i*g.rank+j].Add(-v)
 			} else {
-				g.pos[i*g.rank+j].AddProduct(math.Abs(yi), math.Abs(yj))
+				g.pos[i*g.rank+j].Add(v)
 			}
 		}
 	}
@@ -225,13 +282,11 @@ type Solver struct {
 	rank int
 	a    []float64
 	b    []float64
-	x    *mat.VecDense
-	chol mat.Cholesky
 }
 
 // NewSolver returns a Solver for factors of rank numbers.
 func NewSolver(rank int) *Solver {
-	return &Solver{rank: rank, a: make([]float64, rank*rank), b: make([]float64, rank), x: mat.NewVecDense(rank, nil)}
+	return &Solver{rank: rank, a: make([]float64, rank*rank), b: make([]float64, rank)}
 }
 
 // Explicit writes into dst the factor minimising Σ_k (r_k − xᵀy_k)² +
@@ -274,7 +329,10 @@ func (s *Solver) Implicit(gram, ys, rs []float64, alpha, lambda float64, dst []f
 }
 
 // solve adds ridge to the diagonal of s.a (upper triangle filled), solves
-// s.a x = s.b by Cholesky and writes x to dst.
+// s.a x = s.b by Cholesky and writes x to dst. It calls gonum's LAPACK
+// (Dpotrf, Dpotrs) on the scratch in place: mat.Cholesky would also
+// estimate the condition number and allocate, which cost more than the
+// factorisation at these sizes.
 func (s *Solver) solve(ridge float64, n int, dst []float64) error {
 	if n == 0 {
 		clear(dst)
@@ -283,18 +341,16 @@ func (s *Solver) solve(ridge float64, n int, dst []float64) error {
 	for i := range s.rank {
 		s.a[i*s.rank+i] += ridge
 	}
-	mirror(s.a, s.rank)
-	if ok := s.chol.Factorize(mat.NewSymDense(s.rank, s.a)); !ok {
+	if ok := lapackImpl.Dpotrf(blas.Upper, s.rank, s.a, s.rank); !ok {
 		return fmt.Errorf("als: the normal equations of a row with %d ratings are singular at rank %d with ridge %g: raise --lambda or lower --rank", n, s.rank, ridge)
 	}
-	if err := s.chol.SolveVecTo(s.x, mat.NewVecDense(s.rank, s.b)); err != nil {
-		return fmt.Errorf("als: solving a row with %d ratings: %w", n, err)
-	}
-	for i := range dst {
-		dst[i] = s.x.AtVec(i)
-	}
+	copy(dst, s.b)
+	lapackImpl.Dpotrs(blas.Upper, s.rank, 1, s.a, s.rank, dst, 1)
 	return nil
 }
+
+// lapackImpl is gonum's pure-Go LAPACK.
+var lapackImpl gonumlapack.Implementation
 
 // Dot is xᵀy, the predicted score of a user with factor x for an item with
 // factor y.

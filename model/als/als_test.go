@@ -95,7 +95,7 @@ func TestImplicitSolve(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const items, rank, alpha, lambda = 50, 6, 40.0, 0.5
 	ys := randomRows(rng, items, rank)
-	gram := GramOf(ys, rank).Matrix()
+	gram := GramOf(rowIDs(items), ys, rank, 1).Matrix()
 	rated := []int{3, 7, 8, 21, 49}
 	rs := []float64{1, 0.5, 6, 2, 2}
 	var rowYs []float64
@@ -334,9 +334,18 @@ func TestTrainRefuses(t *testing.T) {
 	}
 }
 
-// TestGram: the exact Gram matrix equals YᵀY written out (within 1e-12),
-// and is bit-identical whatever the order of the factors and however they
-// are split into merged parts.
+// rowIDs are n ids, ascending.
+func rowIDs(n int) []string {
+	ids := make([]string, n)
+	for k := range ids {
+		ids[k] = fmt.Sprintf("r%05d", k)
+	}
+	return ids
+}
+
+// TestGram: the Gram matrix equals YᵀY written out (within 1e-12 of the
+// sum of the products' magnitudes), and is bit-identical however the rows
+// are split into blocks, summed on goroutines and merged.
 func TestGram(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	const n, rank = 300, 5
@@ -344,44 +353,57 @@ func TestGram(t *testing.T) {
 	for k := range ys {
 		ys[k] *= math.Pow(10, float64(rng.IntN(13)-6)) // magnitudes 1e-6..1e6: rounding would show
 	}
-	want := make([]float64, rank*rank)
+	ids := rowIDs(n)
+	want, scale := make([]float64, rank*rank), make([]float64, rank*rank)
 	for r := range n {
 		for i := range rank {
 			for j := range rank {
 				want[i*rank+j] += ys[r*rank+i] * ys[r*rank+j]
+				scale[i*rank+j] += math.Abs(ys[r*rank+i] * ys[r*rank+j])
 			}
 		}
 	}
-	got := GramOf(ys, rank).Matrix()
-	closeTo(t, "Gram", got, want, 1e-9)
-	if rows := GramOf(append(slices.Clone(ys), make([]float64, 2*rank)...), rank).Rows(); rows != n {
+	got := GramOf(ids, ys, rank, 1).Matrix()
+	for k := range want {
+		if d := math.Abs(got[k] - want[k]); d > 1e-12*scale[k] {
+			t.Fatalf("Gram[%d] = %v, want %v (|diff| %g > 1e-12 of %g)", k, got[k], want[k], d, scale[k])
+		}
+	}
+	withZeros := append(slices.Clone(ys), make([]float64, 2*rank)...)
+	if rows := GramOf(append(slices.Clone(ids), "zz0", "zz1"), withZeros, rank, 1).Rows(); rows != n {
 		t.Errorf("Rows = %d after %d factors and 2 zero ones, want %d", rows, n, n)
 	}
-	for _, parts := range []int{2, 7} {
-		order := rng.Perm(n)
+	// The pipeline's way: blocks of micro-blocks (BlockOf), each summed on
+	// its own goroutines, crossing a shuffle in binary, merged in any
+	// order: the same bits as one process on one goroutine.
+	for _, blocks := range []int{2, 7} {
+		var byBlock [][]int
+		byBlock = make([][]int, blocks)
+		for r, id := range ids {
+			b := BlockOf(id, blocks)
+			byBlock[b] = append(byBlock[b], r)
+		}
 		merged := NewGram(rank)
-		for p := range parts {
-			part := NewGram(rank)
-			for k, r := range order {
-				if k%parts == p {
-					part.Add(ys[r*rank : (r+1)*rank])
-				}
+		for _, b := range rng.Perm(blocks) {
+			var bIDs []string
+			var bYs []float64
+			for _, r := range byBlock[b] {
+				bIDs, bYs = append(bIDs, ids[r]), append(bYs, ys[r*rank:(r+1)*rank]...)
 			}
-			// Parts cross the pipeline's shuffle in their binary form.
-			decoded, err := DecodeGram(part.AppendBinary(nil))
+			decoded, err := DecodeGram(GramOf(bIDs, bYs, rank, 3).AppendBinary(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
 			merged.Merge(decoded)
 		}
 		if merged.Rows() != n {
-			t.Errorf("%d merged parts count %d rows, want %d", parts, merged.Rows(), n)
+			t.Errorf("%d merged blocks count %d rows, want %d", blocks, merged.Rows(), n)
 		}
 		if fmt.Sprint(merged.Matrix()) != fmt.Sprint(got) {
-			t.Errorf("shuffled into %d merged parts: %v, want the bits of %v", parts, merged.Matrix(), got)
+			t.Errorf("%d blocks merged: %v, want the bits of %v", blocks, merged.Matrix(), got)
 		}
 	}
-	for _, bad := range [][]byte{nil, {0}, {3}, append(GramOf(ys, rank).AppendBinary(nil), 0)} {
+	for _, bad := range [][]byte{nil, {0}, {3}, append(GramOf(ids, ys, rank, 1).AppendBinary(nil), 0)} {
 		if _, err := DecodeGram(bad); err == nil {
 			t.Errorf("DecodeGram(% x...) accepted a corrupt encoding", bad[:min(len(bad), 4)])
 		}

@@ -121,10 +121,10 @@ func Train(cfg Config, ratings []Rating, workers int, each func(int, *Factors)) 
 		solvers[w] = NewSolver(cfg.Rank)
 	}
 	for it := 1; it <= cfg.Iterations; it++ {
-		if err := halfStep(cfg, byUser, f.ItemFactors, f.UserFactors, solvers, scratch); err != nil {
+		if err := halfStep(cfg, byUser, f.Items, f.ItemFactors, f.UserFactors, solvers, scratch); err != nil {
 			return nil, fmt.Errorf("iteration %d, users: %w", it, err)
 		}
-		if err := halfStep(cfg, byItem, f.UserFactors, f.ItemFactors, solvers, scratch); err != nil {
+		if err := halfStep(cfg, byItem, f.Users, f.UserFactors, f.ItemFactors, solvers, scratch); err != nil {
 			return nil, fmt.Errorf("iteration %d, items: %w", it, err)
 		}
 		if each != nil {
@@ -134,12 +134,13 @@ func Train(cfg Config, ratings []Rating, workers int, each func(int, *Factors)) 
 	return f, nil
 }
 
-// halfStep solves every row of r from the other side's factors into dst.
-func halfStep(cfg Config, r rows, other, dst []float64, solvers []*Solver, scratch [][]float64) error {
+// halfStep solves every row of r from the other side's factors (of the
+// ids otherIDs) into dst.
+func halfStep(cfg Config, r rows, otherIDs []string, other, dst []float64, solvers []*Solver, scratch [][]float64) error {
 	rank := cfg.Rank
 	var gram []float64
 	if cfg.Implicit {
-		gram = GramOf(other, rank).Matrix()
+		gram = GramOf(otherIDs, other, rank, len(solvers)).Matrix()
 	}
 	n := len(r.start) - 1
 	errs := make([]error, n)

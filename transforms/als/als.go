@@ -4,8 +4,11 @@
 // one CoGroupByKey of the solving side's rating blocks with the messages
 // the other side's blocks send them, each message carrying the factors one
 // block needs from another. Iterations are unrolled when the pipeline is
-// built (Beam has no loops). Implicit mode's YᵀY is summed exactly from
-// per-block parts and reaches the solves as a singleton side input.
+// built (Beam has no loops). Implicit mode's YᵀY is summed from per-block
+// parts (als.Gram: the same bits however the rows are blocked) and reaches
+// every block as one more message of its half-step's CoGroupByKey, rather
+// than as a side input: Prism spins its scheduler while a stage with a
+// side input runs, and the solves are the long stage.
 //
 // The math is model/als's: each row is solved by the same als.Solver call,
 // with its ratings in the same order, as the single-process als.Train, so
@@ -36,9 +39,8 @@ func init() {
 	register.DoFn3x1[int32, func(*Pairs) bool, func(int32, Block), error](&blockFn{})
 	register.DoFn4x0[int32, Block, func(int32, Message), func([]byte)](&initFn{})
 	register.DoFn8x1[context.Context, int32, func(*Block) bool, func(*Message) bool, func(int32, Message), func([]byte), func(int32, FactorBlock), func(int32, heldPart), error](&solveFn{})
-	register.DoFn9x1[context.Context, int32, func(*Block) bool, func(*Message) bool, []float64, func(int32, Message), func([]byte), func(int32, FactorBlock), func(int32, heldPart), error](&implicitSolveFn{})
 	register.Function2x2(mergeGrams)
-	register.DoFn2x1[[]byte, func([]float64), error](&gramFn{})
+	register.DoFn2x1[[]byte, func(int32, Message), error](&gramFn{})
 	register.DoFn3x0[context.Context, int32, func(*heldPart) bool](&rmseFn{})
 	register.Function3x1(gatherFactors)
 	register.DoFn2x0[FactorBlock, func(int32, FactorBlock)](&replicateFn{})
@@ -51,7 +53,6 @@ func init() {
 	register.Emitter2[int32, FactorBlock]()
 	register.Emitter2[int32, heldPart]()
 	register.Emitter1[[]byte]()
-	register.Emitter1[[]float64]()
 	register.Emitter1[FactorBlock]()
 	register.Emitter1[model.UserList]()
 	register.Emitter1[model.Neighbors]()
@@ -160,18 +161,15 @@ func Factorize(s beam.Scope, rows beam.PCollection, c Config) Factors {
 // this side's messages and Gram parts for the next half-step, its factors
 // (when fn.Emit) and its held-out errors (when fn.Validate).
 func halfStep(s beam.Scope, c Config, fn solveFn, blocks, msgs, gramParts beam.PCollection) (next, nextGram, factors, held beam.PCollection) {
-	grouped := beam.CoGroupByKey(s, blocks, msgs)
-	var outs []beam.PCollection
 	if c.Implicit {
 		of := "items"
 		if !fn.Users {
 			of = "users"
 		}
-		gram := beam.ParDo(s, &gramFn{Rank: c.Rank, Lambda: c.Lambda, Of: of}, beam.Combine(s, mergeGrams, gramParts))
-		outs = beam.ParDoN(s, &implicitSolveFn{solveFn: fn}, grouped, beam.SideInput{Input: gram})
-	} else {
-		outs = beam.ParDoN(s, &fn, grouped)
+		gram := beam.ParDo(s, &gramFn{Rank: c.Rank, Lambda: c.Lambda, Of: of, Blocks: c.blocks()}, beam.Combine(s, mergeGrams, gramParts))
+		msgs = beam.Flatten(s, msgs, gram)
 	}
+	outs := beam.ParDoN(s, &fn, beam.CoGroupByKey(s, blocks, msgs))
 	return outs[0], outs[1], outs[2], outs[3]
 }
 
@@ -207,10 +205,10 @@ func (f *pairsFn) ProcessElement(ctx context.Context, sh scoring.Shard, emitUser
 			skipped++
 			continue
 		}
-		ub := BlockOf(r.User, f.Blocks)
+		ub := als.BlockOf(r.User, f.Blocks)
 		for k, item := range r.Items {
 			f.users[ub].add(r.User, item, r.Scores[k], held[k])
-			f.items[BlockOf(item, f.Blocks)].add(item, r.User, r.Scores[k], held[k])
+			f.items[als.BlockOf(item, f.Blocks)].add(item, r.User, r.Scores[k], held[k])
 			if held[k] {
 				heldOut++
 			} else {
@@ -269,7 +267,7 @@ func (f *initFn) ProcessElement(id int32, b Block, emit func(int32, Message), em
 	xs := initial(&b, f.Config.Seed, "item", f.Config.Rank)
 	routed(&b, xs, f.Config.Rank, emit)
 	if f.Config.Implicit {
-		emitGram(als.GramOf(xs, f.Config.Rank).AppendBinary(nil))
+		emitGram(als.GramOf(b.Ids, xs, f.Config.Rank, runtime.NumCPU()).AppendBinary(nil))
 	}
 }
 
@@ -287,19 +285,23 @@ type solveFn struct {
 }
 
 func (f *solveFn) ProcessElement(ctx context.Context, id int32, blocks func(*Block) bool, msgs func(*Message) bool, emit func(int32, Message), emitGram func([]byte), emitFactors func(int32, FactorBlock), emitHeld func(int32, heldPart)) error {
-	return f.process(id, blocks, msgs, nil, emit, emitGram, emitFactors, emitHeld)
-}
-
-func (f *solveFn) process(id int32, blocks func(*Block) bool, msgs func(*Message) bool, gram []float64, emit func(int32, Message), emitGram func([]byte), emitFactors func(int32, FactorBlock), emitHeld func(int32, heldPart)) error {
 	var b Block
 	if !blocks(&b) {
-		return fmt.Errorf("als: messages for block %d, which has no ratings", id)
+		return nil // the Gram matrix sent to a block that has no ratings
 	}
 	var inbound []Message
+	var gram []float64
 	var m Message
 	for msgs(&m) {
-		inbound = append(inbound, m)
+		if m.From == gramFrom {
+			gram = m.Factors
+		} else {
+			inbound = append(inbound, m)
+		}
 		m = Message{}
+	}
+	if f.Config.Implicit && gram == nil {
+		return fmt.Errorf("als: block %d got no Gram matrix", id)
 	}
 	rank := f.Config.Rank
 	from, err := inbox(&b, rank, inbound)
@@ -317,7 +319,7 @@ func (f *solveFn) process(id int32, blocks func(*Block) bool, msgs func(*Message
 	if f.Send {
 		routed(&b, xs, rank, emit)
 		if f.Config.Implicit {
-			emitGram(als.GramOf(xs, rank).AppendBinary(nil))
+			emitGram(als.GramOf(b.Ids, xs, rank, runtime.NumCPU()).AppendBinary(nil))
 		}
 	}
 	if f.Emit {
@@ -328,13 +330,6 @@ func (f *solveFn) process(id int32, blocks func(*Block) bool, msgs func(*Message
 		emitHeld(int32(f.Iteration), heldPart{SquaredErrors: sum.AppendBinary(nil), N: n})
 	}
 	return nil
-}
-
-// implicitSolveFn is solveFn with the other side's YᵀY as a side input.
-type implicitSolveFn struct{ solveFn }
-
-func (f *implicitSolveFn) ProcessElement(ctx context.Context, id int32, blocks func(*Block) bool, msgs func(*Message) bool, gram []float64, emit func(int32, Message), emitGram func([]byte), emitFactors func(int32, FactorBlock), emitHeld func(int32, heldPart)) error {
-	return f.process(id, blocks, msgs, gram, emit, emitGram, emitFactors, emitHeld)
 }
 
 // mergeGrams adds two encoded Gram parts exactly.
@@ -351,17 +346,22 @@ func mergeGrams(a, b []byte) ([]byte, error) {
 	return ga.AppendBinary(nil), nil
 }
 
+// gramFrom marks the message carrying the Gram matrix.
+const gramFrom = -1
+
 // gramFn rounds the merged Gram matrix of the other side's factors
-// ("items" or "users"), once. With λ = 0, fewer non-zero factors than the
-// rank leave YᵀY, and every implicit solve, singular: it fails the run
-// before the first solve, saying what to change.
+// ("items" or "users"), once, and sends it to each of the Blocks blocks.
+// With λ = 0, fewer non-zero factors than the rank leave YᵀY, and every
+// implicit solve, singular: it fails the run before the first solve,
+// saying what to change.
 type gramFn struct {
 	Rank   int
 	Lambda float64
 	Of     string
+	Blocks int
 }
 
-func (f *gramFn) ProcessElement(b []byte, emit func([]float64)) error {
+func (f *gramFn) ProcessElement(b []byte, emit func(int32, Message)) error {
 	g, err := als.DecodeGram(b)
 	if err != nil {
 		return err
@@ -369,7 +369,10 @@ func (f *gramFn) ProcessElement(b []byte, emit func([]float64)) error {
 	if f.Lambda == 0 && g.Rows() < int64(f.Rank) {
 		return fmt.Errorf("als: YᵀY of the %d %s with a factor is singular at --rank=%d with --lambda=0: lower --rank to at most %d or set --lambda above 0", g.Rows(), f.Of, f.Rank, g.Rows())
 	}
-	emit(g.Matrix())
+	m := g.Matrix()
+	for to := range f.Blocks {
+		emit(int32(to), Message{From: gramFrom, Factors: m})
+	}
 	return nil
 }
 
@@ -529,7 +532,7 @@ func (f *neighborsFn) ProcessElement(block int32, tables func(*FactorBlock) bool
 	unit := unitRows(t.Factors, rank)
 	var mine []int
 	for k, id := range t.Ids {
-		if BlockOf(id, f.Blocks) == block {
+		if als.BlockOf(id, f.Blocks) == block {
 			mine = append(mine, k)
 		}
 	}

@@ -7,13 +7,9 @@ import (
 	"slices"
 
 	"github.com/recsys/itemsim/internal/exactsum"
-	"github.com/recsys/itemsim/internal/idhash"
 	"github.com/recsys/itemsim/internal/parallel"
 	als "github.com/recsys/itemsim/model/als"
 )
-
-// BlockOf is the block in [0, n) of a user or an item id.
-func BlockOf(id string, n int) int32 { return int32(idhash.String(id) % uint64(n)) }
 
 // Pairs is some ratings headed for one block of one side: This are the
 // block's side's ids, Other the other side's, aligned with Values. Held
@@ -119,7 +115,7 @@ func buildBlock(id int32, sd side, n int, parts []Pairs) (Block, error) {
 		if k == 0 || rs[k-1].this != r.this {
 			b.Ids = append(b.Ids, r.this)
 		}
-		from := BlockOf(r.other, n)
+		from := als.BlockOf(r.other, n)
 		row := int32(len(b.Ids) - 1)
 		if !r.held || sd.keepsHeld {
 			if needs[from] == nil {
@@ -148,7 +144,7 @@ func buildBlock(id int32, sd side, n int, parts []Pairs) (Block, error) {
 		if k == 0 || rs[k-1].this != r.this {
 			row++
 		}
-		from := BlockOf(r.other, n)
+		from := als.BlockOf(r.other, n)
 		index, _ := slices.BinarySearch(b.Needs[from], r.other)
 		switch {
 		case !r.held:

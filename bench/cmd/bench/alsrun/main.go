@@ -341,7 +341,7 @@ func objective(cfg als.Config, f *als.Factors, ratings []als.Rating) (float64, e
 		ni[i]++
 	}
 	if cfg.Implicit {
-		g := als.GramOf(f.ItemFactors, f.Rank).Matrix()
+		g := als.GramOf(f.Items, f.ItemFactors, f.Rank, runtime.NumCPU()).Matrix()
 		gx := make([]float64, f.Rank)
 		for u := range f.Users {
 			x := f.User(u)
