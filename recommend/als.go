@@ -10,8 +10,6 @@ import (
 
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/model/als"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // ALS is what the ALS job publishes for serving beside its item-item
@@ -286,16 +284,13 @@ func (m *Model) foldIn(a *accumulator, prof []idWeight, dst []Scored, o Options)
 		items := m.fallback(a, dst, o)
 		return Result{Items: items, Popular: len(items), Fallback: true}, nil
 	}
-	// Every item's score xᵀy at once, Y·x, by gonum's BLAS: the product
-	// als.Dot defines, with the vectorised kernels a catalogue-wide scan
-	// needs (its sums associate differently, so scores may differ from
-	// als.Dot's in the last bits).
+	// Every item's score xᵀy at once, as the job's user lists score
+	// (als.Scores).
 	f := m.fold
 	if len(a.scores) != len(f.ids) {
 		a.scores = make([]float64, len(f.ids))
 	}
-	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: len(f.ids), Cols: f.rank, Stride: f.rank, Data: f.ys},
-		blas64.Vector{N: f.rank, Inc: 1, Data: x}, 0, blas64.Vector{N: len(f.ids), Inc: 1, Data: a.scores})
+	als.Scores(f.ys, x, a.scores)
 	best := a.best[:0]
 	for k, id := range f.ids {
 		if !o.IncludeSeen && a.flag[id]&flagSeen != 0 {

@@ -482,14 +482,13 @@ func (f *userListsFn) ProcessElement(id int32, blocks func(*Block) bool, users f
 	}
 	rank := len(x.Factors) / max(len(x.Ids), 1)
 	lists := make([]model.UserList, len(b.Ids))
-	forRows(len(b.Ids), func(best []model.Candidate, k int) []model.Candidate {
+	forRows(len(b.Ids), t.Factors, rank, func(r *als.Ranker, k int) {
 		own := make([]string, 0, b.Start[k+1]-b.Start[k])
-		for r := b.Start[k]; r < b.Start[k+1]; r++ {
-			own = append(own, b.Needs[b.From[r]][b.Index[r]])
+		for i := b.Start[k]; i < b.Start[k+1]; i++ {
+			own = append(own, b.Needs[b.From[i]][b.Index[i]])
 		}
-		best = als.TopItems(x.Factors[k*rank:(k+1)*rank], t.Factors, als.Seen(t.Ids, own), f.N, best)
+		best := r.Top(x.Factors[k*rank:(k+1)*rank], als.Seen(t.Ids, own), f.N)
 		lists[k] = model.UserList{User: b.Ids[k], Items: named(best, t.Ids)}
-		return best
 	})
 	for _, l := range lists {
 		emit(l)
@@ -537,17 +536,15 @@ func (f *neighborsFn) ProcessElement(block int32, tables func(*FactorBlock) bool
 		}
 	}
 	lists := make([]model.Neighbors, len(mine))
-	forRows(len(mine), func(best []model.Candidate, k int) []model.Candidate {
+	forRows(len(mine), unit, rank, func(r *als.Ranker, k int) {
 		i := mine[k]
-		best = als.TopItems(unit[i*rank:(i+1)*rank], unit, []int32{int32(i)}, f.N, best)
-		kept := best[:0:0]
-		for _, c := range best {
+		var kept []model.Candidate
+		for _, c := range r.Top(unit[i*rank:(i+1)*rank], []int32{int32(i)}, f.N) {
 			if c.Score > 0 && c.Score >= f.Min {
 				kept = append(kept, model.Candidate{ID: c.ID, Score: min(c.Score, 1)})
 			}
 		}
 		lists[k] = model.Neighbors{Item: t.Ids[i], Neighbors: named(kept, t.Ids)}
-		return best
 	})
 	for _, l := range lists {
 		if len(l.Neighbors) > 0 {
@@ -597,9 +594,14 @@ func gauge(name string) beam.Gauge {
 }
 
 // forRows calls f for k in [0, n) on the machine's cores, each goroutine
-// passing f its own top-N buffer from call to call.
-func forRows(n int, f func(best []model.Candidate, k int) []model.Candidate) {
+// with its own Ranker of the table (rank numbers per item).
+func forRows(n int, table []float64, rank int, f func(r *als.Ranker, k int)) {
 	workers := runtime.NumCPU()
-	bests := make([][]model.Candidate, workers)
-	parallel.For(workers, n, func(w, k int) { bests[w] = f(bests[w], k) })
+	rankers := make([]*als.Ranker, workers)
+	parallel.For(workers, n, func(w, k int) {
+		if rankers[w] == nil {
+			rankers[w] = als.NewRanker(table, rank)
+		}
+		f(rankers[w], k)
+	})
 }

@@ -77,11 +77,27 @@ func factorLine(side string, r als.FactorRow) string {
 }
 
 func userLine(r als.FactorRow) string { return factorLine("user", r) }
+
+// listLine renders a ranked list with its scores to 12 significant
+// digits: the job scores with BLAS (als.Scores), the brute force with a
+// plain loop, whose sums may differ in the last bits.
+func listLine(id string, list []model.Neighbor) string {
+	b := []byte(id)
+	for _, n := range list {
+		b = fmt.Appendf(b, " %s:%.12g", n.Item, n.Score)
+	}
+	return string(b)
+}
+
+func userListLine(l model.UserList) string   { return listLine(l.User, l.Items) }
+func neighborsLine(n model.Neighbors) string { return listLine(n.Item, n.Neighbors) }
 func itemLine(r als.FactorRow) string { return factorLine("item", r) }
 
 func init() {
 	beam.RegisterFunction(userLine)
 	beam.RegisterFunction(itemLine)
+	beam.RegisterFunction(userListLine)
+	beam.RegisterFunction(neighborsLine)
 }
 
 // factorize runs Factorize over rows and asserts that the factors are
@@ -229,7 +245,7 @@ func TestUserListsAndNeighbors(t *testing.T) {
 				scores[item] = als.Dot(ref.User(u), ref.Item(i))
 			}
 		}
-		wantUsers = append(wantUsers, model.UserList{User: user, Items: best(scores)})
+		wantUsers = append(wantUsers, listLine(user, best(scores)))
 	}
 	norm := func(x []float64) float64 { return math.Sqrt(als.Dot(x, x)) }
 	for i, item := range ref.Items {
@@ -243,12 +259,12 @@ func TestUserListsAndNeighbors(t *testing.T) {
 				scores[other] = c
 			}
 		}
-		wantItems = append(wantItems, model.Neighbors{Item: item, Neighbors: best(scores)})
+		wantItems = append(wantItems, listLine(item, best(scores)))
 	}
 	p, s := beam.NewPipelineWithRoot()
 	f := Factorize(s, beam.CreateList(s, rowsOf(rs)), Config{Config: cfg, Blocks: 3})
-	passert.Equals(s, UserLists(s, f, n), wantUsers...)
-	passert.Equals(s, ItemNeighbors(s, f, n, 0), wantItems...)
+	passert.Equals(s, beam.ParDo(s, userListLine, UserLists(s, f, n)), wantUsers...)
+	passert.Equals(s, beam.ParDo(s, neighborsLine, ItemNeighbors(s, f, n, 0)), wantItems...)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}
