@@ -255,3 +255,12 @@ func Prepare() error {
 	}
 	return nil
 }
+
+// Current is the canonical name of the runner --runner names (Prism when
+// it is unset).
+func Current() string {
+	if name, ok := aliases[strings.ToLower(flag.Lookup("runner").Value.String())]; ok {
+		return name
+	}
+	return flag.Lookup("runner").Value.String()
+}
