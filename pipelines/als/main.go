@@ -192,11 +192,8 @@ func configFromFlags() (config, error) {
 		Blocks:             *blocks,
 		ValidationFraction: *validation,
 	}
-	if c.ALS.Blocks == 0 && runners.Current() == runners.Prism {
-		// Blocks only add traffic where one bundle runs each stage: on
-		// synth-1M at rank 32, 1 block took 1.1 s per iteration, 4 took
-		// 3.0 s and 16 took 4.2 s.
-		c.ALS.Blocks = 1
+	if c.ALS.Blocks == 0 {
+		c.ALS.Blocks = alsbeam.BlocksFor(runners.Current())
 	}
 	if err := c.ALS.Validate(); err != nil {
 		return c, err

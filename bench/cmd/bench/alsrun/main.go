@@ -69,7 +69,7 @@ var (
 	alpha    = flag.Float64("alpha", 2, "Implicit mode's confidence slope: c = 1 + alpha·score.")
 	iters    = flag.Int("iterations", 10, "Iterations (users, then items).")
 	seed     = flag.Uint64("seed", 1, "Seed of the starting factors.")
-	blocks   = flag.Int("blocks", 0, "The pipeline's blocks per side (0: transforms/als's default).")
+	blocks   = flag.Int("blocks", 0, "The pipeline's blocks per side (0: what suits the runner, as the job picks: transforms/als.BlocksFor).")
 	factors  = flag.String("factors_output", "", "Directory of the pipeline's users.jsonl and items.jsonl (required with --impl=pipeline).")
 	workers  = flag.Int("workers", runtime.NumCPU(), "The reference's goroutines.")
 	compare  = flag.String("compare", "", "Directory of a pipeline run's factors to compare the reference's with (optional).")
@@ -96,7 +96,11 @@ func main() {
 			fail(fmt.Errorf("--impl=pipeline needs --factors_output"))
 		}
 		start := time.Now()
-		err = runPipeline(context.Background(), tals.Config{Config: cfg, Blocks: *blocks}, *ratings, *factors)
+		b := *blocks
+		if b == 0 {
+			b = tals.BlocksFor(runners.Current())
+		}
+		err = runPipeline(context.Background(), tals.Config{Config: cfg, Blocks: b}, *ratings, *factors)
 		fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
 	case "go":
 		err = runReference(cfg, *ratings, *workers, *compare)
