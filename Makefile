@@ -189,3 +189,18 @@ evaluate-sweep:
 		--action_field=event_type --time_field=event_time --weights=view:0.5,cart:2,purchase:6 --split=time && \
 	sweep taobao "$$d/taobao-userbehavior-sample/UserBehavior.csv" --format=csv --header=false --user_field=0 --item_field=1 \
 		--action_field=3 --time_field=4 --weights=pv:0.5,fav:1,cart:2,buy:6 --split=time
+
+## evaluate-als: on MovieLens 100K, implicit ALS beside item-kNN (the
+## sweep's best setting, RP3beta) and popularity in one table
+## (out/evaluate-als.json), then the explicit ALS RMSE sweep of
+## ALS_RMSE_GRID (out/evaluate-als-rmse.{md,json,png}); see
+## docs/evaluate/als.md.
+ALS_RMSE_GRID ?= ranks=10,20,50,100;lambdas=0.05,0.1,0.12,0.15,0.2;iterations=20
+.PHONY: evaluate-als
+evaluate-als:
+	@mkdir -p out
+	$(GO) build -o $(BIN)/evaluate ./pipelines/evaluate
+	$(BIN)/evaluate --input=$(ML100K) --format=tsv --header=false --user_field=0 --item_field=1 --score_field=2 \
+		--measure=rp3beta --rp3_beta=0.6 --top_n=300 --report=out/evaluate-als.json
+	$(BIN)/evaluate --input=$(ML100K) --format=tsv --header=false --user_field=0 --item_field=1 --score_field=2 \
+		--als_rmse_sweep='$(ALS_RMSE_GRID)' --als_rmse_out=out/evaluate-als-rmse

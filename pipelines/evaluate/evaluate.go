@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 	"github.com/recsys/itemsim/recommend"
 )
 
@@ -27,18 +28,27 @@ type Report struct {
 	CatalogueItems int `json:"catalogue_items"`
 	ModelItems     int `json:"model_items"`
 	K              int `json:"k"`
-	// Model is the item-similarity recommender; Popular the most-popular
-	// baseline (the fallback alone), on the same split.
-	Model   Metrics `json:"model"`
-	Popular Metrics `json:"popular"`
+	// Model is the item-similarity recommender (item-kNN); Popular the
+	// most-popular baseline (the fallback alone); ALS implicit ALS when
+	// --models lists it (its fallback users had no training row): all on
+	// the same split.
+	Model   Metrics  `json:"model"`
+	Popular Metrics  `json:"popular"`
+	ALS     *Metrics `json:"als,omitempty"`
 }
 
 // evaluate scores every user with a test item from the pipeline's outputs,
-// in user order, so the sums and the report are the same on every run.
+// in user order, so the sums and the report are the same on every run;
+// with ALS in c.Models, it trains ALS on the training rows first.
 func evaluate(c Config) (Report, error) {
 	o, err := load(c)
 	if err != nil {
 		return Report{}, err
+	}
+	if c.wants(ModelALS) {
+		if o.factors, err = trainALS(c.ALS, o.rowList, nil); err != nil {
+			return Report{}, fmt.Errorf("als: %v", err)
+		}
 	}
 	return o.measure(c), nil
 }
@@ -47,8 +57,11 @@ func evaluate(c Config) (Report, error) {
 // several scoring options (the sweep).
 type outputs struct {
 	sim, baseline *recommend.Model
+	rowList       []model.Row // as read
 	rows          map[string]model.Row
 	splits        []Split // by user
+	// factors, when set, are ALS's, measured beside the others.
+	factors *als.Factors
 }
 
 // load reads the pipeline's outputs in c's work directory.
@@ -83,11 +96,14 @@ func load(c Config) (*outputs, error) {
 		return nil, err
 	}
 	slices.SortFunc(splits, func(a, b Split) int { return cmp.Compare(a.User, b.User) })
-	return &outputs{sim: sim, baseline: baseline, rows: rows, splits: splits}, nil
+	return &outputs{sim: sim, baseline: baseline, rowList: rowList, rows: rows, splits: splits}, nil
 }
 
 // measure scores every user with a test item under c's scoring options
-// (K, Neighbors, Normalize).
+// (K, Neighbors, Normalize), and with o.factors when set: ALS ranks every
+// item it knows less the user's training items, and a user without a
+// training row (so without a factor) gets the popular list, as item-kNN's
+// fallback does.
 func (o *outputs) measure(c Config) Report {
 	rep := Report{Config: c, Users: len(o.splits), K: c.K, ModelItems: o.sim.Items()}
 	catalogue := map[string]bool{}
@@ -99,7 +115,7 @@ func (o *outputs) measure(c Config) Report {
 		}
 	}
 	rep.CatalogueItems = len(catalogue)
-	var mAcc, pAcc accumulator
+	var mAcc, pAcc, aAcc accumulator
 	for _, sp := range o.splits {
 		if len(sp.Test) == 0 {
 			continue
@@ -119,9 +135,22 @@ func (o *outputs) measure(c Config) Report {
 		}
 		ro := recommend.Options{N: c.K + len(extra), Neighbors: c.Neighbors, Normalize: c.Normalize}
 		mAcc.add(o.sim.Recommend(row.Items, row.Scores, ro), extra, rel, c.K)
-		pAcc.add(o.baseline.Recommend(row.Items, row.Scores, ro), extra, rel, c.K)
+		popular := o.baseline.Recommend(row.Items, row.Scores, ro)
+		pAcc.add(popular, extra, rel, c.K)
+		if o.factors == nil {
+			continue
+		}
+		if u, found := slices.BinarySearch(o.factors.Users, sp.User); found {
+			aAcc.addList(topItems(o.factors, u, sp.Train, c.K), false, rel, c.K)
+		} else {
+			aAcc.add(popular, extra, rel, c.K)
+		}
 	}
 	rep.Model, rep.Popular = mAcc.metrics(rep.CatalogueItems), pAcc.metrics(rep.CatalogueItems)
+	if o.factors != nil {
+		m := aAcc.metrics(rep.CatalogueItems)
+		rep.ALS = &m
+	}
 	return rep
 }
 
@@ -143,10 +172,15 @@ func (a *accumulator) add(res recommend.Result, extra []string, rel map[string]b
 			recs = append(recs, s.Item)
 		}
 	}
+	a.addList(recs, res.Fallback, rel, k)
+}
+
+// addList scores one user's list of recommended items, best first.
+func (a *accumulator) addList(recs []string, fallback bool, rel map[string]bool, k int) {
 	p, r, n, ap := UserMetrics(recs, rel, k)
 	a.p, a.r, a.ndcg, a.ap = a.p+p, a.r+r, a.ndcg+n, a.ap+ap
 	a.users++
-	if res.Fallback {
+	if fallback {
 		a.fallback++
 	}
 	if a.recommended == nil {
@@ -195,22 +229,46 @@ func readJSONL[T any](path string) ([]T, error) {
 	return out, nil
 }
 
-// printReport prints the metrics side by side.
+// printReport prints the metrics of the models c.Models lists side by
+// side, in its order, and ALS's settings when it is listed.
 func printReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "users %d (with a test item: %d), train pairs %d, test pairs %d, catalogue %d items (%d with neighbours)\n",
 		r.Users, r.TestUsers, r.TrainPairs, r.TestPairs, r.CatalogueItems, r.ModelItems)
-	fmt.Fprintf(w, "%-14s %10s %10s\n", "metric", "model", "popular")
-	for _, row := range []struct {
-		name string
-		m, p float64
-	}{
-		{fmt.Sprintf("precision@%d", r.K), r.Model.Precision, r.Popular.Precision},
-		{fmt.Sprintf("recall@%d", r.K), r.Model.Recall, r.Popular.Recall},
-		{fmt.Sprintf("ndcg@%d", r.K), r.Model.NDCG, r.Popular.NDCG},
-		{fmt.Sprintf("map@%d", r.K), r.Model.MAP, r.Popular.MAP},
-		{"coverage", r.Model.Coverage, r.Popular.Coverage},
-	} {
-		fmt.Fprintf(w, "%-14s %10.4f %10.4f\n", row.name, row.m, row.p)
+	if a := r.Config.ALS; r.ALS != nil {
+		fmt.Fprintf(w, "als: implicit, rank %d, lambda %g, alpha %g, %d iterations, seed %d\n", a.Rank, a.Lambda, a.Alpha, a.Iterations, a.Seed)
 	}
-	fmt.Fprintf(w, "%-14s %10d %10d\n", "fallback users", r.Model.FallbackUsers, r.Popular.FallbackUsers)
+	var cols []Metrics
+	fmt.Fprintf(w, "%-14s", "metric")
+	for _, name := range r.Config.Models {
+		switch {
+		case name == ModelItemKNN:
+			cols = append(cols, r.Model)
+		case name == ModelPopular:
+			cols = append(cols, r.Popular)
+		case name == ModelALS && r.ALS != nil:
+			cols = append(cols, *r.ALS)
+		default:
+			continue
+		}
+		fmt.Fprintf(w, " %10s", name)
+	}
+	fmt.Fprintln(w)
+	f := func(v float64) string { return fmt.Sprintf("%.4f", v) }
+	for _, row := range []struct {
+		name  string
+		value func(Metrics) string
+	}{
+		{fmt.Sprintf("precision@%d", r.K), func(m Metrics) string { return f(m.Precision) }},
+		{fmt.Sprintf("recall@%d", r.K), func(m Metrics) string { return f(m.Recall) }},
+		{fmt.Sprintf("ndcg@%d", r.K), func(m Metrics) string { return f(m.NDCG) }},
+		{fmt.Sprintf("map@%d", r.K), func(m Metrics) string { return f(m.MAP) }},
+		{"coverage", func(m Metrics) string { return f(m.Coverage) }},
+		{"fallback users", func(m Metrics) string { return fmt.Sprint(m.FallbackUsers) }},
+	} {
+		fmt.Fprintf(w, "%-14s", row.name)
+		for _, m := range cols {
+			fmt.Fprintf(w, " %10s", row.value(m))
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -6,6 +6,18 @@
 // nDCG and MAP at --k, catalogue coverage, and the same for a most-popular
 // baseline on the same split, as a table and as JSON (--report).
 //
+// Beside item-kNN and popularity it measures implicit ALS (--models, the
+// --als_* flags; defaults tuned on MovieLens 100K, docs/evaluate/als.md)
+// on the same split: Hu, Koren & Volinsky's model trained on the training
+// rows' scores, every item it knows ranked by x_uᵀy_i less the user's
+// training items, in the project's top-N order. With --als_rmse_sweep it
+// trains explicit ALS-WR instead for a grid of ranks and λ on the training
+// side and prints the held-out RMSE after every iteration, with a table and
+// a plot (--als_rmse_out). Both train with model/als's Train in process:
+// the single-process reference that the ALS job's Beam pipeline
+// (pipelines/als) is tested to equal within 1e-9, so the same model, and
+// much faster to sweep.
+//
 // With --sweep=grid.json it runs the model once per setting of the grid
 // (measure, user weighting, α, shrinkage, --top_n) on the same split and
 // measures each under every scoring option of the grid (neighbours used
@@ -17,7 +29,9 @@
 //
 // Field, scoring and similarity flags are the similarity job's
 // (pipelines/options), but its --since and --until; its --seed (DIMSUM's)
-// is --dimsum_seed here.
+// is --dimsum_seed here. The ALS job's --rank, --lambda, --alpha,
+// --iterations and --seed are --als_rank, --als_lambda, --als_alpha,
+// --als_iterations and --als_seed.
 package main
 
 import (
@@ -33,6 +47,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/model/als"
 	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/transforms/dimsum"
 	"github.com/recsys/itemsim/transforms/interactions"
@@ -69,7 +84,7 @@ var (
 
 func init() {
 	register.Function2x0(keyByUser)
-	register.DoFn5x1[context.Context, string, func(*interactions.Event) bool, func(interactions.Batch), func(Split), error](&splitFn{})
+	register.DoFn6x1[context.Context, string, func(*interactions.Event) bool, func(interactions.Batch), func(interactions.Batch), func(Split), error](&splitFn{})
 	register.Emitter2[string, interactions.Event]()
 	register.Emitter1[interactions.Batch]()
 	register.Emitter1[Split]()
@@ -95,6 +110,13 @@ type Config struct {
 	K             int               `json:"k"`
 	Normalize     bool              `json:"normalize"`
 	Neighbors     int               `json:"neighbors"`
+	// Models are the table's columns (--models); ALS is the implicit ALS
+	// trained when they list it.
+	Models []string   `json:"models"`
+	ALS    als.Config `json:"als"`
+	// TestRows has the pipeline score the test events too, into the
+	// test file, for --als_rmse_sweep.
+	TestRows bool `json:"-"`
 	// WorkDir holds the pipeline's outputs (see files).
 	WorkDir string `json:"-"`
 }
@@ -113,6 +135,13 @@ func main() {
 		defer os.RemoveAll(c.WorkDir)
 	}
 	start := time.Now()
+	if *alsRMSESweep != "" {
+		if err := runRMSESweep(context.Background(), c, *alsRMSESweep, *alsRMSEOut, os.Stdout); err != nil {
+			fail(err)
+		}
+		fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
+		return
+	}
 	if *sweep != "" {
 		if err := runSweep(context.Background(), c, *sweep, *sweepOut); err != nil {
 			fail(err)
@@ -183,18 +212,32 @@ func configFromFlags() (Config, error) {
 		return c, fmt.Errorf("--neighbors must be >= 0 (0: every neighbour)")
 	case *sweep != "" && *sweepOut == "":
 		return c, fmt.Errorf("--sweep needs --sweep_out")
+	case *sweep != "" && *alsRMSESweep != "":
+		return c, fmt.Errorf("--sweep and --als_rmse_sweep are separate runs: give one")
+	}
+	if c.Models, err = parseModels(*models); err != nil {
+		return c, err
+	}
+	if c.ALS, err = alsFromFlags(); err != nil && (c.wants(ModelALS) || *alsRMSESweep != "") {
+		return c, err
+	}
+	if *alsRMSESweep != "" {
+		if err := rmseFlags(c); err != nil {
+			return c, err
+		}
+		c.TestRows = true
 	}
 	return c, nil
 }
 
 // files are the pipeline's outputs in the work directory.
 type files struct {
-	Similarities, Popular, Train, Splits, DeadLetter string
+	Similarities, Popular, Train, Test, Splits, DeadLetter string
 }
 
 func (c Config) files() files {
 	p := func(name string) string { return filepath.Join(c.WorkDir, name) }
-	return files{p("similarities.jsonl"), p("popular.json"), p("train.jsonl"), p("splits.jsonl"), p("dead_letter.jsonl")}
+	return files{p("similarities.jsonl"), p("popular.json"), p("train.jsonl"), p("test.jsonl"), p("splits.jsonl"), p("dead_letter.jsonl")}
 }
 
 // Run splits, builds the model on the training side in a Beam pipeline,
@@ -229,7 +272,7 @@ func build(s beam.Scope, c Config) error {
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, f.DeadLetter, deadDone)
 
 	byUser := beam.GroupByKey(s, beam.ParDo(s, keyByUser, src.Batches))
-	train, splits := beam.ParDo2(s, &splitFn{Config: c.Split}, byUser)
+	train, test, splits := beam.ParDo3(s, &splitFn{Config: c.Split, Test: c.TestRows}, byUser)
 
 	rows := scoring.PerUser(s, train, c.Scoring)
 	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
@@ -238,6 +281,10 @@ func build(s beam.Scope, c Config) error {
 	textsink.Write(s.Scope("Popular"), f.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
 	textsink.Write(s.Scope("Train"), f.Train, beam.ParDo(s, rowJSON, scoring.Rows(s, rows)), gate)
 	textsink.Write(s.Scope("Splits"), f.Splits, beam.ParDo(s, splitJSON, splits), gate)
+	if c.TestRows {
+		ts := s.Scope("Test")
+		textsink.Write(ts, f.Test, beam.ParDo(ts, rowJSON, scoring.Rows(ts, scoring.PerUser(ts, test, c.testScoring()))), gate)
+	}
 	return nil
 }
 
@@ -249,14 +296,15 @@ func keyByUser(b interactions.Batch, emit func(string, interactions.Event)) {
 }
 
 // splitFn splits each user's events: training events go on to scoring (as
-// one batch per user),
-// and one Split per user records both sides.
+// one batch per user), with Test the test events too (to score the held-out
+// ratings), and one Split per user records both sides.
 type splitFn struct {
 	Config SplitConfig
+	Test   bool
 	buf    []interactions.Event
 }
 
-func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*interactions.Event) bool, train func(interactions.Batch), splits func(Split)) error {
+func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*interactions.Event) bool, train, test func(interactions.Batch), splits func(Split)) error {
 	f.buf = f.buf[:0]
 	var e interactions.Event
 	for events(&e) {
@@ -268,6 +316,9 @@ func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*in
 	}
 	if len(kept) > 0 {
 		train(interactions.Batch{Events: kept})
+	}
+	if f.Test && len(kept) < len(f.buf) {
+		test(interactions.Batch{Events: heldOut(f.buf, sp.Test)})
 	}
 	splits(sp)
 	return nil

@@ -62,22 +62,10 @@ func (r SweepResult) plot(path string) error {
 			ticks[x].Label = fmt.Sprint(n)
 		}
 	}
-	const panelWidth, legendWidth, height = 4.5 * vg.Inch, 2.2 * vg.Inch, 4 * vg.Inch
-	width := panelWidth*vg.Length(len(normalize)) + legendWidth
-	img := vgimg.New(width, height)
-	dc := draw.New(img)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	legend := plot.NewLegend()
-	legend.Top, legend.Left = true, true
-	for k, norm := range normalize {
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("normalize %v", norm)
-		p.X.Label.Text = "neighbours used per training item"
-		p.Y.Label.Text = fmt.Sprintf("nDCG@%d (best setting)", r.K)
-		p.X.Tick.Marker = ticks
-		p.Y.Min, p.Y.Max = 0, top*1.05
-		p.Add(plotter.NewGrid())
+	var panels []panel
+	for _, norm := range normalize {
+		p := panel{title: fmt.Sprintf("normalize %v", norm), xLabel: "neighbours used per training item",
+			yLabel: fmt.Sprintf("nDCG@%d (best setting)", r.K), xTicks: ticks, yMin: 0, yMax: top * 1.05}
 		for f, name := range families {
 			xys := plotter.XYs{}
 			for x, n := range neighbors {
@@ -91,26 +79,89 @@ func (r SweepResult) plot(path string) error {
 					xys = append(xys, plotter.XY{X: float64(x), Y: best})
 				}
 			}
-			l, pts, err := plotter.NewLinePoints(xys)
+			p.lines = append(p.lines, series{name: name, xys: xys, colour: f})
+		}
+		p.lines = append(p.lines, series{name: "popular", dashes: dashed,
+			xys: plotter.XYs{{X: 0, Y: r.Popular.NDCG}, {X: float64(len(neighbors) - 1), Y: r.Popular.NDCG}}})
+		panels = append(panels, p)
+	}
+	return drawPanels(path, panels)
+}
+
+// series is one line of a panel: in the palette's colour number colour
+// with that number's point shape, or, with dashes, a reference line in
+// grey without points.
+type series struct {
+	name   string
+	xys    plotter.XYs
+	colour int
+	dashes []vg.Length
+}
+
+// The reference lines' patterns.
+var (
+	dashed = []vg.Length{vg.Points(4), vg.Points(3)}
+	dotted = []vg.Length{vg.Points(1), vg.Points(2)}
+)
+
+// panel is one plot of a figure, its y axis from yMin to yMax; xTicks nil
+// takes gonum's ticks.
+type panel struct {
+	title, xLabel, yLabel string
+	xTicks                plot.Ticker
+	yMin, yMax            float64
+	lines                 []series
+}
+
+// Figure geometry: the image is len(panels)·panelWidth + legendWidth wide
+// and figureHeight high.
+const panelWidth, legendWidth, figureHeight = 4.5 * vg.Inch, 2.2 * vg.Inch, 4 * vg.Inch
+
+// drawPanels draws panels side by side on a white background, with one
+// legend on the right naming the first panel's lines, as a PNG at path.
+func drawPanels(path string, panels []panel) error {
+	width := panelWidth*vg.Length(len(panels)) + legendWidth
+	img := vgimg.New(width, figureHeight)
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	for k, pn := range panels {
+		p := plot.New()
+		p.Title.Text, p.X.Label.Text, p.Y.Label.Text = pn.title, pn.xLabel, pn.yLabel
+		if pn.xTicks != nil {
+			p.X.Tick.Marker = pn.xTicks
+		}
+		p.Add(plotter.NewGrid())
+		for _, s := range pn.lines {
+			if s.dashes != nil {
+				l, err := plotter.NewLine(s.xys)
+				if err != nil {
+					return err
+				}
+				l.Color, l.Dashes = color.Gray{Y: 100}, s.dashes
+				p.Add(l)
+				if k == 0 {
+					legend.Add(s.name, l)
+				}
+				continue
+			}
+			l, pts, err := plotter.NewLinePoints(s.xys)
 			if err != nil {
 				return err
 			}
-			l.Color, pts.Color, pts.Shape = palette[f%len(palette)], palette[f%len(palette)], plotutil.Shape(f)
+			c := palette[s.colour%len(palette)]
+			l.Color, pts.Color, pts.Shape = c, c, plotutil.Shape(s.colour)
 			l.Width = vg.Points(1.5)
 			p.Add(l, pts)
 			if k == 0 {
-				legend.Add(name, l, pts)
+				legend.Add(s.name, l, pts)
 			}
 		}
-		pop, err := plotter.NewLine(plotter.XYs{{X: 0, Y: r.Popular.NDCG}, {X: float64(len(neighbors) - 1), Y: r.Popular.NDCG}})
-		if err != nil {
-			return err
-		}
-		pop.Color, pop.Dashes = color.Gray{Y: 100}, []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(pop)
-		if k == 0 {
-			legend.Add("popular", pop)
-		}
+		// After the lines, which widen the range to their data: a line
+		// leaving the range is clipped.
+		p.Y.Min, p.Y.Max = pn.yMin, pn.yMax
 		left := panelWidth * vg.Length(k)
 		p.Draw(draw.Crop(dc, left, left+panelWidth-width, 0, 0))
 	}

@@ -102,3 +102,14 @@ func (c SplitConfig) SplitUser(user string, events []interactions.Event) (s Spli
 	}
 	return s, trainEvents, nil
 }
+
+// heldOut are the events of the items in test (sorted), in events' order.
+func heldOut(events []interactions.Event, test []string) []interactions.Event {
+	var out []interactions.Event
+	for _, e := range events {
+		if _, found := slices.BinarySearch(test, e.Item); found {
+			out = append(out, e)
+		}
+	}
+	return out
+}
