@@ -89,17 +89,10 @@ func trainALS(cfg als.Config, rows []model.Row, each func(int, *als.Factors)) (*
 }
 
 // topItems is user k's n best items of f by x_uᵀy_i, less seen (sorted
-// ids), in the project's top-N order (model.Order: higher score, then
-// smaller item id; f.Items is sorted, so a candidate's index orders as its
-// id).
+// ids), ranked as the ALS job ranks its user lists (als.Ranker: the
+// project's top-N order, model.Order).
 func topItems(f *als.Factors, k int, seen []string, n int) []string {
-	x := f.User(k)
-	best := make([]model.Candidate, 0, n)
-	for i, it := range f.Items {
-		if _, found := slices.BinarySearch(seen, it); !found {
-			best = model.Insert(best, model.Candidate{ID: int32(i), Score: als.Dot(x, f.Item(i))}, n)
-		}
-	}
+	best := als.NewRanker(f.ItemFactors, f.Rank).Top(f.User(k), als.Seen(f.Items, seen), n)
 	out := make([]string, len(best))
 	for j, c := range best {
 		out[j] = f.Items[c.ID]

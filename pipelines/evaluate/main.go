@@ -46,7 +46,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
-	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/model/als"
 	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/transforms/dimsum"
@@ -89,11 +88,7 @@ func init() {
 	register.Emitter1[interactions.Batch]()
 	register.Emitter1[Split]()
 	register.Iter1[interactions.Event]()
-	register.Function1x1(neighborsJSON)
-	register.Function1x1(rowJSON)
 	register.Function1x1(splitJSON)
-	register.Function1x1(deadLetterJSON)
-	register.Function1x1(popularJSON)
 }
 
 // Config is a validated evaluation run.
@@ -268,7 +263,7 @@ func build(s beam.Scope, c Config) error {
 	if err != nil {
 		return err
 	}
-	deadDone := textsink.Write(s.Scope("DeadLetter"), f.DeadLetter, beam.ParDo(s, deadLetterJSON, src.Dead))
+	deadDone := textsink.WriteJSON(s.Scope("DeadLetter"), f.DeadLetter, src.Dead)
 	gate := interactions.Gate(s, src.Stats, c.MaxBad, f.DeadLetter, deadDone)
 
 	byUser := beam.GroupByKey(s, beam.ParDo(s, keyByUser, src.Batches))
@@ -277,13 +272,13 @@ func build(s beam.Scope, c Config) error {
 	rows := scoring.PerUser(s, train, c.Scoring)
 	table, pairs := dimsum.Pairs(s, c.DIMSUM, rows, c.Scoring.Clip)
 	neighbors := topn.Top(s, c.TopN, c.MinSimilarity, pairs, table)
-	textsink.Write(s.Scope("Similarities"), f.Similarities, beam.ParDo(s, neighborsJSON, neighbors), gate)
-	textsink.Write(s.Scope("Popular"), f.Popular, beam.ParDo(s, popularJSON, popularity.Top(s, rows, c.PopularN)), gate)
-	textsink.Write(s.Scope("Train"), f.Train, beam.ParDo(s, rowJSON, scoring.Rows(s, rows)), gate)
+	textsink.WriteJSON(s.Scope("Similarities"), f.Similarities, neighbors, gate)
+	textsink.WriteJSON(s.Scope("Popular"), f.Popular, popularity.Top(s, rows, c.PopularN), gate)
+	textsink.WriteJSON(s.Scope("Train"), f.Train, scoring.Rows(s, rows), gate)
 	textsink.Write(s.Scope("Splits"), f.Splits, beam.ParDo(s, splitJSON, splits), gate)
 	if c.TestRows {
 		ts := s.Scope("Test")
-		textsink.Write(ts, f.Test, beam.ParDo(ts, rowJSON, scoring.Rows(ts, scoring.PerUser(ts, test, c.testScoring()))), gate)
+		textsink.WriteJSON(ts, f.Test, scoring.Rows(ts, scoring.PerUser(ts, test, c.testScoring())), gate)
 	}
 	return nil
 }
@@ -326,10 +321,7 @@ func (f *splitFn) ProcessElement(_ context.Context, user string, events func(*in
 
 // The output lines. Beam registers functions by name, so each element type
 // gets a named function rather than an instance of a generic one.
-func neighborsJSON(n model.Neighbors) string          { return toJSON(n) }
-func rowJSON(r model.Row) string                      { return toJSON(r) }
-func splitJSON(s Split) string                        { return toJSON(s) }
-func deadLetterJSON(d interactions.DeadLetter) string { return toJSON(d) }
+func splitJSON(s Split) string { return toJSON(s) }
 
 // toJSON renders one output line.
 func toJSON(v any) string {
@@ -338,12 +330,4 @@ func toJSON(v any) string {
 		panic(err) // strings and finite floats always marshal
 	}
 	return string(b)
-}
-
-// popularJSON renders the ranked list as the similarity pipeline's
-// --popular_output does, so the serving loader reads it.
-func popularJSON(items []model.PopularItem) string {
-	return toJSON(struct {
-		Items []model.PopularItem `json:"items"`
-	}{items})
 }

@@ -18,11 +18,13 @@ func init() {
 	register.Function1x1(factorRowLine)
 	register.Function1x1(deadLetterLine)
 	register.Function1x1(popularLine)
+	register.Function1x1(rowLine)
 }
 
 // WriteJSON writes values to path as JSON lines, as Write writes lines:
 // a PCollection of the jobs' products, each element on one line
-// (model.Neighbors, model.UserList, als.FactorRow, interactions.DeadLetter),
+// (model.Neighbors, model.UserList, als.FactorRow, interactions.DeadLetter,
+// model.Row),
 // or of []model.PopularItem, each list as the popular-list document the
 // server reads, {"items":[...]}. encoding/json prints a float64 in its
 // shortest form that reads back to the same value. (Typed functions, one
@@ -38,6 +40,8 @@ func WriteJSON(s beam.Scope, path string, values beam.PCollection, after ...beam
 		fn = factorRowLine
 	case reflect.TypeOf(interactions.DeadLetter{}):
 		fn = deadLetterLine
+	case reflect.TypeOf(model.Row{}):
+		fn = rowLine
 	case reflect.TypeOf([]model.PopularItem{}):
 		fn = popularLine
 	default:
@@ -50,6 +54,7 @@ func neighborsLine(v model.Neighbors) string          { return line(v) }
 func userListLine(v model.UserList) string            { return line(v) }
 func factorRowLine(v als.FactorRow) string            { return line(v) }
 func deadLetterLine(v interactions.DeadLetter) string { return line(v) }
+func rowLine(v model.Row) string                      { return line(v) }
 func popularLine(items []model.PopularItem) string {
 	return line(struct {
 		Items []model.PopularItem `json:"items"`
