@@ -58,8 +58,8 @@ var (
 
 	implicit   = flag.Bool("implicit", true, "Implicit-feedback ALS (Hu, Koren & Volinsky 2008: confidence 1 + alpha*score, preference 1 for every scored pair); false: explicit ALS-WR on the scores as ratings.")
 	rank       = flag.Int("rank", 64, "Latent factors per user and item.")
-	lambda     = flag.Float64("lambda", 0.1, "Regularisation: explicit mode scales it by each user's and item's rating count (as Spark does), implicit mode uses it as is.")
-	alpha      = flag.Float64("alpha", 1, "Implicit mode's confidence slope: c = 1 + alpha*score.")
+	lambda     = flag.Float64("lambda", defaultLambda, "Regularisation: explicit mode scales it by each user's and item's rating count (as Spark does), implicit mode uses it as is. -1: 50 with --implicit, 0.1 without (the best of the sweeps on MovieLens 100K: docs/evaluate/als.md).")
+	alpha      = flag.Float64("alpha", 2, "Implicit mode's confidence slope: c = 1 + alpha*score.")
 	iterations = flag.Int("iterations", 10, "Alternations (users, then items).")
 	seed       = flag.Uint64("seed", 1, "Seed of the initial factors (and of --validation_fraction's split): the same input and seed give the same bits.")
 	blocks     = flag.Int("blocks", 0, "Blocks of users, and of items, each half-step is split into; the factors are the same bits for any number. More blocks spread a half-step over more workers, but ship each factor to more blocks. 0: 1 on Prism (which runs a stage as one bundle and solves a block on every core), 16 on Dataflow and Flink.")
@@ -74,6 +74,11 @@ var (
 	maxBad  = options.RegisterMaxBadFraction(flag.CommandLine)
 	store   = options.RegisterDatastore(flag.CommandLine)
 )
+
+// defaultLambda asks for the regularisation that suits the mode: the
+// evaluation's best on MovieLens 100K, implicit (nDCG@10 0.4793 at rank 64,
+// λ 50, α 2) and explicit (held-out RMSE 0.916–0.929 at λ 0.1–0.12).
+const defaultLambda = -1
 
 // config is the validated run configuration.
 type config struct {
@@ -188,7 +193,7 @@ func configFromFlags() (config, error) {
 	}
 	c.Scoring.Seed = *seed // --max_items_per_user's tie-break
 	c.ALS = alsbeam.Config{
-		Config:             als.Config{Rank: *rank, Lambda: *lambda, Implicit: *implicit, Alpha: *alpha, Iterations: *iterations, Seed: *seed},
+		Config:             als.Config{Rank: *rank, Lambda: modeLambda(*lambda, *implicit), Implicit: *implicit, Alpha: *alpha, Iterations: *iterations, Seed: *seed},
 		Blocks:             *blocks,
 		ValidationFraction: *validation,
 	}
@@ -219,6 +224,17 @@ func configFromFlags() (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// modeLambda resolves --lambda's default for the mode.
+func modeLambda(lambda float64, implicit bool) float64 {
+	switch {
+	case lambda != defaultLambda:
+		return lambda
+	case implicit:
+		return 50
+	}
+	return 0.1
 }
 
 // run builds the job and runs it on the runner --runner names (Prism by

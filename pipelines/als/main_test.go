@@ -148,7 +148,7 @@ func TestMovieLens(t *testing.T) {
 	for _, r := range testlogs.MovieLens(t) {
 		rs = append(rs, als.Rating(r))
 	}
-	cfg := als.Config{Rank: 10, Lambda: 0.1, Alpha: 1, Iterations: 3, Seed: 1}
+	cfg := als.Config{Rank: 10, Lambda: 0.1, Alpha: 2, Iterations: 3, Seed: 1}
 	ref, err := als.Train(cfg, rs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +413,7 @@ func TestDatastore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (als.Config{Rank: 4, Lambda: 0.1, Implicit: true, Alpha: 1, Iterations: 2, Seed: 1}); cfg != want {
+		if want := (als.Config{Rank: 4, Lambda: 50, Implicit: true, Alpha: 2, Iterations: 2, Seed: 1}); cfg != want {
 			t.Errorf("settings %+v, want %+v", cfg, want)
 		}
 		if want := readLines[als.FactorRow](t, path("factors.jsonl")); fmt.Sprint(rows) != fmt.Sprint(want) {
