@@ -7,6 +7,7 @@ package jobtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -160,4 +161,16 @@ func Ask(client *http.Client, base, path, body string) Answer {
 	var v struct{ Version string }
 	json.Unmarshal(b, &v)
 	return Answer{Status: resp.StatusCode, Version: v.Version, Body: string(b)}
+}
+
+// RunJob sets the flags args for one test, validates them with the job's
+// config and runs the job in this process with run.
+func RunJob[C any](t testing.TB, config func() (C, error), run func(context.Context, C) (beam.PipelineResult, error), args ...string) (beam.PipelineResult, error) {
+	t.Helper()
+	SetFlags(t, args...)
+	c, err := config()
+	if err != nil {
+		return nil, err
+	}
+	return run(context.Background(), c)
 }

@@ -120,15 +120,9 @@ func main() {
 	}
 	start := time.Now()
 	printOptions(c)
-	fmt.Printf("window: %s; version %s\n", c.Span, c.RunID)
-	switch done, err := store.Preflight(ctx, c.Manifest, c.RunID, c.Window.End); {
-	case publish.IsStale(err):
-		fmt.Printf("als: refused: %v\n", err)
-		return
-	case err != nil:
+	if proceed, err := store.Start(ctx, os.Stdout, "als", c.Manifest, options.Publication{Span: c.Span, Window: c.Window, Version: c.RunID}); err != nil {
 		fail(err)
-	case done:
-		fmt.Printf("als: version %s is already published in every sink: nothing to do (give another --run_id to publish this window again)\n", c.RunID)
+	} else if !proceed {
 		return
 	}
 	res, err := run(ctx, c)
@@ -140,9 +134,7 @@ func main() {
 		q := res.Metrics().AllMetrics()
 		printRMSE(q, c.ALS.Iterations)
 		runners.PrintCounters(os.Stdout, q)
-		if refused := runners.Counters(q)["datastoreio/publish_refused"]; refused > 0 {
-			fmt.Printf("als: refused: version %s was not published in Datastore: a run whose window ends later published meanwhile (datastoreio/publish_refused %d)\n", c.RunID, refused)
-		}
+		store.ReportRefused(os.Stdout, "als", c.RunID, q)
 	}
 	fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
 }
@@ -178,16 +170,11 @@ func configFromFlags() (config, error) {
 		}
 		paths[path] = flagName
 	}
-	if c.Span, err = window.Resolve(time.Now()); err != nil {
+	pub, err := window.Publication(time.Now(), *runID)
+	if err != nil {
 		return c, err
 	}
-	c.Window = publish.Window{End: c.Span.End()}
-	if c.Span.Since != 0 {
-		c.Window.Start = time.Unix(c.Span.Since, 0).UTC()
-	}
-	if c.RunID = *runID; c.RunID == "" {
-		c.RunID = c.Window.End.Format("20060102T150405Z")
-	}
+	c.Span, c.Window, c.RunID = pub.Span, pub.Window, pub.Version
 	if c.Scoring, err = score.Config(c.Spec, &c.Span); err != nil {
 		return c, err
 	}

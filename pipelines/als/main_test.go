@@ -51,12 +51,7 @@ func movieLensFlags() []string {
 // runJob runs the whole job in this process with the given flags.
 func runJob(t *testing.T, args ...string) (beam.PipelineResult, error) {
 	t.Helper()
-	jobtest.SetFlags(t, args...)
-	c, err := configFromFlags()
-	if err != nil {
-		return nil, err
-	}
-	return run(context.Background(), c)
+	return jobtest.RunJob(t, configFromFlags, run, args...)
 }
 
 func mustRun(t *testing.T, args ...string) beam.PipelineResult {

@@ -14,7 +14,7 @@ import (
 // or gs://) or a BigQuery table or query (see docs/bigquery.md).
 type Input struct {
 	input, query, bqRowFilter, bqProject, bqEndpoint, bqStorageEndpoint *string
-	bqStreams                                                          *int
+	bqStreams                                                           *int
 }
 
 // RegisterInput registers --input, --input_query, --bq_streams,

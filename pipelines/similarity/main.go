@@ -98,17 +98,9 @@ func main() {
 	}
 	start := time.Now()
 	printOptions(c)
-	fmt.Printf("window: %s; version %s\n", c.Span, c.RunID)
-	switch done, err := store.Preflight(ctx, c.Manifest, c.RunID, c.Window.End); {
-	case publish.IsStale(err):
-		// A late run is expected now and then (a retried or delayed
-		// night): it refuses, and succeeds, so that no scheduler retries it.
-		fmt.Printf("similarity: refused: %v\n", err)
-		return
-	case err != nil:
+	if proceed, err := store.Start(ctx, os.Stdout, "similarity", c.Manifest, options.Publication{Span: c.Span, Window: c.Window, Version: c.RunID}); err != nil {
 		fail(err)
-	case done:
-		fmt.Printf("similarity: version %s is already published in every sink: nothing to do (give another --run_id to publish this window again)\n", c.RunID)
+	} else if !proceed {
 		return
 	}
 	res, err := run(ctx, c)
@@ -118,9 +110,7 @@ func main() {
 	fmt.Printf("measure: %s\noutput: %s\ndead letter: %s\n", c.DIMSUM.Similarity, c.Output, c.DeadLetter)
 	if res != nil {
 		printCounters(res.Metrics().AllMetrics())
-		if refused := runners.Counters(res.Metrics().AllMetrics())["datastoreio/publish_refused"]; refused > 0 {
-			fmt.Printf("similarity: refused: version %s was not published in Datastore: a run whose window ends later published meanwhile (datastoreio/publish_refused %d)\n", c.RunID, refused)
-		}
+		store.ReportRefused(os.Stdout, "similarity", c.RunID, res.Metrics().AllMetrics())
 	}
 	fmt.Printf("wall time: %s\n", time.Since(start).Round(time.Millisecond))
 }
@@ -150,16 +140,11 @@ func configFromFlags() (config, error) {
 	if c.Manifest != "" && (c.Manifest == c.Output || c.Manifest == c.Popular || c.Manifest == c.DeadLetter) {
 		return c, fmt.Errorf("--manifest_output %s is also another output's path", c.Manifest)
 	}
-	if c.Span, err = window.Resolve(time.Now()); err != nil {
+	pub, err := window.Publication(time.Now(), *runID)
+	if err != nil {
 		return c, err
 	}
-	c.Window = publish.Window{End: c.Span.End()}
-	if c.Span.Since != 0 {
-		c.Window.Start = time.Unix(c.Span.Since, 0).UTC()
-	}
-	if c.RunID = *runID; c.RunID == "" {
-		c.RunID = c.Window.End.Format("20060102T150405Z")
-	}
+	c.Span, c.Window, c.RunID = pub.Span, pub.Window, pub.Version
 	if c.Scoring, err = score.Config(c.Spec, &c.Span); err != nil {
 		return c, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -33,15 +32,10 @@ const (
 	fixture   = "../../testdata/interactions.csv"
 )
 
-// runJob runs the whole job with the given flags and returns its result.
+// runJob runs the whole job in this process with the given flags.
 func runJob(t *testing.T, args ...string) (beam.PipelineResult, error) {
 	t.Helper()
-	jobtest.SetFlags(t, args...)
-	c, err := configFromFlags()
-	if err != nil {
-		return nil, err
-	}
-	return run(context.Background(), c)
+	return jobtest.RunJob(t, configFromFlags, run, args...)
 }
 
 func mustRun(t *testing.T, args ...string) beam.PipelineResult {
