@@ -1,6 +1,7 @@
 package runners
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -29,4 +30,15 @@ func PrintCounters(w io.Writer, q metrics.QueryResults) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-36s %d\n", n, sums[n])
 	}
+}
+
+// PrintStart prints to w, on one line, that job starts on the current
+// runner with the effective configuration c (defaults resolved), as JSON.
+func PrintStart(w io.Writer, job string, c any) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: starting on %s with %s\n", job, Current(), b)
+	return nil
 }

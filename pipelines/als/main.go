@@ -19,7 +19,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -119,7 +118,9 @@ func main() {
 		fail(err)
 	}
 	start := time.Now()
-	printOptions(c)
+	if err := runners.PrintStart(os.Stdout, "als", c); err != nil {
+		fail(err)
+	}
 	if proceed, err := store.Start(ctx, os.Stdout, "als", c.Manifest, options.Publication{Span: c.Span, Window: c.Window, Version: c.RunID}); err != nil {
 		fail(err)
 	} else if !proceed {
@@ -293,20 +294,6 @@ func build(s beam.Scope, c config) error {
 		writeDatastore(s.Scope("Datastore"), c, gate, neighbors, datastoreio.Products{Popular: pop, Users: users, ItemFactors: itemRows})
 	}
 	return nil
-}
-
-// printOptions prints the effective configuration, defaults resolved, on
-// one line.
-func printOptions(c config) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		fail(err)
-	}
-	runner := flag.Lookup("runner").Value.String()
-	if runner == "" {
-		runner = "prism"
-	}
-	fmt.Printf("als: starting on %s with %s\n", runner, b)
 }
 
 // printRMSE prints the held-out RMSE of each iteration, when the run held

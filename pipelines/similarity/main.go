@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -97,7 +96,9 @@ func main() {
 		fail(err)
 	}
 	start := time.Now()
-	printOptions(c)
+	if err := runners.PrintStart(os.Stdout, "similarity", c); err != nil {
+		fail(err)
+	}
 	if proceed, err := store.Start(ctx, os.Stdout, "similarity", c.Manifest, options.Publication{Span: c.Span, Window: c.Window, Version: c.RunID}); err != nil {
 		fail(err)
 	} else if !proceed {
@@ -222,20 +223,6 @@ func build(s beam.Scope, c config) error {
 
 // afterGate passes neighbours on once the gate (a side input) is complete.
 func afterGate(n model.Neighbors, _ []int, emit func(model.Neighbors)) { emit(n) }
-
-// printOptions prints the effective configuration, defaults resolved, on
-// one line.
-func printOptions(c config) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		fail(err)
-	}
-	runner := flag.Lookup("runner").Value.String()
-	if runner == "" {
-		runner = "prism"
-	}
-	fmt.Printf("similarity: starting on %s with %s\n", runner, b)
-}
 
 // printCounters prints the run's counters summed over steps, sorted by
 // name, and the scale B that DIMSUM divided the scores by.
