@@ -119,6 +119,7 @@ fuzz:
 	GO=$(GO) .ci/fuzz-one FuzzAppendResult ./serving $(FUZZTIME)
 	GO=$(GO) .ci/fuzz-one FuzzAppendQuery ./serving $(FUZZTIME)
 	GO=$(GO) .ci/fuzz-one FuzzParse ./publish $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecodeBlock ./transforms/als $(FUZZTIME)
 
 -include runners/runners.mk templates/dataflow/template.mk templates/dataflow/schedule.mk
 
