@@ -9,7 +9,7 @@ ADDR      ?= 127.0.0.1:8080
 ML100K    ?= ../shared/datasets/ml-100k/u.data
 ARGS      ?=
 FUZZTIME  ?= 10s
-TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity
+TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity ./transforms/als
 
 .PHONY: all build run run-als serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
