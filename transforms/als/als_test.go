@@ -91,7 +91,7 @@ func listLine(id string, list []model.Neighbor) string {
 
 func userListLine(l model.UserList) string   { return listLine(l.User, l.Items) }
 func neighborsLine(n model.Neighbors) string { return listLine(n.Item, n.Neighbors) }
-func itemLine(r als.FactorRow) string { return factorLine("item", r) }
+func itemLine(r als.FactorRow) string        { return factorLine("item", r) }
 
 func init() {
 	beam.RegisterFunction(userLine)
