@@ -52,16 +52,9 @@ func (s *server) foldIn(w http.ResponseWriter, req *recommendationsRequest) int 
 // gets the popular list ("fallback":true). A model without user lists is
 // a 409 saying to load an ALS run.
 func (s *server) userRecommendations(w http.ResponseWriter, r *http.Request) int {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(w, "GET")
-	}
-	n, err := queryN(r.URL.RawQuery)
-	if err != nil {
-		return writeError(w, 400, err.Error())
-	}
-	m := s.model.Load()
+	m, n, status := s.storedList(w, r)
 	if m == nil {
-		return writeError(w, 503, "no model loaded yet")
+		return status
 	}
 	if m.Users() == 0 {
 		return writeError(w, 409, fmt.Sprintf("the served model %q has no user lists; serve an ALS run's manifest (with users)", m.Version()))

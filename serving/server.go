@@ -388,16 +388,9 @@ func (s *server) loaded(w http.ResponseWriter, events []recommend.Event) (*recom
 
 // similar serves GET /v1/similar/{item}?n=10.
 func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(w, "GET")
-	}
-	n, err := queryN(r.URL.RawQuery)
-	if err != nil {
-		return writeError(w, 400, err.Error())
-	}
-	m := s.model.Load()
+	m, n, status := s.storedList(w, r)
 	if m == nil {
-		return writeError(w, 503, "no model loaded yet")
+		return status
 	}
 	item := r.PathValue("item")
 	res, found := m.Similar(item, n)
@@ -408,6 +401,23 @@ func (s *server) similar(w http.ResponseWriter, r *http.Request) int {
 	defer sc.release()
 	sc.body = appendResult(sc.body[:0], res, 0, false, m.Version())
 	return writeJSON(w, sc.body)
+}
+
+// storedList starts a GET route that answers one stored list: it checks
+// the method, reads ?n= and loads the model. When it answered already
+// (an error), the model is nil and status what it wrote.
+func (s *server) storedList(w http.ResponseWriter, r *http.Request) (m *recommend.Model, n int, status int) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil, 0, methodNotAllowed(w, "GET")
+	}
+	n, err := queryN(r.URL.RawQuery)
+	if err != nil {
+		return nil, 0, writeError(w, 400, err.Error())
+	}
+	if m = s.model.Load(); m == nil {
+		return nil, 0, writeError(w, 503, "no model loaded yet")
+	}
+	return m, n, 0
 }
 
 // queryN reads a query that may give n alone: the routes that answer one
