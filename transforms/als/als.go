@@ -28,6 +28,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/internal/idhash"
+	"github.com/recsys/itemsim/internal/lightemit"
 	"github.com/recsys/itemsim/internal/parallel"
 	"github.com/recsys/itemsim/model"
 	als "github.com/recsys/itemsim/model/als"
@@ -47,13 +48,17 @@ func init() {
 	register.DoFn5x1[int32, func(*Block) bool, func(*FactorBlock) bool, func(*FactorBlock) bool, func(model.UserList), error](&userListsFn{})
 	register.DoFn3x0[int32, func(*FactorBlock) bool, func(model.Neighbors)](&neighborsFn{})
 	register.Function3x0(factorRows)
-	register.Emitter2[int32, Pairs]()
-	register.Emitter2[int32, Block]()
-	register.Emitter2[int32, Message]()
-	register.Emitter2[int32, FactorBlock]()
+	// The large elements (a block's whole side each) go through emitters
+	// that keep nothing: register's keep the last element, and the
+	// harness caches every stage's plan, so each unrolled half-step held
+	// its output until the job ended (internal/lightemit).
+	lightemit.Emitter2[int32, Pairs]()
+	lightemit.Emitter2[int32, Block]()
+	lightemit.Emitter2[int32, Message]()
+	lightemit.Emitter2[int32, FactorBlock]()
+	lightemit.Emitter1[FactorBlock]()
 	register.Emitter2[int32, heldPart]()
 	register.Emitter1[[]byte]()
-	register.Emitter1[FactorBlock]()
 	register.Emitter1[model.UserList]()
 	register.Emitter1[model.Neighbors]()
 	register.Emitter1[als.FactorRow]()
