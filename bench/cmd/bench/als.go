@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -260,6 +261,11 @@ func (h *harness) als(done func(*ALSResult) error) (*ALSResult, error) {
 	o := h.o
 	if o.alsIterations < 2 {
 		return nil, fmt.Errorf("--als_iterations=%d: want at least 2 (the pipeline's seconds per iteration are a difference of runs)", o.alsIterations)
+	}
+	// The numpy peer runs last in each round: check it can start before
+	// minutes of pipeline runs.
+	if out, err := exec.Command(o.python, "-c", "import numpy").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("the numpy peer needs numpy in --python=%s (make bench-deps installs it): %v: %s", o.python, err, strings.TrimSpace(string(out)))
 	}
 	sets, err := h.alsDatasets()
 	if err != nil {
