@@ -9,10 +9,17 @@ import (
 // Measure names an item-item similarity measure (the jobs' --measure).
 type Measure string
 
-// The measures. Cosine works on the users' scores; the others on binary
-// co-occurrence: c_i users have item i, c_ij have both i and j, of U users.
+// The measures. Cosine and Corating work on the users' scores; the others
+// on binary co-occurrence: c_i users have item i, c_ij have both i and j,
+// of U users.
 const (
-	Cosine       Measure = "cosine"       // Σ_u a_ui·a_uj / (‖a_i‖·‖a_j‖)
+	Cosine Measure = "cosine" // Σ_u a_ui·a_uj / (‖a_i‖·‖a_j‖)
+	// Corating is TencentRec's real-time item-based CF measure (Huang et
+	// al., SIGMOD 2015): Σ_u min(a_ui, a_uj) / sqrt(Σ_u a_ui · Σ_u a_uj),
+	// the pair's co-rating count over the items' rating counts
+	// (CoratingScore). Its sums only add and subtract, so a stream can keep
+	// them up to date event by event (pipelines/realtime).
+	Corating     Measure = "corating"
 	Jaccard      Measure = "jaccard"      // c_ij / (c_i + c_j − c_ij)
 	LLR          Measure = "llr"          // 1 − 1/(1 + LLR), Mahout's log-likelihood similarity
 	Lift         Measure = "lift"         // c_ij / (c_i·c_j), as Microsoft's SAR
@@ -24,11 +31,26 @@ const (
 )
 
 // Measures lists every measure, the default first.
-var Measures = []Measure{Cosine, Jaccard, LLR, Lift, Cooccurrence, RP3Beta}
+var Measures = []Measure{Cosine, Jaccard, LLR, Lift, Cooccurrence, RP3Beta, Corating}
 
 // Binary reports whether the measure counts co-occurrences (weighted by
-// the user's items for RP3Beta) instead of multiplying scores.
-func (m Measure) Binary() bool { return m != Cosine }
+// the user's items for RP3Beta) instead of combining scores.
+func (m Measure) Binary() bool { return m != Cosine && m != Corating }
+
+// SumsMinima reports whether a user adds to a pair's sum the minimum of its
+// two entries (Corating's co-rating) instead of their product.
+func (m Measure) SumsMinima() bool { return m == Corating }
+
+// CoratingScore is Corating's similarity of a pair whose co-ratings sum to
+// pair, of items whose ratings sum to totalI and totalJ; 0 when either
+// total is not positive (an item nobody rates has no neighbours). It is
+// at most 1: pair ≤ min(totalI, totalJ).
+func CoratingScore(pair, totalI, totalJ float64) float64 {
+	if !(totalI > 0 && totalJ > 0) {
+		return 0
+	}
+	return pair / math.Sqrt(totalI*totalJ)
+}
 
 // UserWeighting names how a user's scores are weighted before cosine
 // (the jobs' --user_weighting): users who touch many items say less about
@@ -155,6 +177,8 @@ func (s Similarity) Validate(threshold float64) error {
 		return fmt.Errorf("--shrinkage applies to counts and cosine: rp3beta sums 1/n_u, not users")
 	case s.Measure.Binary() && (s.Weighting != WeightNone || s.Alpha != 0.5):
 		return fmt.Errorf("--measure=%s counts co-occurrences: --user_weighting and --asymmetric_alpha apply to cosine only", s.Measure)
+	case s.Measure == Corating && (s.Weighting != WeightNone || s.Alpha != 0.5):
+		return fmt.Errorf("--measure=corating sums the ratings' minima as the stream does: --user_weighting and --asymmetric_alpha apply to cosine only")
 	case threshold > 0 && s.Measure != Cosine:
 		return fmt.Errorf("--threshold=%v samples by DIMSUM, which estimates cosine only: use --threshold=0 with --measure=%s", threshold, s.Measure)
 	case threshold > 0 && (s.Alpha != 0.5 || s.Shrinkage > 0):
@@ -165,7 +189,7 @@ func (s Similarity) Validate(threshold float64) error {
 
 // Symmetric reports whether s_ij = s_ji.
 func (s Similarity) Symmetric() bool {
-	if s.Measure.Binary() {
+	if s.Measure != Cosine {
 		return s.Measure != RP3Beta
 	}
 	return s.Alpha == 0.5
@@ -182,15 +206,15 @@ func (s Similarity) EntryValue(n int) float64 {
 }
 
 // NeedsPairCounts reports whether the pairs' user counts n_ij must be
-// summed beside their dot products (cosine with shrinkage; a binary
-// measure's dot product is its count).
+// summed beside their sums (cosine and corating with shrinkage; a binary
+// measure's sum is its count).
 func (s Similarity) NeedsPairCounts() bool { return !s.Measure.Binary() && s.Shrinkage > 0 }
 
 // MaxScore is the largest score the measure can give, rounding aside:
 // what a loaded model is checked against. Co-occurrence counts and
 // asymmetric cosine are unbounded.
 func (s Similarity) MaxScore() float64 {
-	if s.Measure == Cooccurrence || !s.Measure.Binary() && s.Alpha != 0.5 {
+	if s.Measure == Cooccurrence || s.Measure == Cosine && s.Alpha != 0.5 {
 		return math.Inf(1)
 	}
 	return 1
@@ -206,11 +230,23 @@ func (s Similarity) FromCosine(cos, normI, normJ, n float64) (ij, ji float64) {
 		r := math.Pow(normI/normJ, 1-2*s.Alpha)
 		ij, ji = cos*r, cos/r
 	}
+	return s.shrink(ij, n), s.shrink(ji, n)
+}
+
+// FromCorating is Corating's score of a pair whose co-ratings sum to pair
+// over n users, of items whose ratings sum to totalI and totalJ, with the
+// shrinkage.
+func (s Similarity) FromCorating(pair, totalI, totalJ, n float64) float64 {
+	return s.shrink(CoratingScore(pair, totalI, totalJ), n)
+}
+
+// shrink multiplies v by n/(n + λ), the shrinkage of a pair seen by n
+// users; λ = 0 leaves it.
+func (s Similarity) shrink(v, n float64) float64 {
 	if s.Shrinkage > 0 {
-		f := n / (n + s.Shrinkage)
-		ij, ji = ij*f, ji*f
+		v *= n / (n + s.Shrinkage)
 	}
-	return ij, ji
+	return v
 }
 
 // FromCounts is a count measure's score (not RP3Beta's) of a pair seen by cij users, of
@@ -277,10 +313,7 @@ func (s Similarity) fromCounts(cij, ci, cj, users, mi, mj, xlogxUsers float64) f
 	default:
 		panic(fmt.Sprintf("model: %q is not a binary measure", s.Measure))
 	}
-	if s.Shrinkage > 0 {
-		v *= cij / (cij + s.Shrinkage)
-	}
-	return v
+	return s.shrink(v, cij)
 }
 
 // LogLikelihoodRatio is Dunning's G² statistic of a 2×2 contingency
@@ -338,7 +371,7 @@ func (s Similarity) String() string {
 			out += fmt.Sprintf(" bm25_k1=%g bm25_b=%g", s.BM25K1, s.BM25B)
 		}
 	}
-	if !s.Measure.Binary() && s.Alpha != 0.5 {
+	if s.Measure == Cosine && s.Alpha != 0.5 {
 		out += fmt.Sprintf(" asymmetric_alpha=%g", s.Alpha)
 	}
 	if s.Shrinkage > 0 {

@@ -65,6 +65,25 @@ func TestFromCosine(t *testing.T) {
 	}
 }
 
+func TestFromCorating(t *testing.T) {
+	// Co-ratings 3 of items rated 4 and 9 in all: 3/√36 = 0.5; shrunk by
+	// 2 users at λ 2: 0.25.
+	c := Similarity{Measure: Corating, Alpha: 0.5}
+	if got := c.FromCorating(3, 4, 9, 2); got != 0.5 {
+		t.Errorf("corating = %v, want 0.5", got)
+	}
+	c.Shrinkage = 2
+	if got := c.FromCorating(3, 4, 9, 2); got != 0.25 {
+		t.Errorf("shrunk corating = %v, want 0.25", got)
+	}
+	if got := CoratingScore(1, 0, 9); got != 0 {
+		t.Errorf("an item without ratings: %v, want 0", got)
+	}
+	if !Corating.SumsMinima() || Cosine.SumsMinima() || Jaccard.SumsMinima() || Corating.Binary() {
+		t.Error("corating sums minima of scores; the others do not")
+	}
+}
+
 func TestWeigh(t *testing.T) {
 	idf := math.Log(4.4) // N = 10, n = 2: ln(1 + 8.5/2.5)
 	if got := IDF(10, 2); math.Abs(got-idf) > 1e-15 {
@@ -107,6 +126,9 @@ func TestSimilarityValidate(t *testing.T) {
 		{with(func(s *Similarity) { s.BM25B = 2 }), 0, "--bm25_b"},
 		{with(func(s *Similarity) { s.Measure, s.Weighting = Lift, WeightIDF }), 0, "cosine only"},
 		{with(func(s *Similarity) { s.Measure = LLR }), 0.2, "estimates cosine only"},
+		{with(func(s *Similarity) { s.Measure = Corating }), 0.2, "estimates cosine only"},
+		{with(func(s *Similarity) { s.Measure, s.Weighting = Corating, WeightBM25 }), 0, "minima"},
+		{with(func(s *Similarity) { s.Measure, s.Alpha = Corating, 0.7 }), 0, "minima"},
 		{with(func(s *Similarity) { s.Shrinkage = 3 }), 0.2, "plain cosine only"},
 	} {
 		if err := c.s.Validate(c.threshold); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -127,6 +149,7 @@ func TestMaxScoreAndSymmetry(t *testing.T) {
 		{Similarity{Measure: LLR, Alpha: 0.5}, 1, true},
 		{Similarity{Measure: Lift, Alpha: 0.5}, 1, true},
 		{Similarity{Measure: Cooccurrence, Alpha: 0.5}, math.Inf(1), true},
+		{Similarity{Measure: Corating, Alpha: 0.5}, 1, true},
 	} {
 		if c.s.MaxScore() != c.max || c.s.Symmetric() != c.symmetric {
 			t.Errorf("%+v: MaxScore %v, Symmetric %v; want %v, %v", c.s, c.s.MaxScore(), c.s.Symmetric(), c.max, c.symmetric)

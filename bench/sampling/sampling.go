@@ -25,6 +25,7 @@ package sampling
 
 import (
 	"github.com/recsys/itemsim/bench/data"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/dimsum"
 )
 
@@ -42,7 +43,7 @@ type Counts struct {
 // ascending. The sums are fixed point, so a single flush gives the same
 // bits as the pipeline's bundles.
 func Estimate(m *data.Matrix, threshold float64, seed uint64, visit func(i int32, row dimsum.Row)) Counts {
-	acc := dimsum.NewAccumulator(len(m.Table.Items), dimsum.DefaultGoroutines(), false)
+	acc := dimsum.NewAccumulator(len(m.Table.Items), dimsum.DefaultGoroutines(), model.Cosine, false)
 	c := sample(m, threshold, seed, func(ids []int32, vals []float64) int { return acc.Add(ids, vals) })
 	params := dimsum.NewParams(m.Table, threshold)
 	var merger dimsum.Merger

@@ -305,7 +305,7 @@ func RegisterDIMSUM(fs *flag.FlagSet, seedFlag string) *DIMSUM {
 		pending:    fs.Int("max_pending_pairs", dimsum.DefaultMaxPendingPairs, "Pairs a worker sums before it ships its partial sums: higher means fewer pairs shuffled; the worker holds only the entries, not the pairs."),
 		goroutines: fs.Int("sum_goroutines", 0, "Goroutines a worker sums a flush's pairs on, each holding a dense array of the item count (0: the cores, at most 4)."),
 
-		measure:   fs.String("measure", string(model.Cosine), "Similarity measure: cosine (of the scores), or on binary co-occurrence jaccard, llr (Mahout's 1-1/(1+LLR)), lift (SAR), cooccurrence (the count) or rp3beta (random walk with a popularity penalty, --rp3_beta)."),
+		measure:   fs.String("measure", string(model.Cosine), "Similarity measure: cosine (of the scores), or on binary co-occurrence jaccard, llr (Mahout's 1-1/(1+LLR)), lift (SAR), cooccurrence (the count) or rp3beta (random walk with a popularity penalty, --rp3_beta), or corating (TencentRec's Σ min(r_ui, r_uj)/sqrt(Σ r_ui·Σ r_uj) of the scores; with --aggregate=max, the streaming model's)."),
 		weighting: fs.String("user_weighting", string(model.WeightNone), "Cosine only: weight each user's scores by none, idf (users with many items count less) or bm25 (idf and the item's length, as implicit's BM25)."),
 		bm25K1:    fs.Float64("bm25_k1", model.DefaultBM25K1, "BM25's k1 (--user_weighting=bm25): how fast a score saturates."),
 		bm25B:     fs.Float64("bm25_b", model.DefaultBM25B, "BM25's b in [0, 1] (--user_weighting=bm25): how much an item's length normalises its scores."),

@@ -101,6 +101,36 @@ func refRP3(beta float64) refMeasure {
 	}
 }
 
+// refCorating is TencentRec's item-based CF from its definition: a pair's
+// co-rating sum Σ_u min(r_ui, r_uj) over sqrt(Σ_u r_ui · Σ_u r_uj), times
+// n/(n+λ) when λ > 0.
+func refCorating(lambda float64) refMeasure {
+	return func(scores map[string]map[string]float64, idx map[string]int, n int) [][]float64 {
+		_, cij, _ := refCounts(scores, idx, n)
+		total, co := make([]float64, n), square(n)
+		for _, its := range scores {
+			for a, x := range its {
+				total[idx[a]] += x
+				for b, y := range its {
+					co[idx[a]][idx[b]] += math.Min(x, y)
+				}
+			}
+		}
+		m := square(n)
+		for a := range m {
+			for b := range m[a] {
+				if a != b && cij[a][b] > 0 {
+					m[a][b] = co[a][b] / math.Sqrt(total[a]*total[b])
+					if lambda > 0 {
+						m[a][b] *= cij[a][b] / (cij[a][b] + lambda)
+					}
+				}
+			}
+		}
+		return m
+	}
+}
+
 // refCosineOf is the cosine family on (re-weighted) scores: item a's list
 // scores b by dot/(‖a‖^(2α)·‖b‖^(2(1−α))), times n/(n+λ) when λ > 0.
 func refCosineOf(weigh func(scores map[string]map[string]float64) map[string]map[string]float64, alpha, lambda float64) refMeasure {
@@ -181,6 +211,8 @@ var measureCases = []struct {
 	{"jaccard shrunk", []string{"--measure=jaccard", "--shrinkage=5"}, refBinary(func(cij, ci, cj, _ float64) float64 {
 		return cij / (ci + cj - cij) * cij / (cij + 5)
 	})},
+	{"corating", []string{"--measure=corating"}, refCorating(0)},
+	{"corating shrunk", []string{"--measure=corating", "--shrinkage=4"}, refCorating(4)},
 	{"cosine idf", []string{"--user_weighting=idf"}, refCosineOf(idfWeighted, 0.5, 0)},
 	{"cosine bm25", []string{"--user_weighting=bm25", "--bm25_k1=1.2", "--bm25_b=0.75"}, refCosineOf(func(s map[string]map[string]float64) map[string]map[string]float64 {
 		return bm25Weighted(s, 1.2, 0.75, true)
@@ -226,12 +258,38 @@ func TestMeasuresOnMovieLens(t *testing.T) {
 	checkMeasures(t, movieLens, []string{"--format=tsv", "--header=false", "--user_field=0", "--item_field=1", "--score_field=2"}, scores, 10)
 }
 
+// TestCoratingWindowMatchesReference: the streaming job's model in batch,
+// --measure=corating with --aggregate=max over a --since/--until window,
+// equals the reference on the fixture's events of that window, each
+// (user, item) rated by its largest action weight.
+func TestCoratingWindowMatchesReference(t *testing.T) {
+	const since, until = 1570500000, 1571800000 // about the middle half of the fixture
+	scores := refScores(t, fixture, refOptions{sep: ',', header: true, user: 0, item: 1, value: 2,
+		weights: map[string]float64{"1": 0.5, "2": 2, "3": 6}, max: true, window: []int64{since, until}, time: 3})
+	full := refScores(t, fixture, refOptions{sep: ',', header: true, user: 0, item: 1, value: 2,
+		weights: map[string]float64{"1": 0.5, "2": 2, "3": 6}, max: true})
+	if len(scores) == len(full) {
+		t.Fatalf("the window keeps all %d users: it tests nothing", len(full))
+	}
+	items, idx := refIndex(scores)
+	m := refCorating(0)(scores, idx, len(items))
+	want := refTopN(items, m, 20)
+	if len(want) == 0 {
+		t.Fatal("the reference has no list")
+	}
+	out := filepath.Join(t.TempDir(), "sim.jsonl")
+	mustRun(t, "--input="+fixture, "--output="+out, "--measure=corating", "--aggregate=max", "--time_field=time",
+		"--since="+strconv.Itoa(since), "--until="+strconv.Itoa(until))
+	compareTopN(t, readOutput(t, out), want, items, m, 1e-9)
+}
+
 // TestMeasuresAreInvariant: shards, goroutines and flushes change no byte
 // of a binary measure's, a shrunk cosine's or an asymmetric cosine's output.
 func TestMeasuresAreInvariant(t *testing.T) {
 	for _, flags := range [][]string{
 		{"--measure=llr"},
 		{"--measure=rp3beta"},
+		{"--measure=corating", "--aggregate=max"},
 		{"--shrinkage=10", "--asymmetric_alpha=0.7", "--user_weighting=bm25"},
 	} {
 		var first string

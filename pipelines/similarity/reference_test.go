@@ -24,6 +24,13 @@ type refOptions struct {
 	weights    map[string]float64 // nil: value is a score
 	clip       float64            // 0: none
 	topN       int
+	// max keeps a user's largest weight on an item (--aggregate=max), not
+	// their sum.
+	max bool
+	// window, when set, keeps the rows whose unix seconds in column time
+	// are in [window[0], window[1]) (--since, --until).
+	window []int64
+	time   int
 }
 
 // refScores returns user -> item -> score, skipping rows the pipeline would
@@ -59,11 +66,24 @@ func refScores(t *testing.T, path string, o refOptions) map[string]map[string]fl
 		} else if w, err = strconv.ParseFloat(rec[o.value], 64); err != nil {
 			t.Fatal(err)
 		}
+		if o.window != nil {
+			at, err := strconv.ParseInt(rec[o.time], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at < o.window[0] || at >= o.window[1] {
+				continue
+			}
+		}
 		u, i := rec[o.user], rec[o.item]
 		if scores[u] == nil {
 			scores[u] = map[string]float64{}
 		}
-		scores[u][i] += w
+		if o.max {
+			scores[u][i] = math.Max(scores[u][i], w)
+		} else {
+			scores[u][i] += w
+		}
 	}
 	if o.clip > 0 {
 		for _, items := range scores {

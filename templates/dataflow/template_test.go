@@ -513,7 +513,7 @@ var sharedValues = map[string]cases{
 // similarityValues are the cases of the similarity template's own parameters.
 var similarityValues = map[string]cases{
 	"threshold":         {good: []string{"0", "0.5", "1"}, bad: []string{"1.5", "-0.1", "1.01", "0,5", "NaN"}},
-	"measure":           {good: []string{"cosine", "jaccard", "llr", "lift", "cooccurrence", "rp3beta"}, bad: []string{"pearson", "LLR", "", "cosine "}},
+	"measure":           {good: []string{"cosine", "jaccard", "llr", "lift", "cooccurrence", "rp3beta", "corating"}, bad: []string{"pearson", "LLR", "", "cosine "}},
 	"user_weighting":    {good: []string{"none", "idf", "bm25"}, bad: []string{"tfidf", "BM25", ""}},
 	"bm25_k1":           {good: []string{"100", "1.2", ".5", "1e3"}, bad: []string{"-1", "abc", "1,2", ""}},
 	"bm25_b":            {good: []string{"0", "0.75", "1"}, bad: []string{"1.5", "-0.1", "abc"}},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/recsys/itemsim/internal/exactsum"
 	"github.com/recsys/itemsim/internal/parallel"
+	"github.com/recsys/itemsim/model"
 )
 
 // PartialRow holds some users' contributions to the pairs (i, j), j > i, of
@@ -39,8 +40,10 @@ type Accumulator struct {
 	val   []float64
 	pairs int
 
-	// counts says whether to count each pair's users.
-	counts bool
+	// counts says whether to count each pair's users; minima whether a
+	// pair's term is its entries' minimum instead of their product
+	// (model.Measure.SumsMinima).
+	counts, minima bool
 
 	// Scratch reused across flushes, sized to the item count.
 	count   []int32
@@ -64,12 +67,14 @@ type sumScratch struct {
 const flushChunk = 64
 
 // NewAccumulator returns an accumulator for n items whose flushes sum on
-// the given number of goroutines (at least 1); counts asks for each pair's
-// number of users beside its sum (PartialRow.Counts).
-func NewAccumulator(n, workers int, counts bool) *Accumulator {
+// the given number of goroutines (at least 1) the pair terms of measure m;
+// counts asks for each pair's number of users beside its sum
+// (PartialRow.Counts).
+func NewAccumulator(n, workers int, m model.Measure, counts bool) *Accumulator {
 	a := &Accumulator{
 		start:   []int32{0},
 		counts:  counts,
+		minima:  m.SumsMinima(),
 		count:   make([]int32, n+1),
 		rows:    make([]PartialRow, n),
 		workers: make([]sumScratch, max(workers, 1)),
@@ -171,7 +176,11 @@ func (sc *sumScratch) sum(a *Accumulator, lo, hi int) {
 						sc.users[j] = 0
 					}
 				}
-				sc.dense[j].Add(vi * a.val[q])
+				term := vi * a.val[q]
+				if a.minima {
+					term = min(vi, a.val[q])
+				}
+				sc.dense[j].Add(term)
 				if a.counts {
 					sc.users[j]++
 				}

@@ -26,6 +26,8 @@
 // (Config.Params): a binary measure (Jaccard, log-likelihood, lift,
 // co-occurrence) counts 1 per entry, so a pair's exact sum is its
 // co-occurrence count c_ij, scored from the table's margins c_i and U;
+// corating sums the minimum of the pair's raw scores instead of their
+// product and divides by the table's exact score totals;
 // cosine's shrinkage counts each pair's users beside its sum; the
 // asymmetric cosine rescales the cosine by the norms in each direction
 // (Row.R); a user weighting rewrites the rows before the table (Pairs).
@@ -120,26 +122,32 @@ func (p Params) Scores(i, j int32, sum float64, users int64) (ij, ji float64) {
 		return s, s
 	case p.counts != nil:
 		return p.counts.Scores(i, j, sum)
+	case p.sim.Measure == model.Corating:
+		s := p.sim.FromCorating(sum, p.table.Totals[i], p.table.Totals[j], float64(users))
+		return s, s
 	}
 	return p.sim.FromCosine(p.Similarity(i, j, sum), p.table.Norms[i], p.table.Norms[j], float64(users))
 }
 
 // Params are the parameters of a table under the configured measure:
-// NewParams' sampling for cosine; every entry kept and counting 1 for a
-// binary measure (Validate allows no threshold there).
+// NewParams' sampling for cosine; every entry kept, counting 1 for a
+// binary measure and its raw score for corating (Validate allows no
+// threshold there).
 func (c Config) Params(t *ItemTable) Params {
 	sim := c.similarity()
 	if sim.Measure == model.Cosine && sim.Alpha == 0.5 && sim.Shrinkage == 0 {
 		return NewParams(*t, c.Threshold) // the weighting is in the rows
 	}
-	if !sim.Measure.Binary() {
+	if sim.Measure == model.Cosine {
 		p := NewParams(*t, c.Threshold)
 		p.sim, p.table = sim, t
 		return p
 	}
 	n := len(t.Items)
-	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n), sim: sim, table: t,
-		counts: sim.NewCountScorer(t.Counts, t.Users)}
+	p := Params{Keep: make([]float64, n), Residual: make([]float64, n), Shift: make([]int, n), sim: sim, table: t}
+	if sim.Measure.Binary() {
+		p.counts = sim.NewCountScorer(t.Counts, t.Users)
+	}
 	for i := range n {
 		p.Keep[i], p.Residual[i] = 1, 1
 	}

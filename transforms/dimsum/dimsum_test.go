@@ -80,7 +80,7 @@ func estimate(rows []model.Row, t ItemTable, threshold float64, seed uint64, chu
 		index[item] = int32(i)
 	}
 	params := NewParams(t, threshold)
-	acc := NewAccumulator(len(t.Items), goroutines, false)
+	acc := NewAccumulator(len(t.Items), goroutines, model.Cosine, false)
 	parts := map[int32][]PartialRow{}
 	collect := func(i int32, p PartialRow) { parts[i] = append(parts[i], p) }
 	for n, r := range rows {
@@ -182,7 +182,7 @@ func TestFlushOrderAndRows(t *testing.T) {
 		index[item] = int32(i)
 	}
 	flush := func(goroutines int) (items []int32, parts []PartialRow) {
-		acc := NewAccumulator(len(table.Items), goroutines, false)
+		acc := NewAccumulator(len(table.Items), goroutines, model.Cosine, false)
 		for _, r := range rows {
 			ids := make([]int32, len(r.Items))
 			for k, item := range r.Items {
@@ -302,7 +302,7 @@ func TestOversampling(t *testing.T) {
 }
 
 func TestAccumulatorSkipsLoneEntries(t *testing.T) {
-	acc := NewAccumulator(3, 1, false)
+	acc := NewAccumulator(3, 1, model.Cosine, false)
 	if n := acc.Add([]int32{1}, []float64{1}); n != 0 {
 		t.Errorf("a single entry adds %d pairs", n)
 	}
@@ -352,7 +352,7 @@ func TestShuffledSumsStayShort(t *testing.T) {
 	for i, item := range table.Items {
 		index[item] = int32(i)
 	}
-	acc := NewAccumulator(len(table.Items), 1, false)
+	acc := NewAccumulator(len(table.Items), 1, model.Cosine, false)
 	for _, row := range rows {
 		ids := make([]int32, len(row.Items))
 		for k, item := range row.Items {

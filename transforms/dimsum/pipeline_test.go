@@ -132,6 +132,14 @@ func TestHandMeasures(t *testing.T) {
 			{Item: "C", Neighbors: []model.Neighbor{nb("D", 1.0/3), nb("A", 0.25)}},
 			{Item: "D", Neighbors: []model.Neighbor{nb("B", 2.0/3), nb("C", 1.0/3)}},
 		}},
+		// Rating totals A 4, B 4, C 4, D 3; co-ratings (the minima) A·B
+		// 1+1, A·C 1, A·D 1, B·C 2, B·D 1+1, C·D 1.
+		{"corating", model.Similarity{Measure: model.Corating, Weighting: model.WeightNone, Alpha: 0.5}, []model.Neighbors{
+			{Item: "A", Neighbors: []model.Neighbor{nb("B", 0.5), nb("D", 1/math.Sqrt(12))}},
+			{Item: "B", Neighbors: []model.Neighbor{nb("D", 2/math.Sqrt(12)), nb("A", 0.5)}},
+			{Item: "C", Neighbors: []model.Neighbor{nb("B", 0.5), nb("D", 1/math.Sqrt(12))}},
+			{Item: "D", Neighbors: []model.Neighbor{nb("B", 2/math.Sqrt(12)), nb("A", 1/math.Sqrt(12))}},
+		}},
 		{"asymmetric alpha 0.75", model.Similarity{Measure: model.Cosine, Weighting: model.WeightNone, Alpha: 0.75}, []model.Neighbors{
 			{Item: "A", Neighbors: []model.Neighbor{nb("B", 3/asym(6, 6)), nb("D", 2/asym(6, 5))}},
 			{Item: "B", Neighbors: []model.Neighbor{nb("D", 4/asym(6, 5)), nb("C", 4/asym(6, 8))}},

@@ -298,7 +298,7 @@ func (f *pairsFn) prepare(tables []ItemTable) {
 	f.table, f.index = t, t.Index()
 	c := Config{Threshold: f.Threshold, Similarity: f.Similarity}
 	f.params = c.Params(t)
-	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines), c.similarity().NeedsPairCounts())
+	f.acc = NewAccumulator(len(t.Items), goroutines(f.Goroutines), c.similarity().Measure, c.similarity().NeedsPairCounts())
 }
 
 func (f *pairsFn) StartBundle(_ context.Context, tables []ItemTable, _ func(int64, PartialBlock)) {
