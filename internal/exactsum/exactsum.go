@@ -1,6 +1,8 @@
 // Package exactsum adds non-negative float64 terms exactly, so that a sum
 // does not depend on the order of its terms: the same input gives the same
-// bits on every runner, bundling and worker count.
+// bits on every runner, bundling and worker count. Sub removes a term added
+// earlier, exactly, so a count a stream keeps up to date by additions and
+// removals equals the batch sum of the terms it holds.
 //
 // A Sum holds the exact value of its terms, with no rounding at all, for
 // every finite non-negative float64 term (subnormals included) and for up to
@@ -62,23 +64,13 @@ func Of(terms ...float64) Sum {
 // Add panics otherwise, since such a term is a bug of the caller's, and a
 // silently wrong sum is worse.
 func (s *Sum) Add(t float64) {
-	b := math.Float64bits(t)
-	exp := int(b >> 52)
-	if exp == 0 || exp >= 1023+fastMax {
-		s.addSlow(t, b)
+	lo, hi, limb, ok := place(t)
+	if !ok {
+		s.addSlow(t, math.Float64bits(t))
 		return
 	}
-	mant := b&(1<<52-1) | 1<<52
-	tz := bits.TrailingZeros64(mant)
-	shift := exp - 1075 - windowLSB + tz // position of the term's lowest set bit in the window
-	if shift < 0 {
-		s.addSlow(t, b)
-		return
-	}
-	mant >>= tz
-	lo, hi := mant<<(shift&63), mant>>(64-shift&63) // a shift by 64 gives 0
 	var c uint64
-	switch shift >> 6 {
+	switch limb {
 	case 0:
 		s.w[0], c = bits.Add64(s.w[0], lo, 0)
 		s.w[1], c = bits.Add64(s.w[1], hi, c)
@@ -91,6 +83,53 @@ func (s *Sum) Add(t float64) {
 	}
 }
 
+// Sub removes a term t that an earlier Add added to this sum (or to one
+// merged into it) and no Sub has removed since, exactly: a stream's counts
+// go down as well as up (a rating replaced, an event leaving the window),
+// and the sum stays the exact sum of the terms present, whatever the order
+// of the additions and removals. A term lands in the same part of the sum
+// (window or wide) every time, so no part goes below 0; Sub panics if one
+// would, since the caller removed a term it never added.
+func (s *Sum) Sub(t float64) {
+	lo, hi, limb, ok := place(t)
+	if !ok {
+		s.subSlow(t, math.Float64bits(t))
+		return
+	}
+	var c uint64
+	switch limb {
+	case 0:
+		s.w[0], c = bits.Sub64(s.w[0], lo, 0)
+		s.w[1], c = bits.Sub64(s.w[1], hi, c)
+		s.w[2], c = bits.Sub64(s.w[2], 0, c)
+	case 1:
+		s.w[1], c = bits.Sub64(s.w[1], lo, 0)
+		s.w[2], c = bits.Sub64(s.w[2], hi, c)
+	default:
+		s.w[2], c = bits.Sub64(s.w[2], lo, 0)
+	}
+	if c != 0 {
+		panic("exactsum: Sub of a term the sum does not hold")
+	}
+}
+
+// place locates a term in the window: its bits as lo and hi, shifted to
+// start at limb (0, 1 or 2; at limb 2 only lo counts, the term being below
+// 2^fastMax). ok is false for a term the window cannot hold, which
+// goes to the wide part (or is rejected there).
+func place(t float64) (lo, hi uint64, limb int, ok bool) {
+	b := math.Float64bits(t)
+	exp := int(b >> 52)
+	mant := b&(1<<52-1) | 1<<52
+	tz := bits.TrailingZeros64(mant)
+	shift := exp - 1075 - windowLSB + tz  // position of the term's lowest set bit in the window
+	if exp >= 1023+fastMax || shift < 0 { // exp 0 (±0, subnormals) gives shift < 0
+		return 0, 0, 0, false
+	}
+	mant >>= tz
+	return mant << (shift & 63), mant >> (64 - shift&63), shift >> 6, true // a shift by 64 gives 0
+}
+
 // addSlow adds a term the window cannot hold, or rejects an invalid one.
 func (s *Sum) addSlow(t float64, b uint64) {
 	switch {
@@ -101,6 +140,20 @@ func (s *Sum) addSlow(t float64, b uint64) {
 	}
 	m, e := mantExp(b)
 	s.wide().add(new(big.Int).SetUint64(m), e)
+}
+
+// subSlow removes a term of the wide part, or rejects an invalid one.
+func (s *Sum) subSlow(t float64, b uint64) {
+	switch {
+	case b == 0 || b == 1<<63: // ±0
+		return
+	case b>>63 != 0 || math.IsInf(t, 0) || math.IsNaN(t):
+		panic("exactsum: term must be finite and non-negative")
+	case s.ext == nil:
+		panic("exactsum: Sub of a term the sum does not hold")
+	}
+	m, e := mantExp(b)
+	s.wide().sub(new(big.Int).SetUint64(m), e)
 }
 
 // AddProduct adds the exact product x·y, with no rounding: a square of a
@@ -182,6 +235,25 @@ func (w *wide) add(m *big.Int, e int) {
 			break
 		}
 		w[k], c = bits.Add64(w[k], x, c)
+	}
+}
+
+// sub subtracts m·2^e, which lies in the wide range, panicking if w is
+// smaller.
+func (w *wide) sub(m *big.Int, e int) {
+	words := new(big.Int).Lsh(m, uint(e-wideLSB)).Bits()
+	var c uint64
+	for k := range w {
+		var x uint64
+		if k < len(words) {
+			x = uint64(words[k])
+		} else if c == 0 {
+			break
+		}
+		w[k], c = bits.Sub64(w[k], x, c)
+	}
+	if c != 0 {
+		panic("exactsum: Sub of a term the sum does not hold")
 	}
 }
 

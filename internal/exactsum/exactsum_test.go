@@ -148,6 +148,73 @@ func TestOrderIndependentAndExact(t *testing.T) {
 	}
 }
 
+// TestSubRemovesExactly: a sum after random additions and removals (of
+// terms it holds, in any order, across merges) equals the sum of the terms
+// still present, bit for bit, and the correctly rounded exact value; it
+// is 0 once every term is removed.
+func TestSubRemovesExactly(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 40; round++ {
+		var s Sum
+		var present []float64
+		for step := 0; step < 600; step++ {
+			if len(present) > 0 && r.IntN(3) == 0 {
+				k := r.IntN(len(present))
+				s.Sub(present[k])
+				present[k] = present[len(present)-1]
+				present = present[:len(present)-1]
+				continue
+			}
+			x := randomTerm(r)
+			if r.IntN(4) == 0 { // arrive inside a merged partial sum
+				s.Merge(Of(x))
+			} else {
+				s.Add(x)
+			}
+			present = append(present, x)
+		}
+		ref := newExact()
+		for _, x := range present {
+			ref.add(x)
+		}
+		if want := Of(present...); !s.Equal(want) || s.Float64() != want.Float64() || s.Float64() != ref.float64() {
+			t.Fatalf("round %d: %v after removals, want %v (exact %v)", round, s.Float64(), want.Float64(), ref.float64())
+		}
+		for _, x := range present {
+			s.Sub(x)
+		}
+		if !s.IsZero() || s.Float64() != 0 {
+			t.Fatalf("round %d: %v after removing every term, want 0", round, s.Float64())
+		}
+	}
+}
+
+// TestSubOfAbsentTermPanics: removing what was never added (from the
+// window or from the wide part) is the caller's bug, not a negative sum.
+func TestSubOfAbsentTermPanics(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		held  []float64
+		taken float64
+	}{
+		{"window", []float64{2}, 6},
+		{"empty window", nil, 0.5},
+		{"wide, none held", []float64{2}, 1e-300},
+		{"wide, a smaller one held", []float64{1e-310}, 1e-300},
+		{"negative", []float64{2}, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Sub(%v) of a sum of %v did not panic", c.taken, c.held)
+				}
+			}()
+			s := Of(c.held...)
+			s.Sub(c.taken)
+		})
+	}
+}
+
 // TestAddProductIsExact checks products against math/big, including the
 // squares of scores so small that float64 squares underflow to 0.
 func TestAddProductIsExact(t *testing.T) {
