@@ -70,13 +70,20 @@ type stream struct {
 	rules model.Rules
 	users map[string]*User
 	items *Items
+	// shards are the item side cut as the job cuts it: every count in
+	// each, a pair on its first item's shard.
+	shards []*Items
 	// accepted are the events Add took, rejected the count it refused.
 	accepted []event
 	rejected int
 }
 
 func newStream(w Window, clip float64) *stream {
-	return &stream{w: w, rules: model.Rules{Aggregate: model.AggregateMax, Clip: clip}, users: map[string]*User{}, items: NewItems()}
+	s := &stream{w: w, rules: model.Rules{Aggregate: model.AggregateMax, Clip: clip}, users: map[string]*User{}, items: NewItems()}
+	for range 3 {
+		s.shards = append(s.shards, NewItems())
+	}
+	return s
 }
 
 func (s *stream) add(e event) {
@@ -100,9 +107,13 @@ func (s *stream) advance(end int64) {
 			counts, pairs := Deltas(u.Advance(s.w, s.rules, due))
 			for _, d := range counts {
 				s.items.ApplyCount(d)
+				for _, sh := range s.shards {
+					sh.ApplyCount(d)
+				}
 			}
 			for _, d := range pairs {
 				s.items.ApplyPair(d)
+				s.shards[ShardOf(d.I, len(s.shards))].ApplyPair(d)
 			}
 		}
 		if u.Empty() {
@@ -171,22 +182,30 @@ func TestStreamEqualsBatch(t *testing.T) {
 				}
 				s.advance(end)
 				want := reference(s.accepted, w.Since(end), end, clip, n)
-				changed := s.items.Changed()
+				changed := s.items.Changed(nil)
+				var shardChanged []string
+				for k, sh := range s.shards {
+					shardChanged = append(shardChanged, sh.Changed(func(i string) bool { return ShardOf(i, len(s.shards)) == k })...)
+				}
 				for i, l := range want {
 					if got := s.items.Neighbors(i, n); !equalLists(got, l) {
 						t.Fatalf("bucket end %d, window [%d, %d): item %s: stream %v, batch %v", end, w.Since(end), end, i, got, l)
 					}
-					if !equalLists(l, last[i]) && !slices.Contains(changed, i) {
-						t.Fatalf("bucket end %d: item %s's list changed but was not marked", end, i)
+					if got := s.shards[ShardOf(i, len(s.shards))].Neighbors(i, n); !equalLists(got, l) {
+						t.Fatalf("bucket end %d: item %s: its shard's list %v, batch %v", end, i, got, l)
+					}
+					if !equalLists(l, last[i]) && (!slices.Contains(changed, i) || !slices.Contains(shardChanged, i)) {
+						t.Fatalf("bucket end %d: item %s's list changed but was not marked (all: %v, its shard: %v)", end, i,
+							slices.Contains(changed, i), slices.Contains(shardChanged, i))
 					}
 					checked++
 				}
 				for i := range last {
-					if _, ok := want[i]; !ok && !slices.Contains(changed, i) {
+					if _, ok := want[i]; !ok && (!slices.Contains(changed, i) || !slices.Contains(shardChanged, i)) {
 						t.Fatalf("bucket end %d: item %s lost its list but was not marked", end, i)
 					}
 				}
-				for i := range s.items.Pairs {
+				for i := range s.items.pairs {
 					if _, ok := want[i]; !ok {
 						t.Fatalf("bucket end %d: the stream holds pairs of %s, the batch none", end, i)
 					}
@@ -199,8 +218,11 @@ func TestStreamEqualsBatch(t *testing.T) {
 			if s.rejected < tooLate/2 || s.rejected > tooLate {
 				t.Errorf("%d events refused as late, want most of the %d delivered past the lateness", s.rejected, tooLate)
 			}
-			if len(s.users) != 0 || len(s.items.Counts) != 0 || len(s.items.Pairs) != 0 {
-				t.Errorf("after the window passed: %d users, %d counts, %d pair rows left", len(s.users), len(s.items.Counts), len(s.items.Pairs))
+			for k, m := range append([]*Items{s.items}, s.shards...) {
+				if len(s.users) != 0 || len(m.counts) != 0 || len(m.pairs) != 0 || len(m.partners) != 0 {
+					t.Errorf("after the window passed, side %d: %d users, %d counts, %d pair rows, %d partner rows left", k,
+						len(s.users), len(m.counts), len(m.pairs), len(m.partners))
+				}
 			}
 			t.Logf("%d lists compared, %d events refused as late (%d delivered past the lateness)", checked, s.rejected, tooLate)
 		})
