@@ -42,6 +42,10 @@ func AppendFloats(b []byte, fs []float64) []byte {
 	return b
 }
 
+// AppendVarint appends a signed integer, zig-zag (small magnitudes take
+// few bytes either side of 0).
+func AppendVarint(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
+
 // AppendReversed appends v with its bits reversed as a uvarint: short when
 // v's low bits are zero.
 func AppendReversed(b []byte, v uint64) []byte { return binary.AppendUvarint(b, bits.Reverse64(v)) }
@@ -81,6 +85,17 @@ func (d *Decoder) Skip(n int) {
 // Uvarint reads a uvarint.
 func (d *Decoder) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.Fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// Varint reads what AppendVarint wrote.
+func (d *Decoder) Varint() int64 {
+	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.Fail()
 		return 0
