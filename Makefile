@@ -11,13 +11,14 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity ./transforms/als
 
-.PHONY: all build run run-als serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
+.PHONY: all build run run-als run-realtime serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/similarity ./pipelines/similarity
 	$(GO) build -o $(BIN)/als ./pipelines/als
+	$(GO) build -o $(BIN)/realtime ./pipelines/realtime
 
 ## run: the similarity job on Prism over $(INPUT), writing $(OUTPUT).
 run: build
@@ -30,6 +31,14 @@ ALS_OUT ?= out/als
 run-als: build
 	$(BIN)/als --input=$(INPUT) --output=$(ALS_OUT)/similarities.jsonl --user_output=$(ALS_OUT)/users.jsonl \
 		--item_factors_output=$(ALS_OUT)/item_factors.jsonl --popular_output=$(ALS_OUT)/popular.json $(ARGS)
+
+## run-realtime: the streaming job on Prism, replaying $(INPUT) in event
+## time (a 10-day window sliding by a day, lists written once a day of
+## event time), writing the list updates to $(RT_OUT).
+RT_OUT ?= out/realtime/updates.jsonl
+run-realtime: build
+	$(BIN)/realtime --input=$(INPUT) --time_field=time --window=240h --slice=24h --emit_interval=24h \
+		--user_shards=2 --item_shards=2 --output=$(RT_OUT) $(ARGS)
 
 ## serve-als: the recommendation server over `make run-als`'s output (user
 ## lists and fold-in as well as the item routes).

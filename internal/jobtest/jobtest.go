@@ -79,10 +79,17 @@ func MustRunMain(t testing.TB, env string, args ...string) string {
 // BuildServing builds the server's binary into dir.
 func BuildServing(t testing.TB, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "serving")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/recsys/itemsim/serving")
+	return Build(t, dir, "serving")
+}
+
+// Build builds the project's command pkg (a path in the module, e.g.
+// "pipelines/similarity") into dir and returns the binary's path.
+func Build(t testing.TB, dir, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/recsys/itemsim/"+pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build serving: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }

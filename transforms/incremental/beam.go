@@ -52,9 +52,9 @@ type DeltaBatch struct {
 // only when it differs from the item's last one; no neighbours means the
 // item has left the window (its stored list is to be deleted).
 type Update struct {
-	End       int64
-	Item      string
-	Neighbors []model.Neighbor
+	End       int64            `json:"end"`
+	Item      string           `json:"item"`
+	Neighbors []model.Neighbor `json:"neighbors"`
 }
 
 // Config are the model's settings.

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/model/als"
+	"github.com/recsys/itemsim/transforms/incremental"
 	"github.com/recsys/itemsim/transforms/interactions"
 )
 
@@ -19,12 +20,13 @@ func init() {
 	register.Function1x1(deadLetterLine)
 	register.Function1x1(popularLine)
 	register.Function1x1(rowLine)
+	register.Function1x1(updateLine)
 }
 
 // WriteJSON writes values to path as JSON lines, as Write writes lines:
 // a PCollection of the jobs' products, each element on one line
 // (model.Neighbors, model.UserList, als.FactorRow, interactions.DeadLetter,
-// model.Row),
+// model.Row, incremental.Update),
 // or of []model.PopularItem, each list as the popular-list document the
 // server reads, {"items":[...]}. encoding/json prints a float64 in its
 // shortest form that reads back to the same value. (Typed functions, one
@@ -44,6 +46,8 @@ func WriteJSON(s beam.Scope, path string, values beam.PCollection, after ...beam
 		fn = rowLine
 	case reflect.TypeOf([]model.PopularItem{}):
 		fn = popularLine
+	case reflect.TypeOf(incremental.Update{}):
+		fn = updateLine
 	default:
 		panic(fmt.Sprintf("textsink.WriteJSON: no JSON line for a PCollection<%v>", t))
 	}
@@ -55,6 +59,12 @@ func userListLine(v model.UserList) string            { return line(v) }
 func factorRowLine(v als.FactorRow) string            { return line(v) }
 func deadLetterLine(v interactions.DeadLetter) string { return line(v) }
 func rowLine(v model.Row) string                      { return line(v) }
+func updateLine(v incremental.Update) string {
+	if v.Neighbors == nil {
+		v.Neighbors = []model.Neighbor{} // an emptied list reads [], not null
+	}
+	return line(v)
+}
 func popularLine(items []model.PopularItem) string {
 	return line(struct {
 		Items []model.PopularItem `json:"items"`

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/internal/jobtest"
+	"github.com/recsys/itemsim/model"
+	"github.com/recsys/itemsim/transforms/incremental"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+const fixture = "../../testdata/interactions.csv"
+
+// readJSONL reads a JSONL file's values.
+func readJSONL[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestReplayEqualsBatchJob: the fixture replayed through the stream, and
+// the batch similarity job run with --measure=corating --aggregate=max over
+// the window taken at three bucket ends: the lists written up to each end
+// equal the batch job's output there, every item and every score bit for
+// bit; after the last bucket every list has been deleted.
+func TestReplayEqualsBatchJob(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "updates.jsonl")
+	res, err := jobtest.RunJob(t, configFromFlags, run, "--input="+fixture, "--time_field=time", "--window=240h", "--slice=24h",
+		"--emit_interval=24h", "--user_shards=2", "--item_shards=3", "--output="+out, "--beam_strict=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := jobtest.Counter(res, "interactions/rows"); n != 5000 {
+		t.Errorf("interactions/rows = %d, want 5000", n)
+	}
+	updates := readJSONL[incremental.Update](t, out)
+	slices.SortStableFunc(updates, func(a, b incremental.Update) int { return cmp.Compare(a.End, b.End) })
+	var ends []int64
+	for k, u := range updates {
+		if k == 0 || u.End != updates[k-1].End {
+			ends = append(ends, u.End)
+		}
+	}
+	if len(ends) < 30 {
+		t.Fatalf("%d bucket ends with updates, want one a day over the fixture's 30 days and more", len(ends))
+	}
+	check := map[int64]bool{ends[4]: true, ends[len(ends)/2]: true, ends[25]: true}
+	w := incremental.Window{Length: 240 * 3600, Slice: 24 * 3600, Emit: 24 * 3600}
+	batch := jobtest.Build(t, dir, "pipelines/similarity")
+	store := map[string][]model.Neighbor{}
+	for k, u := range updates {
+		if len(u.Neighbors) == 0 {
+			delete(store, u.Item)
+		} else {
+			store[u.Item] = u.Neighbors
+		}
+		if (k+1 < len(updates) && updates[k+1].End == u.End) || !check[u.End] {
+			continue
+		}
+		want := filepath.Join(dir, "batch-"+strconv.FormatInt(u.End, 10)+".jsonl")
+		cmd := exec.Command(batch, "--input="+fixture, "--time_field=time", "--measure=corating", "--aggregate=max",
+			"--since="+strconv.FormatInt(w.Since(u.End), 10), "--until="+strconv.FormatInt(u.End, 10), "--output="+want, "--popular_output=")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("batch job: %v\n%s", err, b)
+		}
+		lists := readJSONL[model.Neighbors](t, want)
+		if len(lists) == 0 || len(lists) != len(store) {
+			t.Fatalf("at %d: the batch job wrote %d lists, the stream holds %d", u.End, len(lists), len(store))
+		}
+		for _, l := range lists {
+			if !slices.Equal(store[l.Item], l.Neighbors) {
+				t.Fatalf("at %d: item %s: stream %v, batch %v", u.End, l.Item, store[l.Item], l.Neighbors)
+			}
+		}
+		t.Logf("at %d, window [%d, %d): %d lists equal", u.End, w.Since(u.End), u.End, len(lists))
+		delete(check, u.End)
+	}
+	if len(check) != 0 || len(store) != 0 {
+		t.Errorf("unchecked ends %v; %d lists left after the window passed every event", check, len(store))
+	}
+}
+
+// TestBadRecordsAndFlags: a malformed record goes to the dead letter with
+// its reason and the good ones still count; flags the stream cannot honour
+// fail before the run.
+func TestBadRecordsAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "events.csv")
+	rows := "user,productSku,type,time\nu1,A,3,1000\nu1,B,2,1010\nu2,A,1,1020\nu2,B,9,1030\nu2,C,3,not-a-time\nu2,B,3,1040\n"
+	if err := os.WriteFile(in, []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "updates.jsonl")
+	t.Run("run", func(t *testing.T) {
+		if _, err := jobtest.RunJob(t, configFromFlags, run, "--input="+in, "--time_field=time", "--window=100s", "--slice=10s",
+			"--emit_interval=10s", "--output="+out, "--max_bad_fraction=0.5"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	dead, err := os.ReadFile(filepath.Join(dir, "updates.dead_letter.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"unknown_action", "bad_time"} {
+		if !strings.Contains(string(dead), want) {
+			t.Errorf("dead letter %q lacks %s", dead, want)
+		}
+	}
+	// u1 and u2 both rate A and B (u2's B is 6, its 9 unknown): A·B's
+	// co-ratings min(6,2) + min(0.5,6) = 2.5 of counts 6.5 and 8.
+	updates := readJSONL[incremental.Update](t, out)
+	last := map[string][]model.Neighbor{}
+	for _, u := range updates {
+		if u.End <= 1050 {
+			last[u.Item] = u.Neighbors
+		}
+	}
+	if got := last["A"]; len(got) != 1 || got[0].Item != "B" || got[0].Score != 2.5/math.Sqrt(6.5*8) {
+		t.Errorf("A's list after the events: %v, want B at 2.5/√52", got)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--input=" + in, "--output=" + out}, "--time_field"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--slice=7h"}, "--window"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--emit_interval=1500ms"}, "whole seconds"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--min_similarity=0.1"}, "--min_similarity"},
+		{[]string{"--input=" + in, "--time_field=time"}, "--output"},
+	} {
+		t.Run(c.want, func(t *testing.T) { // restores the flags after
+			if _, err := jobtest.RunJob(t, configFromFlags, run, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v: %v, want an error naming %s", c.args, err, c.want)
+			}
+		})
+	}
+}
