@@ -6,6 +6,7 @@
 package jobtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -180,4 +181,25 @@ func RunJob[C any](t testing.TB, config func() (C, error), run func(context.Cont
 		return nil, err
 	}
 	return run(context.Background(), c)
+}
+
+// ReadJSONL decodes every JSON line of a job's output file into a T.
+func ReadJSONL[T any](t testing.TB, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out
 }

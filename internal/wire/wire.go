@@ -3,7 +3,8 @@
 // bits reversed (the low mantissa bits of action weights and scores are
 // often zero, so they take 1 to 3 bytes instead of 8; an arbitrary value
 // takes up to 10), and a Decoder that reads them back, remembering the
-// first error so a coder checks once, at the end.
+// first error so a coder checks once, at the end (it also reads the exact
+// sums exactsum writes).
 package wire
 
 import (
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+
+	"github.com/recsys/itemsim/internal/exactsum"
 )
 
 // ErrCorrupt reports bytes the append functions did not write.
@@ -158,6 +161,17 @@ func (d *Decoder) Int32s() []int32 {
 		vs[k] = int32(uint32(d.Uvarint()))
 	}
 	return vs
+}
+
+// Sum reads a sum written by exactsum's AppendBinary.
+func (d *Decoder) Sum() exactsum.Sum {
+	s, n, err := exactsum.Decode(d.b)
+	if err != nil {
+		d.Fail()
+		return exactsum.Sum{}
+	}
+	d.b = d.b[n:]
+	return s
 }
 
 // Fail records a corrupt encoding and stops reading.

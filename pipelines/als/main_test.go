@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,27 +60,6 @@ func mustRun(t *testing.T, args ...string) beam.PipelineResult {
 		t.Fatal(err)
 	}
 	return res
-}
-
-// readLines decodes every JSON line of path into a T.
-func readLines[T any](t *testing.T, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // ranked sorts scores into the n best, by (score desc, id asc): the
@@ -159,7 +137,7 @@ func TestMovieLens(t *testing.T) {
 		ids  []string
 		row  func(int) []float64
 	}{{"item_factors.jsonl", ref.Items, ref.Item}, {"user_factors.jsonl", ref.Users, ref.User}} {
-		got := readLines[als.FactorRow](t, path(side.file))
+		got := jobtest.ReadJSONL[als.FactorRow](t, path(side.file))
 		if len(got) != len(side.ids) {
 			t.Fatalf("%s: %d rows, want %d", side.file, len(got), len(side.ids))
 		}
@@ -182,7 +160,7 @@ func TestMovieLens(t *testing.T) {
 	for _, r := range rs {
 		rated[r.User+"\x00"+r.Item] = true
 	}
-	users := readLines[model.UserList](t, path("users.jsonl"))
+	users := jobtest.ReadJSONL[model.UserList](t, path("users.jsonl"))
 	if len(users) != len(ref.Users) {
 		t.Fatalf("%d user lists, want %d", len(users), len(ref.Users))
 	}
@@ -206,7 +184,7 @@ func TestMovieLens(t *testing.T) {
 			unit[i] = append(unit[i], v/norm)
 		}
 	}
-	items := readLines[model.Neighbors](t, path("items.jsonl"))
+	items := jobtest.ReadJSONL[model.Neighbors](t, path("items.jsonl"))
 	if len(items) != len(ref.Items) {
 		t.Fatalf("%d neighbour lists, want %d", len(items), len(ref.Items))
 	}
@@ -361,14 +339,14 @@ func TestBadRows(t *testing.T) {
 	res := mustRun(t, "--input="+in, "--output="+out, "--dead_letter="+dead, "--user_output="+filepath.Join(dir, "users.jsonl"),
 		"--max_bad_fraction=0.3", "--rank=2", "--iterations=2")
 	type letter struct{ Reason, Line string }
-	letters := readLines[letter](t, dead)
+	letters := jobtest.ReadJSONL[letter](t, dead)
 	if len(letters) != 2 || letters[0].Line != "u5" || letters[1].Line != "u4,a,9" {
 		t.Errorf("dead letter %+v: want u4,a,9 (unknown action) and u5 (short row)", letters)
 	}
 	if n := jobtest.Counter(res, "als/ratings"); n != 6 {
 		t.Errorf("als/ratings = %d, want the 6 good rows", n)
 	}
-	if users := readLines[model.UserList](t, filepath.Join(dir, "users.jsonl")); len(users) != 3 {
+	if users := jobtest.ReadJSONL[model.UserList](t, filepath.Join(dir, "users.jsonl")); len(users) != 3 {
 		t.Errorf("%d user lists, want u1, u2 and u3's", len(users))
 	}
 }
@@ -401,7 +379,7 @@ func TestDatastore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := readLines[model.UserList](t, path("users.jsonl")); fmt.Sprint(lists) != fmt.Sprint(want) {
+		if want := jobtest.ReadJSONL[model.UserList](t, path("users.jsonl")); fmt.Sprint(lists) != fmt.Sprint(want) {
 			t.Errorf("Datastore's user lists differ from the file's: %d and %d lists", len(lists), len(want))
 		}
 		cfg, rows, err := store.ItemFactors(ctx, "v1")
@@ -411,7 +389,7 @@ func TestDatastore(t *testing.T) {
 		if want := (als.Config{Rank: 4, Lambda: 50, Implicit: true, Alpha: 2, Iterations: 2, Seed: 1}); cfg != want {
 			t.Errorf("settings %+v, want %+v", cfg, want)
 		}
-		if want := readLines[als.FactorRow](t, path("factors.jsonl")); fmt.Sprint(rows) != fmt.Sprint(want) {
+		if want := jobtest.ReadJSONL[als.FactorRow](t, path("factors.jsonl")); fmt.Sprint(rows) != fmt.Sprint(want) {
 			t.Errorf("Datastore's item factors differ from the file's: %d and %d rows", len(rows), len(want))
 		}
 	})
@@ -430,7 +408,7 @@ func TestServing(t *testing.T) {
 	base := jobtest.StartServing(t, jobtest.BuildServing(t, dir), "--similarities="+path("items.jsonl"))
 	jobtest.WaitVersion(t, base, "served")
 	client := http.DefaultClient
-	lists := readLines[model.UserList](t, path("users.jsonl"))
+	lists := jobtest.ReadJSONL[model.UserList](t, path("users.jsonl"))
 	for _, list := range lists[:20] {
 		a := jobtest.Ask(client, base, "/v1/users/"+list.User+"/recommendations?n=5", "")
 		var got struct {
@@ -444,7 +422,7 @@ func TestServing(t *testing.T) {
 			t.Errorf("user %s: served %v, the job wrote %v", list.User, got.Items, list.Items)
 		}
 	}
-	items := readLines[model.Neighbors](t, path("items.jsonl"))
+	items := jobtest.ReadJSONL[model.Neighbors](t, path("items.jsonl"))
 	a := jobtest.Ask(client, base, "/v1/similar/"+items[0].Item+"?n=3", "")
 	if a.Status != 200 || !strings.Contains(a.Body, `"item":"`+items[0].Neighbors[0].Item+`"`) {
 		t.Errorf("similar to %s: status %d, %s; want %s first", items[0].Item, a.Status, a.Body, items[0].Neighbors[0].Item)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
-	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
@@ -23,27 +21,6 @@ func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
 
 const fixture = "../../testdata/interactions.csv"
 
-// readJSONL reads a JSONL file's values.
-func readJSONL[T any](t *testing.T, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 // TestReplayEqualsBatchJob: the fixture replayed through the stream, and
 // the batch similarity job run with --measure=corating --aggregate=max over
 // the window taken at three bucket ends: the lists written up to each end
@@ -60,7 +37,7 @@ func TestReplayEqualsBatchJob(t *testing.T) {
 	if n := jobtest.Counter(res, "interactions/rows"); n != 5000 {
 		t.Errorf("interactions/rows = %d, want 5000", n)
 	}
-	updates := readJSONL[incremental.Update](t, out)
+	updates := jobtest.ReadJSONL[incremental.Update](t, out)
 	slices.SortStableFunc(updates, func(a, b incremental.Update) int { return cmp.Compare(a.End, b.End) })
 	var ends []int64
 	for k, u := range updates {
@@ -90,7 +67,7 @@ func TestReplayEqualsBatchJob(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("batch job: %v\n%s", err, b)
 		}
-		lists := readJSONL[model.Neighbors](t, want)
+		lists := jobtest.ReadJSONL[model.Neighbors](t, want)
 		if len(lists) == 0 || len(lists) != len(store) {
 			t.Fatalf("at %d: the batch job wrote %d lists, the stream holds %d", u.End, len(lists), len(store))
 		}
@@ -135,7 +112,7 @@ func TestBadRecordsAndFlags(t *testing.T) {
 	}
 	// u1 and u2 both rate A and B (u2's B is 6, its 9 unknown): A·B's
 	// co-ratings min(6,2) + min(0.5,6) = 2.5 of counts 6.5 and 8.
-	updates := readJSONL[incremental.Update](t, out)
+	updates := jobtest.ReadJSONL[incremental.Update](t, out)
 	last := map[string][]model.Neighbor{}
 	for _, u := range updates {
 		if u.End <= 1050 {

@@ -153,7 +153,7 @@ func decodeItemShard(b []byte) (itemShard, error) {
 	m := NewItems()
 	for range count(d) {
 		id := d.String()
-		m.counts[id] = readSum(d)
+		m.counts[id] = d.Sum()
 	}
 	for range count(d) {
 		i := d.String()
@@ -161,7 +161,7 @@ func decodeItemShard(b []byte) (itemShard, error) {
 		row := make(map[string]exactsum.Sum, n)
 		for range n {
 			j := d.String()
-			row[j] = readSum(d)
+			row[j] = d.Sum()
 			m.link(i, j)
 		}
 		m.pairs[i] = row
@@ -176,15 +176,4 @@ func decodeItemShard(b []byte) (itemShard, error) {
 		s.Lists[i] = list
 	}
 	return s, d.Done()
-}
-
-// readSum reads a sum written by exactsum's AppendBinary.
-func readSum(d *wire.Decoder) exactsum.Sum {
-	s, n, err := exactsum.Decode(d.Bytes())
-	if err != nil {
-		d.Fail()
-		return exactsum.Sum{}
-	}
-	d.Skip(n)
-	return s
 }

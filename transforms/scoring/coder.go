@@ -64,26 +64,15 @@ func encodeShard(sh Shard) []byte {
 	return b
 }
 
-// decoder is wire's, with exact sums.
+// decoder is wire's, with the project's values.
 type decoder struct{ *wire.Decoder }
-
-// sum reads what exactsum's AppendBinary wrote.
-func (d decoder) sum() exactsum.Sum {
-	s, n, err := exactsum.Decode(d.Bytes())
-	if err != nil {
-		d.Fail()
-		return exactsum.Sum{}
-	}
-	d.Skip(n)
-	return s
-}
 
 func (d decoder) partial() model.Partial {
 	p := model.Partial{Items: d.Strings()}
 	p.Sums = make([]exactsum.Sum, len(p.Items))
 	p.Maxes = make([]float64, len(p.Items))
 	for k := range p.Items {
-		p.Sums[k] = d.sum()
+		p.Sums[k] = d.Sum()
 		p.Maxes[k] = d.Float()
 	}
 	return p
