@@ -34,11 +34,15 @@ type portableJob struct {
 
 // portableJobs are the jobs TestPortable runs. ALS sums every factor and
 // Gram matrix exactly (order-free), so its factors, and the lists ranked
-// from them, are the same bits whatever the runner and its bundles.
+// from them, are the same bits whatever the runner and its bundles. The
+// streaming job's replay goes through the job server with its state and
+// event-time timers, the parts of it Flink must support.
 var portableJobs = []portableJob{
 	{pipeline: "similarity"},
 	{pipeline: "als", flags: []string{"--rank=8", "--iterations=3"},
 		outputs: []string{"user_output", "item_factors_output", "user_factors_output"}},
+	{pipeline: "realtime", flags: []string{"--time_field=time", "--window=240h", "--slice=24h", "--emit_interval=24h",
+		"--user_shards=2", "--item_shards=3"}},
 }
 
 // TestPortable submits each job the way --runner=flink does, to a job
