@@ -129,6 +129,7 @@ fuzz:
 	GO=$(GO) .ci/fuzz-one FuzzAppendQuery ./serving $(FUZZTIME)
 	GO=$(GO) .ci/fuzz-one FuzzParse ./publish $(FUZZTIME)
 	GO=$(GO) .ci/fuzz-one FuzzDecodeBlock ./transforms/als $(FUZZTIME)
+	GO=$(GO) .ci/fuzz-one FuzzDecode ./transforms/incremental $(FUZZTIME)
 
 -include runners/runners.mk templates/dataflow/template.mk templates/dataflow/schedule.mk
 

@@ -97,3 +97,31 @@ func TestCodersRoundTrip(t *testing.T) {
 		t.Error("the partners index was not rebuilt")
 	}
 }
+
+// FuzzDecode: no input makes a decoder panic or allocate past its bytes,
+// and what decodes re-encodes to bytes that decode to the same encoding
+// (compared as bytes: a fuzzed float may be a NaN).
+func FuzzDecode(f *testing.F) {
+	f.Add(encodeUserEvent(UserEvent{User: "u", Event: Event{Item: "i", Weight: 2, Time: -5}}))
+	f.Add(encodeDeltaBatch(DeltaBatch{End: 10, Counts: []CountDelta{{"a", 0, 6}}, Pairs: []PairDelta{{"a", "b", 2, 0.5}}}))
+	f.Add(encodeUserShard(userShard{Users: map[string]*User{"u": {Best: []SliceBest{{"a", 3, 2}}, Pending: []Event{{"b", 6, 40}}, Applied: 30}}}))
+	m := NewItems()
+	m.ApplyCount(CountDelta{Item: "a", Add: 6})
+	m.ApplyPair(PairDelta{I: "a", J: "b", Add: 2})
+	f.Add(encodeItemShard(itemShard{Model: m, Lists: map[string][]model.Neighbor{"a": {{Item: "b", Score: 0.5}}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		stable := func(name string, decode func([]byte) ([]byte, error)) {
+			once, err := decode(b)
+			if err != nil {
+				return
+			}
+			if twice, err := decode(once); err != nil || !bytes.Equal(once, twice) {
+				t.Errorf("%s: %x re-encodes to %x, which gives %x, %v", name, b, once, twice, err)
+			}
+		}
+		stable("UserEvent", func(b []byte) ([]byte, error) { e, err := decodeUserEvent(b); return encodeUserEvent(e), err })
+		stable("DeltaBatch", func(b []byte) ([]byte, error) { x, err := decodeDeltaBatch(b); return encodeDeltaBatch(x), err })
+		stable("users", func(b []byte) ([]byte, error) { s, err := decodeUserShard(b); return encodeUserShard(s), err })
+		stable("items", func(b []byte) ([]byte, error) { s, err := decodeItemShard(b); return encodeItemShard(s), err })
+	})
+}
