@@ -1,6 +1,7 @@
 package incremental
 
 import (
+	"encoding/binary"
 	"maps"
 	"reflect"
 	"slices"
@@ -43,11 +44,11 @@ func decodeUserEvent(b []byte) (UserEvent, error) {
 // (i, j, sub, add).
 func encodeDeltaBatch(x DeltaBatch) []byte {
 	b := wire.AppendVarint(nil, x.End)
-	b = appendCount(b, len(x.Counts))
+	b = appendLen(b, len(x.Counts))
 	for _, c := range x.Counts {
 		b = wire.AppendFloat(wire.AppendFloat(wire.AppendString(b, c.Item), c.Sub), c.Add)
 	}
-	b = appendCount(b, len(x.Pairs))
+	b = appendLen(b, len(x.Pairs))
 	for _, p := range x.Pairs {
 		b = wire.AppendFloat(wire.AppendFloat(wire.AppendString(wire.AppendString(b, p.I), p.J), p.Sub), p.Add)
 	}
@@ -57,32 +58,29 @@ func encodeDeltaBatch(x DeltaBatch) []byte {
 func decodeDeltaBatch(b []byte) (DeltaBatch, error) {
 	d := wire.NewDecoder(b)
 	x := DeltaBatch{End: d.Varint()}
-	x.Counts = make([]CountDelta, count(d))
+	x.Counts = make([]CountDelta, d.Count())
 	for k := range x.Counts {
 		x.Counts[k] = CountDelta{Item: d.String(), Sub: d.Float(), Add: d.Float()}
 	}
-	x.Pairs = make([]PairDelta, count(d))
+	x.Pairs = make([]PairDelta, d.Count())
 	for k := range x.Pairs {
 		x.Pairs[k] = PairDelta{I: d.String(), J: d.String(), Sub: d.Float(), Add: d.Float()}
 	}
 	return x, d.Done()
 }
 
-// appendCount appends a count.
-func appendCount(b []byte, n int) []byte { return wire.AppendVarint(b, int64(n)) }
-
 // encodeUserShard writes the users in id order, each with Applied, its
 // slices' bests and its pending events.
 func encodeUserShard(s userShard) []byte {
-	b := appendCount(nil, len(s.Users))
+	b := appendLen(nil, len(s.Users))
 	for _, id := range slices.Sorted(maps.Keys(s.Users)) {
 		u := s.Users[id]
 		b = wire.AppendVarint(wire.AppendString(b, id), u.Applied)
-		b = appendCount(b, len(u.Best))
+		b = appendLen(b, len(u.Best))
 		for _, x := range u.Best {
 			b = wire.AppendFloat(wire.AppendVarint(wire.AppendString(b, x.Item), x.Slice), x.Weight)
 		}
-		b = appendCount(b, len(u.Pending))
+		b = appendLen(b, len(u.Pending))
 		for _, e := range u.Pending {
 			b = appendEvent(b, e)
 		}
@@ -92,16 +90,16 @@ func encodeUserShard(s userShard) []byte {
 
 func decodeUserShard(b []byte) (userShard, error) {
 	d := wire.NewDecoder(b)
-	n := count(d)
+	n := d.Count()
 	s := userShard{Users: make(map[string]*User, n)}
 	for range n {
 		id := d.String()
 		u := &User{Applied: d.Varint()}
-		u.Best = make([]SliceBest, count(d))
+		u.Best = make([]SliceBest, d.Count())
 		for k := range u.Best {
 			u.Best[k] = SliceBest{Item: d.String(), Slice: d.Varint(), Weight: d.Float()}
 		}
-		u.Pending = make([]Event, count(d))
+		u.Pending = make([]Event, d.Count())
 		for k := range u.Pending {
 			u.Pending[k] = readEvent(d)
 		}
@@ -110,37 +108,27 @@ func decodeUserShard(b []byte) (userShard, error) {
 	return s, d.Done()
 }
 
-// count reads what appendCount wrote, bounded by the bytes left.
-func count(d *wire.Decoder) int {
-	n := d.Varint()
-	if n < 0 || n > int64(len(d.Bytes())) {
-		d.Fail()
-		return 0
-	}
-	return int(n)
-}
-
 // encodeItemShard writes the model's counts, then its pair rows, then the
 // lists, in id order; the partners index is rebuilt from the rows when
 // decoding.
 func encodeItemShard(s itemShard) []byte {
 	m := s.Model
-	b := appendCount(nil, len(m.counts))
+	b := appendLen(nil, len(m.counts))
 	for _, id := range slices.Sorted(maps.Keys(m.counts)) {
 		b = m.counts[id].AppendBinary(wire.AppendString(b, id))
 	}
-	b = appendCount(b, len(m.pairs))
+	b = appendLen(b, len(m.pairs))
 	for _, i := range slices.Sorted(maps.Keys(m.pairs)) {
 		row := m.pairs[i]
-		b = appendCount(wire.AppendString(b, i), len(row))
+		b = appendLen(wire.AppendString(b, i), len(row))
 		for _, j := range slices.Sorted(maps.Keys(row)) {
 			b = row[j].AppendBinary(wire.AppendString(b, j))
 		}
 	}
-	b = appendCount(b, len(s.Lists))
+	b = appendLen(b, len(s.Lists))
 	for _, i := range slices.Sorted(maps.Keys(s.Lists)) {
 		list := s.Lists[i]
-		b = appendCount(wire.AppendString(b, i), len(list))
+		b = appendLen(wire.AppendString(b, i), len(list))
 		for _, n := range list {
 			b = wire.AppendFloat(wire.AppendString(b, n.Item), n.Score)
 		}
@@ -151,13 +139,13 @@ func encodeItemShard(s itemShard) []byte {
 func decodeItemShard(b []byte) (itemShard, error) {
 	d := wire.NewDecoder(b)
 	m := NewItems()
-	for range count(d) {
+	for range d.Count() {
 		id := d.String()
 		m.counts[id] = d.Sum()
 	}
-	for range count(d) {
+	for range d.Count() {
 		i := d.String()
-		n := count(d)
+		n := d.Count()
 		row := make(map[string]exactsum.Sum, n)
 		for range n {
 			j := d.String()
@@ -167,9 +155,9 @@ func decodeItemShard(b []byte) (itemShard, error) {
 		m.pairs[i] = row
 	}
 	s := itemShard{Model: m, Lists: map[string][]model.Neighbor{}}
-	for range count(d) {
+	for range d.Count() {
 		i := d.String()
-		list := make([]model.Neighbor, count(d))
+		list := make([]model.Neighbor, d.Count())
 		for k := range list {
 			list[k] = model.Neighbor{Item: d.String(), Score: d.Float()}
 		}
@@ -177,3 +165,6 @@ func decodeItemShard(b []byte) (itemShard, error) {
 	}
 	return s, d.Done()
 }
+
+// appendLen appends a length as wire's Decoder.Count reads it.
+func appendLen(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
