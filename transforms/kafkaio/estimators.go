@@ -1,0 +1,39 @@
+package kafkaio
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// watermarkEstimator is a partition's watermark: the largest timestamp
+// observed, in unix milliseconds; it never moves back.
+type watermarkEstimator struct {
+	Millis int64
+}
+
+// CurrentWatermark is the largest observed time.
+func (e *watermarkEstimator) CurrentWatermark() time.Time { return time.UnixMilli(e.Millis) }
+
+// ObserveTimestamp moves the watermark to t if t is later.
+func (e *watermarkEstimator) ObserveTimestamp(t time.Time) {
+	e.Millis = max(e.Millis, t.UnixMilli())
+}
+
+// endEstimator is a partition's end offset as the fetches last reported
+// it (their high watermark): a size hint that needs no request and never
+// fails.
+type endEstimator struct {
+	end atomic.Int64
+}
+
+// Estimate is the last high watermark observed (0 before any).
+func (e *endEstimator) Estimate() int64 { return e.end.Load() }
+
+func (e *endEstimator) observe(hw int64) {
+	for {
+		old := e.end.Load()
+		if hw <= old || e.end.CompareAndSwap(old, hw) {
+			return
+		}
+	}
+}
