@@ -34,8 +34,8 @@ run-als: build
 
 ## run-realtime: the streaming job on Prism, replaying $(INPUT) in event
 ## time (a 10-day window sliding by a day, lists written once a day of
-## event time), writing the list updates to $(RT_OUT).
-RT_OUT ?= out/realtime/updates.jsonl
+## event time), writing the list updates as parts $(RT_OUT)-*.jsonl.
+RT_OUT ?= out/realtime/updates
 run-realtime: build
 	$(BIN)/realtime --input=$(INPUT) --time_field=time --window=240h --slice=24h --emit_interval=24h \
 		--user_shards=2 --item_shards=2 --output=$(RT_OUT) $(ARGS)

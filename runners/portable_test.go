@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -25,11 +26,13 @@ var noCgo = []string{"CGO_ENABLED=0"}
 
 // portableJob is a pipeline TestPortable submits: pipelines/<pipeline>,
 // run with flags, writing --output, --dead_letter and the files named by
-// outputs, each compared byte for byte.
+// outputs, each compared byte for byte. A streaming job writes each as
+// parts (parts: the flags name prefixes): their lines are compared, sorted.
 type portableJob struct {
 	pipeline string
 	flags    []string
 	outputs  []string
+	parts    bool
 }
 
 // portableJobs are the jobs TestPortable runs. ALS sums every factor and
@@ -42,7 +45,7 @@ var portableJobs = []portableJob{
 	{pipeline: "als", flags: []string{"--rank=8", "--iterations=3"},
 		outputs: []string{"user_output", "item_factors_output", "user_factors_output"}},
 	{pipeline: "realtime", flags: []string{"--time_field=time", "--window=240h", "--slice=24h", "--emit_interval=24h",
-		"--user_shards=2", "--item_shards=3"}},
+		"--user_shards=2", "--item_shards=3"}, parts: true},
 }
 
 // TestPortable submits each job the way --runner=flink does, to a job
@@ -115,7 +118,10 @@ func (j portableJob) run(ctx context.Context, t *testing.T, bin, root, out, name
 	args := []string{"--input=testdata/interactions.csv"}
 	paths := map[string]string{}
 	for _, f := range append([]string{"output", "dead_letter"}, j.outputs...) {
-		paths[f] = filepath.Join(out, name+"."+f+".jsonl")
+		paths[f] = filepath.Join(out, name+"."+f)
+		if !j.parts {
+			paths[f] += ".jsonl"
+		}
 		args = append(args, "--"+f+"="+paths[f])
 	}
 	args = append(append(args, j.flags...), flags...)
@@ -129,11 +135,34 @@ func (j portableJob) run(ctx context.Context, t *testing.T, bin, root, out, name
 	}
 	o := outputs{}
 	for f, p := range paths {
-		if o[f], err = os.ReadFile(p); err != nil {
+		if j.parts {
+			o[f], err = readParts(p)
+		} else {
+			o[f], err = os.ReadFile(p)
+		}
+		if err != nil {
 			t.Fatalf("%s %v: %v\n%s", j.pipeline, args, err, tail(log, 4000))
 		}
 	}
 	return o
+}
+
+// readParts is the lines of the parts written at prefix, sorted.
+func readParts(prefix string) ([]byte, error) {
+	parts, err := filepath.Glob(prefix + "-*.jsonl")
+	if err != nil {
+		return nil, err
+	}
+	var lines [][]byte
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, bytes.SplitAfter(b, []byte("\n"))...)
+	}
+	slices.SortFunc(lines, bytes.Compare)
+	return bytes.Join(lines, nil), nil
 }
 
 // compare checks that a run wrote the reference run's files, byte for

@@ -183,6 +183,22 @@ func RunJob[C any](t testing.TB, config func() (C, error), run func(context.Cont
 	return run(context.Background(), c)
 }
 
+// ReadJSONLParts decodes every JSON line of the parts a streaming job
+// wrote at prefix (textsink.WriteParts: prefix-*.jsonl), in the parts'
+// name order.
+func ReadJSONLParts[T any](t testing.TB, prefix string) []T {
+	t.Helper()
+	parts, err := filepath.Glob(prefix + "-*.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	for _, p := range parts {
+		out = append(out, ReadJSONL[T](t, p)...)
+	}
+	return out
+}
+
 // ReadJSONL decodes every JSON line of a job's output file into a T.
 func ReadJSONL[T any](t testing.TB, path string) []T {
 	t.Helper()

@@ -74,6 +74,23 @@ func (r *Records) Spec(input string) (interactions.Spec, error) {
 	return r.flags().Complete(input, *r.weights)
 }
 
+// MessageSpec is Spec for a stream's messages, one record each: JSONL
+// unless --format says csv or tsv, whose fields are then 0-based indices
+// (a message has no header; --header is ignored).
+func (r *Records) MessageSpec() (interactions.Spec, error) {
+	s := r.flags()
+	s.Header = false
+	if s.Format == "" {
+		s.Format = interactions.FormatJSONL
+	}
+	s, err := s.Complete("", *r.weights)
+	if err != nil {
+		return s, err
+	}
+	_, err = interactions.NewParser(s, nil)
+	return s, err
+}
+
 // TypedSpec is Spec for a source with typed columns (BigQuery), which is
 // read as JSONL whatever --format says.
 func (r *Records) TypedSpec() (interactions.Spec, error) {

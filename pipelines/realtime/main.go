@@ -5,12 +5,20 @@
 // --measure=corating --aggregate=max list over the sliding --window that
 // ends there.
 //
-// This first source is a replay: the batch job's inputs (files, local or
-// gs://, or BigQuery) read as a stream in event time, each event
-// timestamped with its --time_field; the model orders them by event time
-// itself, so the replay needs no sort, and the same events give the same
-// lists on every runner. Bad records and events later than
-// --allowed_lateness go to the dead letter with their reason.
+// It reads a Kafka topic (--kafka_brokers, --kafka_topic: one record per
+// message, parsed by the batch job's record flags, JSONL unless --format
+// says otherwise; each event at its --time_field, or at the record's time
+// when there is none) or replays the batch job's inputs (--input: files,
+// local or gs://, or BigQuery) as a stream in event time. The model orders
+// events by event time itself, so the replay needs no sort, and the same
+// events give the same lists on every runner. By default the Kafka read
+// starts at the first record of the window that ends now, so a job started
+// again (Prism keeps its state in memory only) rebuilds the model it had.
+//
+// The lists and the dead letter (bad records and events later than
+// --allowed_lateness, with their reason) are written as they are produced,
+// in parts: <--output>-<hash>.jsonl (textsink.WriteParts), so the job
+// writes while it runs on an unbounded stream.
 package main
 
 import (
@@ -18,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -30,36 +37,39 @@ import (
 	"github.com/recsys/itemsim/runners"
 	"github.com/recsys/itemsim/transforms/incremental"
 	"github.com/recsys/itemsim/transforms/interactions"
+	"github.com/recsys/itemsim/transforms/kafkaio"
 	"github.com/recsys/itemsim/transforms/textsink"
 )
 
 var (
-	output     = flag.String("output", "", "JSONL of the list updates: one line per item whose top-N list changed at a bucket end, {\"end\":unix seconds,\"item\":...,\"neighbors\":[...]} (an empty list: the item left the window).")
-	dead       = flag.String("dead_letter", "", "JSONL file of bad records and late events with reasons (default: the output path with .dead_letter.jsonl).")
+	output     = flag.String("output", "", "Prefix of the JSONL parts of the list updates, <prefix>-<hash>.jsonl: one line per item whose top-N list changed at a bucket end, {\"end\":unix seconds,\"item\":...,\"neighbors\":[...]} (an empty list: the item left the window).")
+	dead       = flag.String("dead_letter", "", "Prefix of the JSONL parts of bad records and late events with reasons (default: the output prefix with .dead_letter).")
 	length     = flag.Duration("window", 720*time.Hour, "Sliding window of the model: an item pair counts the users who rated both inside it.")
 	slice      = flag.Duration("slice", 24*time.Hour, "The window slides by slices of this length (it divides --window): a user keeps the largest weight per item and slice.")
 	emit       = flag.Duration("emit_interval", time.Second, "Event time between two writes of the changed lists (it divides --slice).")
 	lateness   = flag.Duration("allowed_lateness", 0, "How far behind the model's time an event may arrive and still count; an older one goes to the dead letter.")
 	userShards = flag.Int("user_shards", 16, "Keys of the user side: each shard's users are advanced by one timer per bucket.")
 	itemShards = flag.Int("item_shards", 16, "Keys of the item side: each shard holds the lists of its items and every item's count.")
-	maxBad     = options.RegisterMaxBadFraction(flag.CommandLine)
 	input      = options.RegisterInput(flag.CommandLine)
+	kafka      = options.RegisterKafka(flag.CommandLine)
 	records    = options.RegisterRecords(flag.CommandLine)
 	top        = options.RegisterTopN(flag.CommandLine)
 )
 
 func init() {
 	register.Function2x0(toUserEvent)
+	register.Function1x1(recordValue)
 	register.Function1x1(lateLetter)
 	register.Emitter2[beam.EventTime, incremental.UserEvent]()
 }
 
 // config is the validated run configuration.
 type config struct {
+	// Input is the replay's input, when Kafka is nil.
 	Input      string
+	Kafka      *kafkaio.Config
 	Spec       interactions.Spec
 	Model      incremental.Config
-	MaxBad     float64
 	Output     string
 	DeadLetter string
 }
@@ -99,17 +109,26 @@ func fail(err error) {
 func configFromFlags() (config, error) {
 	c := config{Input: input.Path(), Output: *output, DeadLetter: *dead}
 	var err error
-	if c.Spec, err = input.Spec(records); err != nil {
-		return c, err
-	}
-	if c.Spec.TimeField == "" {
-		return c, fmt.Errorf("--time_field is required: the stream orders and windows events by their time")
+	switch {
+	case kafka.Enabled() && (c.Input != "" || input.BigQuery()):
+		return c, fmt.Errorf("set one of --kafka_topic=… and --input=%s, not both", c.Input)
+	case kafka.Enabled():
+		if c.Spec, err = records.MessageSpec(); err != nil {
+			return c, err
+		}
+	default:
+		if c.Spec, err = input.Spec(records); err != nil {
+			return c, fmt.Errorf("%w (or read Kafka: --kafka_brokers, --kafka_topic)", err)
+		}
+		if c.Spec.TimeField == "" {
+			return c, fmt.Errorf("--time_field is required to replay --input: the stream orders and windows events by their time")
+		}
 	}
 	if c.Output == "" {
 		return c, fmt.Errorf("--output is required")
 	}
 	if c.DeadLetter == "" {
-		c.DeadLetter = strings.TrimSuffix(c.Output, ".jsonl") + ".dead_letter.jsonl"
+		c.DeadLetter = c.Output + ".dead_letter"
 	}
 	n, minSim, err := top.Values()
 	if err != nil {
@@ -129,8 +148,12 @@ func configFromFlags() (config, error) {
 	if err := c.Model.Validate(); err != nil {
 		return c, err
 	}
-	if c.MaxBad, err = maxBad.Value(); err != nil {
-		return c, err
+	if kafka.Enabled() {
+		k, err := kafka.Config(w.Since(w.BucketEnd(time.Now().Unix())))
+		if err != nil {
+			return c, err
+		}
+		c.Kafka = &k
 	}
 	return c, nil
 }
@@ -138,16 +161,23 @@ func configFromFlags() (config, error) {
 // run builds the job and runs it on the runner the flags name.
 func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 	p, s := beam.NewPipelineWithRoot()
-	src, err := input.Read(s, c.Spec, 0, 0)
-	if err != nil {
-		return nil, err
+	var parsed, bad beam.PCollection
+	if c.Kafka != nil {
+		records, err := kafkaio.Read(s, *c.Kafka)
+		if err != nil {
+			return nil, err
+		}
+		parsed, bad = interactions.Messages(s, c.Spec, "kafka://"+c.Kafka.Topic, beam.ParDo(s, recordValue, records))
+	} else {
+		src, err := input.Read(s, c.Spec, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		parsed, bad = interactions.Unbatch(s, src.Batches), src.Dead
 	}
-	events := beam.ParDo(s, toUserEvent, src.Batches)
-	updates, late := incremental.Model(s, c.Model, events)
-	deadLetters := beam.Flatten(s, src.Dead, beam.ParDo(s, lateLetter, late))
-	deadDone := textsink.WriteJSON(s.Scope("DeadLetter"), c.DeadLetter, deadLetters)
-	gate := interactions.Gate(s, src.Stats, c.MaxBad, c.DeadLetter, deadDone)
-	textsink.WriteJSON(s.Scope("Output"), c.Output, updates, gate)
+	updates, late := incremental.Model(s, c.Model, beam.ParDo(s, toUserEvent, parsed))
+	textsink.WriteJSONParts(s.Scope("DeadLetter"), c.DeadLetter, beam.Flatten(s, bad, beam.ParDo(s, lateLetter, late)))
+	textsink.WriteJSONParts(s.Scope("Output"), c.Output, updates)
 	res, err := beamx.RunWithMetrics(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline failed: %v", err)
@@ -156,13 +186,15 @@ func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 }
 
 // toUserEvent timestamps each parsed event with its time: the model works
-// in event time. (Every event has one: --time_field is required.)
-func toUserEvent(b interactions.Batch, emit func(beam.EventTime, incremental.UserEvent)) {
-	for _, e := range b.Events {
-		emit(mtime.FromMilliseconds(e.Time*1000), incremental.UserEvent{User: e.User,
-			Event: incremental.Event{Item: e.Item, Weight: e.Weight, Time: e.Time}})
-	}
+// in event time. (Every event has one: the replay requires --time_field,
+// and a message without one takes its record's time.)
+func toUserEvent(e interactions.Event, emit func(beam.EventTime, incremental.UserEvent)) {
+	emit(mtime.FromMilliseconds(e.Time*1000), incremental.UserEvent{User: e.User,
+		Event: incremental.Event{Item: e.Item, Weight: e.Weight, Time: e.Time}})
 }
+
+// recordValue is a Kafka record's payload: one interaction.
+func recordValue(r kafkaio.Record) []byte { return r.Value }
 
 // lateLetter is a refused event's dead-letter line.
 func lateLetter(l incremental.Late) interactions.DeadLetter {

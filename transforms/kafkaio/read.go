@@ -210,7 +210,6 @@ type consumer struct {
 
 func (f *readFn) Setup() {
 	f.consumers = map[int32]*consumer{}
-	f.ends = map[int32]*endEstimator{}
 	f.records = beam.NewCounter("kafkaio", "kafka_records")
 	f.skipped = beam.NewCounter("kafkaio", "kafka_skipped_offsets")
 	f.errs = beam.NewCounter("kafkaio", "kafka_fetch_errors")
@@ -359,6 +358,9 @@ func (f *readFn) drop(id int32) {
 }
 
 func (f *readFn) end(id int32) *endEstimator {
+	if f.ends == nil { // RestrictionSize runs on instances without Setup
+		f.ends = map[int32]*endEstimator{}
+	}
 	e, ok := f.ends[id]
 	if !ok {
 		e = &endEstimator{}

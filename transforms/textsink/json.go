@@ -32,6 +32,18 @@ func init() {
 // shortest form that reads back to the same value. (Typed functions, one
 // per type, keep the step registered for --beam_strict.)
 func WriteJSON(s beam.Scope, path string, values beam.PCollection, after ...beam.PCollection) beam.PCollection {
+	return Write(s, path, JSONLines(s, values), after...)
+}
+
+// WriteJSONParts writes values as WriteJSON's lines, in parts as
+// WriteParts does: the sink of an unbounded PCollection.
+func WriteJSONParts(s beam.Scope, prefix string, values beam.PCollection) {
+	WriteParts(s, prefix, JSONLines(s, values))
+}
+
+// JSONLines is values as JSON lines: a PCollection<string>, one line per
+// element (a list of model.PopularItem as one document).
+func JSONLines(s beam.Scope, values beam.PCollection) beam.PCollection {
 	var fn any
 	switch t := values.Type().Type(); t {
 	case reflect.TypeOf(model.Neighbors{}):
@@ -49,9 +61,9 @@ func WriteJSON(s beam.Scope, path string, values beam.PCollection, after ...beam
 	case reflect.TypeOf(incremental.Update{}):
 		fn = updateLine
 	default:
-		panic(fmt.Sprintf("textsink.WriteJSON: no JSON line for a PCollection<%v>", t))
+		panic(fmt.Sprintf("textsink: no JSON line for a PCollection<%v>", t))
 	}
-	return Write(s, path, beam.ParDo(s.Scope("textsink.JSON"), fn, values), after...)
+	return beam.ParDo(s.Scope("textsink.JSON"), fn, values)
 }
 
 func neighborsLine(v model.Neighbors) string          { return line(v) }

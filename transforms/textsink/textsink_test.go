@@ -1,8 +1,12 @@
 package textsink
 
 import (
+	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -42,4 +46,45 @@ func TestWriteEmpty(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
 		t.Errorf("stat = %v, %v; want an empty file", fi, err)
 	}
+}
+
+// TestWritePartsKeepsEveryLine writes 2,000 lines as parts: the parts hold
+// every line once, each part sorted and named by its content's hash, so a
+// rewrite of the same bundle lands on the same name.
+func TestWritePartsKeepsEveryLine(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "out", "updates")
+	var want []string
+	for i := range 2000 {
+		want = append(want, fmt.Sprintf("line %04d", (i*7919)%2000))
+	}
+	p, s := beam.NewPipelineWithRoot()
+	WriteParts(s, prefix, beam.Reshuffle(s, beam.CreateList(s, want)))
+	ptest.RunAndValidate(t, p)
+	parts, err := filepath.Glob(prefix + "-*.jsonl")
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("no parts at %s: %v", prefix, err)
+	}
+	var got []string
+	for _, part := range parts {
+		b, err := os.ReadFile(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if !slices.IsSorted(lines) {
+			t.Errorf("%s is not sorted", part)
+		}
+		h := fnv.New64a()
+		h.Write(b)
+		if name := fmt.Sprintf("%s-%016x.jsonl", prefix, h.Sum64()); name != part {
+			t.Errorf("part %s holds content named %s", part, name)
+		}
+		got = append(got, lines...)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("parts hold %d lines, want the %d written", len(got), len(want))
+	}
+	t.Logf("%d lines in %d parts", len(got), len(parts))
 }
