@@ -174,9 +174,9 @@ datastore-emulator:
 		--store_on_disk=false --store_index_configuration_on_disk=false --consistency=1.0
 
 ## test-race: the race detector over the packages that run goroutines (the
-## reader, parallel, scoring, dimsum, serving, recommend); needs cgo (gcc).
+## readers, parallel, scoring, dimsum, serving, recommend); needs cgo (gcc).
 .PHONY: test-race
-RACE_PKGS := ./transforms/interactions ./internal/parallel ./transforms/scoring ./transforms/dimsum ./serving ./recommend
+RACE_PKGS := ./transforms/interactions ./transforms/kafkaio ./internal/parallel ./transforms/scoring ./transforms/dimsum ./serving ./recommend
 test-race:
 	$(GO) test -race -count=1 -timeout 60m $(RACE_PKGS)
 

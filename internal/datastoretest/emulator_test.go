@@ -55,10 +55,7 @@ func TestEmulatorLifecycle(t *testing.T) {
 		return // skipped
 	}
 	// The subtest's cleanup has stopped the emulator.
-	if e.cmd.ProcessState == nil || !e.cmd.ProcessState.Exited() {
-		t.Errorf("launcher not exited after Stop: %v", e.cmd.ProcessState)
-	}
-	if processGroupAlive(e.cmd) {
-		t.Errorf("a process of the emulator's group (java) outlived Stop; log:\n%s", e.Log())
+	if !e.Exited() {
+		t.Errorf("the launcher or a process of its group (java) outlived Stop; log:\n%s", e.Log())
 	}
 }

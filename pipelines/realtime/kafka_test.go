@@ -17,6 +17,7 @@ import (
 
 	"github.com/recsys/itemsim/internal/jobtest"
 	"github.com/recsys/itemsim/internal/kafkatest"
+	"github.com/recsys/itemsim/internal/pubsubtest"
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/incremental"
 	"github.com/recsys/itemsim/transforms/interactions"
@@ -239,4 +240,71 @@ func TestKafkaLive(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the job did not stop within a minute of its cancel")
 	}
+}
+
+// TestPubSubEqualsReplay publishes the fixture, moved a whole number of
+// days into the future, to the real Pub/Sub emulator and reads it with
+// three readers until the subscription is drained: the updates equal the
+// replay of the same moved events. (In the future, no bucket is due while
+// the messages are read, however Pub/Sub orders them; the read's end then
+// moves the watermark past every bucket.)
+func TestPubSubEqualsReplay(t *testing.T) {
+	e := pubsubtest.StartEmulator(t)
+	sub := e.Subscription(t, "p", "interactions", "realtime", 60*time.Second)
+	b, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var first int64 = math.MaxInt64
+	for _, l := range lines[1:] {
+		var ts int64
+		fmt.Sscan(l[strings.LastIndexByte(l, ',')+1:], &ts)
+		first = min(first, ts)
+	}
+	const day = 86400
+	shift := (time.Now().Unix()/day+2)*day - first/day*day
+	moved := []string{lines[0]}
+	var payloads [][]byte
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		var ts int64
+		fmt.Sscan(f[3], &ts)
+		f[3] = fmt.Sprint(ts + shift)
+		moved = append(moved, strings.Join(f, ","))
+		v, _ := json.Marshal(map[string]string{"user": f[0], "productSku": f[1], "type": f[2], "time": f[3]})
+		payloads = append(payloads, v)
+	}
+	e.Publish(t, "p", "interactions", payloads)
+	dir := t.TempDir()
+	movedCSV := filepath.Join(dir, "moved.csv")
+	if err := os.WriteFile(movedCSV, []byte(strings.Join(moved, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string][]string{
+		"pubsub": {"--pubsub_subscription=" + sub, "--pubsub_readers=3", "--pubsub_stop_when_idle=true"},
+		"replay": {"--input=" + movedCSV},
+	}
+	got := map[string][]incremental.Update{}
+	for _, name := range []string{"pubsub", "replay"} {
+		out := filepath.Join(dir, name)
+		ok := t.Run(name, func(t *testing.T) {
+			if _, err := jobtest.RunJob(t, configFromFlags, run, append(append(runs[name], "--time_field=time", "--output="+out), modelFlags...)...); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = readUpdates(t, out)
+		})
+		if !ok {
+			t.FailNow()
+		}
+	}
+	if !slices.EqualFunc(got["pubsub"], got["replay"], func(a, b incremental.Update) bool {
+		return a.End == b.End && a.Item == b.Item && slices.Equal(a.Neighbors, b.Neighbors)
+	}) {
+		t.Fatalf("Pub/Sub wrote %d updates, the replay %d, not the same", len(got["pubsub"]), len(got["replay"]))
+	}
+	if n := e.Pending(t, "p", sub); n != 0 {
+		t.Errorf("%d messages left unacknowledged", n)
+	}
+	t.Logf("%d updates equal to the replay's", len(got["replay"]))
 }

@@ -5,15 +5,17 @@
 // --measure=corating --aggregate=max list over the sliding --window that
 // ends there.
 //
-// It reads a Kafka topic (--kafka_brokers, --kafka_topic: one record per
-// message, parsed by the batch job's record flags, JSONL unless --format
-// says otherwise; each event at its --time_field, or at the record's time
-// when there is none) or replays the batch job's inputs (--input: files,
+// It reads a Kafka topic (--kafka_brokers, --kafka_topic) or a Pub/Sub
+// subscription (--pubsub_subscription): one record per message, parsed by
+// the batch job's record flags, JSONL unless --format says otherwise; each
+// event at its --time_field, or at the message's time when there is none.
+// Or it replays the batch job's inputs (--input: files,
 // local or gs://, or BigQuery) as a stream in event time. The model orders
 // events by event time itself, so the replay needs no sort, and the same
 // events give the same lists on every runner. By default the Kafka read
 // starts at the first record of the window that ends now, so a job started
-// again (Prism keeps its state in memory only) rebuilds the model it had.
+// again (Prism keeps its state in memory only) rebuilds the model it had;
+// --pubsub_seek=window does the same on Pub/Sub.
 //
 // The lists and the dead letter (bad records and events later than
 // --allowed_lateness, with their reason) are written as they are produced,
@@ -38,6 +40,7 @@ import (
 	"github.com/recsys/itemsim/transforms/incremental"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/kafkaio"
+	"github.com/recsys/itemsim/transforms/pubsubio"
 	"github.com/recsys/itemsim/transforms/textsink"
 )
 
@@ -52,6 +55,7 @@ var (
 	itemShards = flag.Int("item_shards", 16, "Keys of the item side: each shard holds the lists of its items and every item's count.")
 	input      = options.RegisterInput(flag.CommandLine)
 	kafka      = options.RegisterKafka(flag.CommandLine)
+	pubsub     = options.RegisterPubSub(flag.CommandLine)
 	records    = options.RegisterRecords(flag.CommandLine)
 	top        = options.RegisterTopN(flag.CommandLine)
 )
@@ -59,15 +63,17 @@ var (
 func init() {
 	register.Function2x0(toUserEvent)
 	register.Function1x1(recordValue)
+	register.Function1x1(messageData)
 	register.Function1x1(lateLetter)
 	register.Emitter2[beam.EventTime, incremental.UserEvent]()
 }
 
 // config is the validated run configuration.
 type config struct {
-	// Input is the replay's input, when Kafka is nil.
+	// Input is the replay's input, when Kafka and PubSub are nil.
 	Input      string
 	Kafka      *kafkaio.Config
+	PubSub     *pubsubio.Config
 	Spec       interactions.Spec
 	Model      incremental.Config
 	Output     string
@@ -109,16 +115,22 @@ func fail(err error) {
 func configFromFlags() (config, error) {
 	c := config{Input: input.Path(), Output: *output, DeadLetter: *dead}
 	var err error
+	sources := 0
+	for _, on := range []bool{kafka.Enabled(), pubsub.Enabled(), c.Input != "" || input.BigQuery()} {
+		if on {
+			sources++
+		}
+	}
 	switch {
-	case kafka.Enabled() && (c.Input != "" || input.BigQuery()):
-		return c, fmt.Errorf("set one of --kafka_topic=… and --input=%s, not both", c.Input)
-	case kafka.Enabled():
+	case sources > 1:
+		return c, fmt.Errorf("set one source: --input (a replay), --kafka_topic or --pubsub_subscription")
+	case kafka.Enabled() || pubsub.Enabled():
 		if c.Spec, err = records.MessageSpec(); err != nil {
 			return c, err
 		}
 	default:
 		if c.Spec, err = input.Spec(records); err != nil {
-			return c, fmt.Errorf("%w (or read Kafka: --kafka_brokers, --kafka_topic)", err)
+			return c, fmt.Errorf("%w (or read a stream: --kafka_topic or --pubsub_subscription)", err)
 		}
 		if c.Spec.TimeField == "" {
 			return c, fmt.Errorf("--time_field is required to replay --input: the stream orders and windows events by their time")
@@ -148,12 +160,20 @@ func configFromFlags() (config, error) {
 	if err := c.Model.Validate(); err != nil {
 		return c, err
 	}
+	windowStart := w.Since(w.BucketEnd(time.Now().Unix()))
 	if kafka.Enabled() {
-		k, err := kafka.Config(w.Since(w.BucketEnd(time.Now().Unix())))
+		k, err := kafka.Config(windowStart)
 		if err != nil {
 			return c, err
 		}
 		c.Kafka = &k
+	}
+	if pubsub.Enabled() {
+		p, err := pubsub.Config(windowStart)
+		if err != nil {
+			return c, err
+		}
+		c.PubSub = &p
 	}
 	return c, nil
 }
@@ -162,13 +182,20 @@ func configFromFlags() (config, error) {
 func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 	p, s := beam.NewPipelineWithRoot()
 	var parsed, bad beam.PCollection
-	if c.Kafka != nil {
+	switch {
+	case c.Kafka != nil:
 		records, err := kafkaio.Read(s, *c.Kafka)
 		if err != nil {
 			return nil, err
 		}
 		parsed, bad = interactions.Messages(s, c.Spec, "kafka://"+c.Kafka.Topic, beam.ParDo(s, recordValue, records))
-	} else {
+	case c.PubSub != nil:
+		msgs, err := pubsubio.Read(s, *c.PubSub)
+		if err != nil {
+			return nil, err
+		}
+		parsed, bad = interactions.Messages(s, c.Spec, "pubsub://"+c.PubSub.Subscription, beam.ParDo(s, messageData, msgs))
+	default:
 		src, err := input.Read(s, c.Spec, 0, 0)
 		if err != nil {
 			return nil, err
@@ -195,6 +222,9 @@ func toUserEvent(e interactions.Event, emit func(beam.EventTime, incremental.Use
 
 // recordValue is a Kafka record's payload: one interaction.
 func recordValue(r kafkaio.Record) []byte { return r.Value }
+
+// messageData is a Pub/Sub message's payload: one interaction.
+func messageData(m pubsubio.Message) []byte { return m.Data }
 
 // lateLetter is a refused event's dead-letter line.
 func lateLetter(l incremental.Late) interactions.DeadLetter {

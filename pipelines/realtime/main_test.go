@@ -127,8 +127,11 @@ func TestBadRecordsAndFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--input=" + in, "--output=" + out}, "--time_field"},
-		{[]string{"--output=" + out}, "--kafka_topic"},
-		{[]string{"--input=" + in, "--kafka_topic=t", "--kafka_brokers=b:1", "--output=" + out}, "not both"},
+		{[]string{"--output=" + out}, "--kafka_topic or --pubsub_subscription"},
+		{[]string{"--input=" + in, "--kafka_topic=t", "--kafka_brokers=b:1", "--output=" + out}, "set one source"},
+		{[]string{"--pubsub_subscription=projects/p/subscriptions/s", "--kafka_topic=t", "--kafka_brokers=b:1", "--output=" + out}, "set one source"},
+		{[]string{"--pubsub_subscription=s", "--output=" + out}, "projects/PROJECT/subscriptions/NAME"},
+		{[]string{"--pubsub_subscription=projects/p/subscriptions/s", "--pubsub_seek=later", "--output=" + out}, "--pubsub_seek"},
 		{[]string{"--kafka_topic=t", "--output=" + out}, "--kafka_brokers"},
 		{[]string{"--kafka_topic=t", "--kafka_brokers=b:1", "--kafka_start=soon", "--output=" + out}, "--kafka_start"},
 		{[]string{"--kafka_topic=t", "--kafka_brokers=b:1", "--format=csv", "--output=" + out}, "0-based column index"},

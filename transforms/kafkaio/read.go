@@ -16,13 +16,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/internal/watermark"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func init() {
-	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker, Partition,
+	register.DoFn5x2[context.Context, *watermark.Estimator, *sdf.LockRTracker, Partition,
 		func(beam.EventTime, Record), sdf.ProcessContinuation, error](&readFn{})
 	register.Emitter2[beam.EventTime, Record]()
 	beam.RegisterType(reflect.TypeOf((*Partition)(nil)).Elem())
@@ -265,16 +266,16 @@ func (f *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ offsetrange
 	return int64(et)
 }
 
-func (f *readFn) CreateWatermarkEstimator(ms int64) *watermarkEstimator {
-	return &watermarkEstimator{Millis: ms}
+func (f *readFn) CreateWatermarkEstimator(ms int64) *watermark.Estimator {
+	return &watermark.Estimator{Millis: ms}
 }
 
-func (f *readFn) WatermarkEstimatorState(we *watermarkEstimator) int64 { return we.Millis }
+func (f *readFn) WatermarkEstimatorState(we *watermark.Estimator) int64 { return we.Millis }
 
 // ProcessElement reads the partition from the restriction's start until
 // CheckpointEvery has passed or a poll comes back empty, then resumes; a
 // bounded restriction stops at its end.
-func (f *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, p Partition, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+func (f *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt *sdf.LockRTracker, p Partition, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
 	rest := rt.GetRestriction().(offsetrange.Restriction)
 	c, err := f.consumer(p.ID, rest.Start)
 	if err != nil {

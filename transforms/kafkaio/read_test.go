@@ -17,6 +17,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/kafkatest"
+	"github.com/recsys/itemsim/internal/watermark"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -136,7 +137,7 @@ type runner struct {
 	fn      *readFn
 	part    Partition
 	rest    offsetrange.Restriction
-	we      *watermarkEstimator
+	we      *watermark.Estimator
 	got     []Record
 	times   []time.Time
 	ctx     context.Context

@@ -1,6 +1,6 @@
 //go:build unix
 
-package datastoretest
+package emulator
 
 import (
 	"os/exec"
@@ -16,4 +16,9 @@ func setProcessGroup(cmd *exec.Cmd) {
 // java it started.
 func killProcessGroup(cmd *exec.Cmd) {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// groupAlive reports whether any process of cmd's group still runs.
+func groupAlive(cmd *exec.Cmd) bool {
+	return syscall.Kill(-cmd.Process.Pid, 0) == nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package datastoretest
+package emulator
 
 import "os/exec"
 
@@ -9,3 +9,6 @@ func setProcessGroup(*exec.Cmd) {}
 
 // killProcessGroup kills the launcher only: its java child may survive.
 func killProcessGroup(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
+
+// groupAlive cannot see the launcher's children here.
+func groupAlive(*exec.Cmd) bool { return false }
