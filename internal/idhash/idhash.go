@@ -13,6 +13,10 @@ const (
 // String is FNV-1a of s.
 func String(s string) uint64 { return add(offset64, s) }
 
+// Shard is the shard of id among n (n > 0): the same in every process and
+// run, so every side of a job (and every job) keys an id the same way.
+func Shard(id string, n int) int { return int(String(id) % uint64(n)) }
+
 func add(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h = (h ^ uint64(s[i])) * prime64

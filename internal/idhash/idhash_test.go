@@ -1,6 +1,7 @@
 package idhash
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -43,6 +44,18 @@ func TestUniformIsUniform(t *testing.T) {
 	for b, c := range bins {
 		if math.Abs(float64(c)/n-0.1) > 0.005 {
 			t.Errorf("bin %d holds %d", b, c)
+		}
+	}
+}
+
+// TestShard: a shard is the id's hash modulo n, in [0, n).
+func TestShard(t *testing.T) {
+	for _, n := range []int{1, 7, 16} {
+		for i := range 1000 {
+			id := fmt.Sprint("id", i)
+			if got := Shard(id, n); got < 0 || got >= n || uint64(got) != String(id)%uint64(n) {
+				t.Fatalf("Shard(%s, %d) = %d, want %d", id, n, got, String(id)%uint64(n))
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/transforms/interactions"
 )
 
@@ -240,7 +241,7 @@ func cellReader(k kind, a arrow.Array) cellFunc {
 			if a.IsNull(i) {
 				return ""
 			}
-			return strconv.FormatInt(floorDiv(int64(a.Value(i)), perSec), 10)
+			return strconv.FormatInt(model.FloorDiv(int64(a.Value(i)), perSec), 10)
 		}
 	}
 }
@@ -280,16 +281,6 @@ func unitsPerSecond(u arrow.TimeUnit) int64 {
 		return 1e6
 	}
 	return 1e9
-}
-
-// floorDiv divides rounding down, so that a time before 1970 falls in the
-// second it is in, as ParseTime does.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
 }
 
 // renderRow prints row i's columns as a JSON object, for dead letters:

@@ -141,16 +141,6 @@ func TestDecimalText(t *testing.T) {
 	}
 }
 
-func TestFloorDiv(t *testing.T) {
-	for _, tc := range []struct{ a, b, want int64 }{
-		{1_500_000, 1e6, 1}, {-500_000, 1e6, -1}, {-1_000_000, 1e6, -1}, {0, 1e6, 0}, {-1, 1, -1},
-	} {
-		if got := floorDiv(tc.a, tc.b); got != tc.want {
-			t.Errorf("floorDiv(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 func TestTransient(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

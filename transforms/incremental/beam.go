@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/recsys/itemsim/internal/idhash"
 	"github.com/recsys/itemsim/model"
 )
 
@@ -105,7 +106,7 @@ func Model(s beam.Scope, c Config, events beam.PCollection) (updates, late beam.
 type userShardFn struct{ Shards int }
 
 func (f *userShardFn) ProcessElement(e UserEvent, emit func(int, UserEvent)) {
-	emit(ShardOf(e.User, f.Shards), e)
+	emit(idhash.Shard(e.User, f.Shards), e)
 }
 
 // userShard is the state of a shard's users.
@@ -172,7 +173,7 @@ func (f *userFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider
 			c, pairs := Deltas(u.Advance(f.Window, f.Rules, due))
 			counts = append(counts, c...)
 			for _, p := range pairs {
-				k := ShardOf(p.I, f.ItemShards)
+				k := idhash.Shard(p.I, f.ItemShards)
 				batches[k].Pairs = append(batches[k].Pairs, p)
 			}
 		}
@@ -265,7 +266,7 @@ func (f *itemFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider
 			shard.Model.ApplyPair(d)
 		}
 	}
-	for _, i := range shard.Model.Changed(func(i string) bool { return ShardOf(i, f.ItemShards) == shardKey }) {
+	for _, i := range shard.Model.Changed(func(i string) bool { return idhash.Shard(i, f.ItemShards) == shardKey }) {
 		list := shard.Model.Neighbors(i, f.TopN)
 		if slices.Equal(list, shard.Lists[i]) {
 			continue
@@ -301,7 +302,7 @@ func (f *itemFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider
 // on Prism; rounding up gives the end from either that or the firing time.
 func bucketOf(ts beam.EventTime) int64 {
 	ms := mtime.Time(ts).Milliseconds()
-	return -floorDiv(-ms, 1000)
+	return -model.FloorDiv(-ms, 1000)
 }
 
 // earliest is the earlier of two times, 0 meaning none.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/recsys/itemsim/internal/exactsum"
+	"github.com/recsys/itemsim/internal/idhash"
 	"github.com/recsys/itemsim/model"
 )
 
@@ -113,7 +114,7 @@ func (s *stream) advance(end int64) {
 			}
 			for _, d := range pairs {
 				s.items.ApplyPair(d)
-				s.shards[ShardOf(d.I, len(s.shards))].ApplyPair(d)
+				s.shards[idhash.Shard(d.I, len(s.shards))].ApplyPair(d)
 			}
 		}
 		if u.Empty() {
@@ -185,13 +186,13 @@ func TestStreamEqualsBatch(t *testing.T) {
 				changed := s.items.Changed(nil)
 				var shardChanged []string
 				for k, sh := range s.shards {
-					shardChanged = append(shardChanged, sh.Changed(func(i string) bool { return ShardOf(i, len(s.shards)) == k })...)
+					shardChanged = append(shardChanged, sh.Changed(func(i string) bool { return idhash.Shard(i, len(s.shards)) == k })...)
 				}
 				for i, l := range want {
 					if got := s.items.Neighbors(i, n); !equalLists(got, l) {
 						t.Fatalf("bucket end %d, window [%d, %d): item %s: stream %v, batch %v", end, w.Since(end), end, i, got, l)
 					}
-					if got := s.shards[ShardOf(i, len(s.shards))].Neighbors(i, n); !equalLists(got, l) {
+					if got := s.shards[idhash.Shard(i, len(s.shards))].Neighbors(i, n); !equalLists(got, l) {
 						t.Fatalf("bucket end %d: item %s: its shard's list %v, batch %v", end, i, got, l)
 					}
 					if !equalLists(l, last[i]) && (!slices.Contains(changed, i) || !slices.Contains(shardChanged, i)) {

@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/recsys/itemsim/internal/exactsum"
-	"github.com/recsys/itemsim/internal/idhash"
 	"github.com/recsys/itemsim/model"
 )
 
@@ -21,10 +20,6 @@ type Items struct {
 	partners map[string]map[string]struct{}
 	dirty    map[string]bool
 }
-
-// ShardOf is the shard in [0, n) that holds id's list (of items) or state
-// (of users): FNV-1a of the id, the same in every process.
-func ShardOf(id string, n int) int { return int(idhash.String(id) % uint64(n)) }
 
 // NewItems returns an empty item side.
 func NewItems() *Items {

@@ -33,6 +33,8 @@ package incremental
 import (
 	"fmt"
 	"time"
+
+	"github.com/recsys/itemsim/model"
 )
 
 // Window is the stream's sliding window: Length seconds, kept as slices of
@@ -76,21 +78,12 @@ func (w Window) Validate() error {
 	return nil
 }
 
-// floorDiv is ⌊a/b⌋ for b > 0, also for negative a (times before 1970).
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
-}
-
 // BucketEnd is the end of the bucket holding time t: the first multiple of
 // Emit after t.
-func (w Window) BucketEnd(t int64) int64 { return (floorDiv(t, w.Emit) + 1) * w.Emit }
+func (w Window) BucketEnd(t int64) int64 { return (model.FloorDiv(t, w.Emit) + 1) * w.Emit }
 
 // SliceOf is the index of the slice holding time t.
-func (w Window) SliceOf(t int64) int64 { return floorDiv(t, w.Slice) }
+func (w Window) SliceOf(t int64) int64 { return model.FloorDiv(t, w.Slice) }
 
 // Since is the start of the window whose model is taken at end, a bucket's
 // end: the window holds the events in [Since(end), end), the slice of the

@@ -36,7 +36,7 @@ func (c Config) shards() int {
 
 // ShardOf returns the shard in [0, n) of a user: FNV-1a of the name, the
 // same in every process.
-func ShardOf(user string, n int) int64 { return int64(idhash.String(user) % uint64(n)) }
+func ShardOf(user string, n int) int64 { return int64(idhash.Shard(user, n)) }
 
 // Validate reports an inconsistent configuration in terms of its flags:
 // the rules' (model.Rules.Validate), then the shards'.
