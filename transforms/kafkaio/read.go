@@ -185,6 +185,8 @@ func partitions(cfg Config) ([]Partition, error) {
 
 // readFn reads one partition per element, from its restriction's start.
 type readFn struct {
+	watermark.OffsetSource[Partition]
+
 	Brokers         []string
 	Topic           string
 	IdleLag         time.Duration
@@ -255,22 +257,6 @@ func (f *readFn) CreateTracker(rest offsetrange.Restriction) *sdf.LockRTracker {
 	}
 	return sdf.NewLockRTracker(rt)
 }
-
-// TruncateRestriction ends the read on a drain.
-func (f *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ Partition) offsetrange.Restriction {
-	start := rt.GetRestriction().(offsetrange.Restriction).Start
-	return offsetrange.Restriction{Start: start, End: start}
-}
-
-func (f *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ offsetrange.Restriction, _ Partition) int64 {
-	return int64(et)
-}
-
-func (f *readFn) CreateWatermarkEstimator(ms int64) *watermark.Estimator {
-	return &watermark.Estimator{Millis: ms}
-}
-
-func (f *readFn) WatermarkEstimatorState(we *watermark.Estimator) int64 { return we.Millis }
 
 // ProcessElement reads the partition from the restriction's start until
 // CheckpointEvery has passed or a poll comes back empty, then resumes; a

@@ -147,6 +147,8 @@ func explain(sub string, err error) error {
 
 // readFn is one pull loop per element.
 type readFn struct {
+	watermark.OffsetSource[int]
+
 	Subscription    string
 	Lag             time.Duration
 	StopWhenIdle    bool
@@ -196,22 +198,6 @@ func (f *readFn) CreateTracker(rest offsetrange.Restriction) *sdf.LockRTracker {
 	}
 	return sdf.NewLockRTracker(rt)
 }
-
-// TruncateRestriction ends the read on a drain.
-func (f *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ int) offsetrange.Restriction {
-	start := rt.GetRestriction().(offsetrange.Restriction).Start
-	return offsetrange.Restriction{Start: start, End: start}
-}
-
-func (f *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ offsetrange.Restriction, _ int) int64 {
-	return int64(et)
-}
-
-func (f *readFn) CreateWatermarkEstimator(ms int64) *watermark.Estimator {
-	return &watermark.Estimator{Millis: ms}
-}
-
-func (f *readFn) WatermarkEstimatorState(we *watermark.Estimator) int64 { return we.Millis }
 
 // ProcessElement pulls until CheckpointEvery has passed or a pull finds
 // nothing, and registers the acknowledgement of everything it emitted for

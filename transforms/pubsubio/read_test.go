@@ -42,15 +42,10 @@ func payloads(n int) ([][]byte, []string) {
 	return bs, ss
 }
 
-// TestRead publishes 500 messages to the real emulator and reads them with
-// three readers on Prism: every message once, and all acknowledged after
-// the run (nothing left to deliver).
-func TestRead(t *testing.T) {
-	e := pubsubtest.StartEmulator(t)
-	sub := e.Subscription(t, "p", "events", "reader", 60*time.Second)
-	data, want := payloads(500)
-	e.Publish(t, "p", "events", data)
-	cfg := Config{Subscription: sub, Readers: 3, StopWhenIdle: true}
+// readAll reads the subscription on Prism with cfg and checks that it
+// yields the payloads want.
+func readAll(t *testing.T, cfg Config, want []string) {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +56,17 @@ func TestRead(t *testing.T) {
 	}
 	passert.EqualsList(s, beam.ParDo(s, messageData, msgs), want)
 	ptest.RunAndValidate(t, p)
+}
+
+// TestRead publishes 500 messages to the real emulator and reads them with
+// three readers on Prism: every message once, and all acknowledged after
+// the run (nothing left to deliver).
+func TestRead(t *testing.T) {
+	e := pubsubtest.StartEmulator(t)
+	sub := e.Subscription(t, "p", "events", "reader", 60*time.Second)
+	data, want := payloads(500)
+	e.Publish(t, "p", "events", data)
+	readAll(t, Config{Subscription: sub, Readers: 3, StopWhenIdle: true}, want)
 	if n := e.Pending(t, "p", sub); n != 0 {
 		t.Fatalf("%d messages left unacknowledged after the run", n)
 	}
@@ -93,13 +99,7 @@ func TestFailedBundleIsNotAcknowledged(t *testing.T) {
 		t.Fatalf("%d of the 50 messages delivered again after the deadline, want all (none acknowledged)", n)
 	}
 	time.Sleep(deadline + time.Second) // Pending leased them
-	p, s = beam.NewPipelineWithRoot()
-	msgs, err = Read(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	passert.EqualsList(s, beam.ParDo(s, messageData, msgs), want)
-	ptest.RunAndValidate(t, p)
+	readAll(t, cfg, want)
 }
 
 // TestSeekRedelivers: after every message was read and acknowledged, a
@@ -112,17 +112,7 @@ func TestSeekRedelivers(t *testing.T) {
 	data, want := payloads(100)
 	e.Publish(t, "p", "events", data)
 	for _, seek := range []time.Time{{}, before} {
-		cfg := Config{Subscription: sub, Readers: 2, StopWhenIdle: true, SeekTo: seek}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		p, s := beam.NewPipelineWithRoot()
-		msgs, err := Read(s, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		passert.EqualsList(s, beam.ParDo(s, messageData, msgs), want)
-		ptest.RunAndValidate(t, p)
+		readAll(t, Config{Subscription: sub, Readers: 2, StopWhenIdle: true, SeekTo: seek}, want)
 	}
 }
 
