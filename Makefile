@@ -98,6 +98,16 @@ FACTORS ?= 1,2,4,8
 bench-sampling: bench-deps
 	$(GO) run ./bench/cmd/bench --out=docs/bench --sampling_only --scale_factors=$(FACTORS)
 
+## bench-realtime: the streaming job live on Prism, fed a synthetic
+## power-law stream through kfake at each of RATES events/s for DURATION:
+## sustained rate, freshness p50/p99 (produce → written list) and peak RSS,
+## into docs/bench/realtime.md.
+.PHONY: bench-realtime
+RATES ?= 1000,2000,5000,10000,20000
+DURATION ?= 1m
+bench-realtime: build
+	$(GO) run ./bench/cmd/realtime --bin=$(BIN)/realtime --out=docs/bench --rates=$(RATES) --duration=$(DURATION)
+
 ## bench-deps: Debian's pandas, scipy, numpy and threadpoolctl for the
 ## pandas peer (/usr/bin/python3).
 bench-deps:

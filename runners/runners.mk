@@ -4,6 +4,8 @@
 #
 #   make run-flink ENDPOINT=localhost:8099 [ENV_TYPE=EXTERNAL] [ENV_CONFIG=localhost:50000]
 #                  [PARALLELISM=4] [INPUT=/data/in.csv] [OUTPUT=/data/out.jsonl] [PIPELINE=als] [ARGS=...]
+#   make run-flink ENDPOINT=localhost:8099 PIPELINE=realtime INPUT= OUTPUT=/data/rt/updates \
+#                  ARGS='--kafka_brokers=kafka:9092 --kafka_topic=interactions'   # the streaming job on Kafka
 #   make run-dataflow PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket
 #                  (or STAGING=gs://my-bucket/staging) INPUT=gs://... OUTPUT=gs://... [PIPELINE=als] [ARGS=...]
 #
@@ -37,7 +39,10 @@ runners-path = $(if $(findstring ://,$(1)),$(1),$(abspath $(1)))
 # $(call runners-require,VAR,hint) stops make when VAR is empty.
 runners-require = $(if $($(1)),,$(error $(1) is required: $(2)))
 # $(runners-pipeline) stops make unless PIPELINE is one job's directory.
-runners-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard pipelines/$(PIPELINE)/main.go)),,$(error PIPELINE=$(PIPELINE) is not a job: want similarity or als (pipelines/NAME)))
+runners-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard pipelines/$(PIPELINE)/main.go)),,$(error PIPELINE=$(PIPELINE) is not a job: want similarity, als or realtime (pipelines/NAME)))
+# The streaming job reads Kafka or Pub/Sub (ARGS) instead of INPUT, which it
+# then must not get: INPUT= (empty) launches it on a stream.
+runners-input = $(if $(INPUT),--input=$(call runners-path,$(INPUT)))
 
 .PHONY: run-flink run-dataflow
 
@@ -45,7 +50,7 @@ runners-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard pipeli
 run-flink:
 	$(runners-pipeline)
 	$(call runners-require,ENDPOINT,the job endpoint HOST:PORT of Beam's Flink job server (ENDPOINT=localhost:8099))
-	$(call runners-require,INPUT,the interactions path or glob)
+	$(if $(filter realtime,$(PIPELINE)),,$(call runners-require,INPUT,the interactions path or glob))
 	$(call runners-require,OUTPUT,the JSONL output path)
 	$(if $(filter EXTERNAL,$(ENV_TYPE)),$(call runners-require,ENV_CONFIG,the Go SDK worker pool HOST:PORT))
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(RUNNERS_GO) build -o $(RUNNERS_WORKER) ./pipelines/$(PIPELINE)
@@ -54,7 +59,7 @@ run-flink:
 		--environment_type=$(ENV_TYPE) $(if $(ENV_CONFIG),--environment_config=$(ENV_CONFIG)) \
 		$(if $(filter-out LOOPBACK,$(ENV_TYPE)),--worker_binary=$(abspath $(RUNNERS_WORKER))) \
 		$(if $(PARALLELISM),--parallelism=$(PARALLELISM)) \
-		--input=$(call runners-path,$(INPUT)) --output=$(call runners-path,$(OUTPUT)) $(ARGS)
+		$(runners-input) --output=$(call runners-path,$(OUTPUT)) $(ARGS)
 
 ## run-dataflow: the job on Dataflow, launched from here.
 run-dataflow:

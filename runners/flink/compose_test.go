@@ -228,6 +228,16 @@ func TestCompose(t *testing.T) {
 		if !strings.Contains(s.properties, "jobmanager.rpc.address: "+jobmanagers[0]+"\n") {
 			t.Errorf("%s's FLINK_PROPERTIES do not point jobmanager.rpc.address at %s", name, jobmanagers[0])
 		}
+		// The streaming job's state (and the Kafka read's offsets) survive a
+		// failure only through checkpoints, which every process must reach.
+		for _, want := range []string{"execution.checkpointing.interval: ", "state.checkpoints.dir: file:///checkpoints\n"} {
+			if !strings.Contains(s.properties, want) {
+				t.Errorf("%s's FLINK_PROPERTIES lack %q", name, want)
+			}
+		}
+		if !slices.Contains(s.volumes, "checkpoints:/checkpoints") {
+			t.Errorf("%s does not mount the checkpoints volume at /checkpoints: %v", name, s.volumes)
+		}
 	}
 
 	var jobservers, pools []string

@@ -31,7 +31,7 @@ TEMPLATE_BUILDER  ?= cloudbuild
 # $(call template-require,VAR,hint) stops make when VAR is empty.
 template-require = $(if $($(1)),,$(error $(1) is required: $(2)))
 # $(template-pipeline) stops make unless PIPELINE is one job with a template.
-template-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard $(TEMPLATE_METADATA))),,$(error PIPELINE=$(PIPELINE) has no template: want similarity (metadata.json) or als (als-metadata.json)))
+template-pipeline = $(if $(and $(filter 1,$(words $(PIPELINE))),$(wildcard $(TEMPLATE_METADATA))),,$(error PIPELINE=$(PIPELINE) has no template: want similarity (metadata.json), als (als-metadata.json) or realtime (realtime-metadata.json)))
 
 .PHONY: template-image template-build template-run
 

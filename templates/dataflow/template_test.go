@@ -1,5 +1,6 @@
-// Package dataflow checks the Dataflow Flex Templates of pipelines/similarity
-// and pipelines/als (their metadata files, the Dockerfile, template.mk)
+// Package dataflow checks the Dataflow Flex Templates of pipelines/similarity,
+// pipelines/als and pipelines/realtime (their metadata files, the
+// Dockerfile, template.mk)
 // against the pipelines' sources. It holds tests only: the templates are
 // files for gcloud and Docker.
 package dataflow
@@ -45,6 +46,7 @@ type flexTemplate struct {
 var templates = []flexTemplate{
 	{"similarity", "metadata.json", similarityValues},
 	{"als", "als-metadata.json", alsValues},
+	{"realtime", "realtime-metadata.json", realtimeValues},
 }
 
 // dir is the pipeline's source directory.
@@ -356,9 +358,13 @@ func importName(f *ast.File, path string) string {
 // uses; anything else in the file is an error (a misspelt field would be
 // ignored by Dataflow).
 type metadata struct {
-	Name        string      `json:"name"`
-	Description string      `json:"description"`
-	Parameters  []parameter `json:"parameters"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Streaming marks a streaming job's template, and SupportsAtLeastOnce
+	// one that may run in Dataflow's at-least-once streaming mode.
+	Streaming           bool        `json:"streaming"`
+	SupportsAtLeastOnce bool        `json:"supportsAtLeastOnce"`
+	Parameters          []parameter `json:"parameters"`
 }
 
 type parameter struct {
@@ -406,6 +412,11 @@ func TestParametersAreThePipelineFlags(t *testing.T) {
 		if m.Name == "" || m.Description == "" {
 			t.Errorf("%s needs a name and a description", ft.metadata)
 		}
+		// The streaming job is idempotent (a rating is a maximum, an update
+		// line is rewritten alike), so at-least-once delivery is fine for it.
+		if stream := ft.pipeline == "realtime"; m.Streaming != stream || m.SupportsAtLeastOnce != stream {
+			t.Errorf("%s: streaming %v, supportsAtLeastOnce %v; want both %v", ft.metadata, m.Streaming, m.SupportsAtLeastOnce, stream)
+		}
 	})
 }
 
@@ -450,8 +461,8 @@ const exampleSep = " Example: "
 // example its helpText ends with.
 type cases struct{ good, bad []string }
 
-// sharedValues are the cases of the parameters every template has: each
-// must be a parameter of every template.
+// sharedValues are the cases of the parameters the templates share (the
+// flags of pipelines/options): each is a parameter of one template or more.
 var sharedValues = map[string]cases{
 	"input": {
 		good: []string{"gs://my-bucket/interactions.csv", "gs://b_1.example/a/b/*.jsonl.gz", "bq://my-project.events.interactions", "bq://my-project:events.interactions", "bq://example.com:my-project.events.t-1"},
@@ -539,6 +550,28 @@ var alsValues = map[string]cases{
 	"user_factors_output": {good: []string{"gs://my-bucket/als/user_factors.jsonl"}, bad: []string{"user_factors.jsonl", "gs://b"}},
 }
 
+// realtimeValues are the cases of the streaming template's own parameters.
+var realtimeValues = map[string]cases{
+	"output":                {good: []string{"gs://my-bucket/realtime/updates"}, bad: []string{"updates", "/tmp/updates", "gs://my-bucket"}},
+	"dead_letter":           {good: []string{"gs://my-bucket/realtime/dead"}, bad: []string{"dead", "gs://b"}},
+	"window":                {good: []string{"720h", "48h30m", "1h"}, bad: []string{"0", "30d", "-720h", "720", ""}},
+	"slice":                 {good: []string{"24h", "1m"}, bad: []string{"1d", "-1h", ""}},
+	"emit_interval":         {good: []string{"1s", "5s", "1m"}, bad: []string{"1", "-1s", "s", ""}},
+	"allowed_lateness":      {good: []string{"0", "10m", "1h"}, bad: []string{"-1m", "10", "m"}},
+	"user_shards":           {good: []string{"1", "16", "4096"}, bad: []string{"0", "-1", "016", "1.5"}},
+	"item_shards":           {good: []string{"1", "64"}, bad: []string{"0", "many"}},
+	"kafka_brokers":         {good: []string{"localhost:9092", "kafka-1.internal:9092,10.0.0.2:9093", "[::1]:9092"}, bad: []string{"localhost", "a:b", "host:9092,", ""}},
+	"kafka_topic":           {good: []string{"interactions", "events.v2_a-b"}, bad: []string{"", "has space", "a/b"}},
+	"kafka_start":           {good: []string{"window", "earliest", "latest", "1700000000", "2024-01-01", "2024-01-01T10:00:00Z"}, bad: []string{"now", "yesterday", "2024/01/01", ""}},
+	"kafka_stop_at_end":     {good: []string{"true", "false"}, bad: []string{"yes", "1", ""}},
+	"kafka_idle_lag":        {good: []string{"0", "1s", "500ms"}, bad: []string{"-1s", "1", ""}},
+	"pubsub_subscription":   {good: []string{"projects/my-project/subscriptions/interactions"}, bad: []string{"interactions", "projects/my-project/topics/t", "projects/p/subscriptions/s", ""}},
+	"pubsub_readers":        {good: []string{"1", "16"}, bad: []string{"0", "-1", "four"}},
+	"pubsub_lag":            {good: []string{"1s", "10s"}, bad: []string{"0", "1", "-1s"}},
+	"pubsub_seek":           {good: []string{"window", "1700000000", "2024-01-01T10:00:00Z"}, bad: []string{"earliest", "now", ""}},
+	"pubsub_stop_when_idle": {good: []string{"true", "false"}, bad: []string{"no", ""}},
+}
+
 // javaOnlyGo are Go regexp constructs that Java's Pattern (which Dataflow
 // checks parameters with) reads differently or rejects.
 var javaOnlyGo = []struct{ construct, why string }{
@@ -612,11 +645,25 @@ func testParameters(t *testing.T, ft flexTemplate) {
 			}
 		})
 	}
-	for _, table := range []map[string]cases{ft.values, sharedValues} {
-		for name := range table {
-			if !seen[name] {
-				t.Errorf("the test's table has values for %s, which is not a parameter of %s", name, ft.metadata)
-			}
+	for name := range ft.values {
+		if !seen[name] {
+			t.Errorf("the test's table has values for %s, which is not a parameter of %s", name, ft.metadata)
+		}
+	}
+}
+
+// TestSharedValuesAreParameters: every entry of sharedValues is a
+// parameter of some template (the streaming template has fewer of them).
+func TestSharedValuesAreParameters(t *testing.T) {
+	params := map[string]bool{}
+	for _, ft := range templates {
+		for _, p := range loadMetadata(t, ft).Parameters {
+			params[p.Name] = true
+		}
+	}
+	for name := range sharedValues {
+		if !params[name] {
+			t.Errorf("sharedValues has values for %s, which is no template's parameter", name)
 		}
 	}
 }
