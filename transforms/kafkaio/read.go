@@ -292,10 +292,10 @@ func (f *readFn) ProcessElement(ctx context.Context, we *watermark.Estimator, rt
 			}
 		})
 		for _, r := range fetches.Records() {
-			if r.Offset >= rest.End {
-				break
-			}
+			// A bounded restriction ends at the first offset past it (a
+			// failed claim), even when the log skips its end offset.
 			if !rt.TryClaim(r.Offset) {
+				f.records.Inc(ctx, int64(n))
 				return sdf.StopProcessing(), rt.GetError()
 			}
 			if r.Offset > c.next {
