@@ -17,10 +17,10 @@ import (
 )
 
 func init() {
-	register.DoFn2x0[UserEvent, func(int, UserEvent)](&userShardFn{})
-	register.DoFn6x1[state.Provider, timers.Provider, int, UserEvent, func(int, DeltaBatch), func(Late), error](&userFn{})
+	register.DoFn3x0[beam.EventTime, UserEvent, func(beam.EventTime, int, UserEvents)](&userShardFn{})
+	register.DoFn6x1[state.Provider, timers.Provider, int, UserEvents, func(int, DeltaBatch), func(Late), error](&userFn{})
 	register.DoFn5x1[state.Provider, timers.Provider, int, DeltaBatch, func(Update), error](&itemFn{})
-	register.Emitter2[int, UserEvent]()
+	register.Emitter3[beam.EventTime, int, UserEvents]()
 	register.Emitter2[int, DeltaBatch]()
 	register.Emitter1[Late]()
 	register.Emitter1[Update]()
@@ -31,6 +31,12 @@ func init() {
 type UserEvent struct {
 	User  string
 	Event Event
+}
+
+// UserEvents are the events of one bundle for one user shard: the unit the
+// user side's state takes (one state append per batch, not per event).
+type UserEvents struct {
+	Events []UserEvent
 }
 
 // Late is an event the model refused (User.Add): too late, or invalid.
@@ -94,7 +100,7 @@ func Model(s beam.Scope, c Config, events beam.PCollection) (updates, late beam.
 	s = s.Scope("incremental.Model")
 	keyed := beam.ParDo(s, &userShardFn{Shards: c.UserShards}, events)
 	deltas, late := beam.ParDo2(s, &userFn{Window: c.Window, Rules: c.Rules, ItemShards: c.ItemShards,
-		Pending: state.MakeBagState[UserEvent]("pending"), Users: state.MakeValueState[userShard]("users"),
+		Pending: state.MakeBagState[UserEvents]("pending"), Users: state.MakeValueState[userShard]("users"),
 		Next: state.MakeValueState[int64]("next"), Timer: timers.InEventTime("bucket")}, keyed)
 	updates = beam.ParDo(s, &itemFn{TopN: c.TopN, ItemShards: c.ItemShards,
 		Pending: state.MakeBagState[DeltaBatch]("pending"), Items: state.MakeValueState[itemShard]("items"),
@@ -102,11 +108,36 @@ func Model(s beam.Scope, c Config, events beam.PCollection) (updates, late beam.
 	return updates, late
 }
 
-// userShardFn keys each event by its user's shard.
-type userShardFn struct{ Shards int }
+// userShardFn batches a bundle's events by their user's shard: each event
+// would otherwise cost a shuffle element and a state append (a round trip
+// to the runner) on its own. A batch is timestamped with its earliest
+// event.
+type userShardFn struct {
+	Shards int
 
-func (f *userShardFn) ProcessElement(e UserEvent, emit func(int, UserEvent)) {
-	emit(idhash.Shard(e.User, f.Shards), e)
+	batches map[int]*UserEvents
+	first   map[int]beam.EventTime
+}
+
+func (f *userShardFn) StartBundle(_ func(beam.EventTime, int, UserEvents)) {
+	f.batches, f.first = map[int]*UserEvents{}, map[int]beam.EventTime{}
+}
+
+func (f *userShardFn) ProcessElement(at beam.EventTime, e UserEvent, _ func(beam.EventTime, int, UserEvents)) {
+	k := idhash.Shard(e.User, f.Shards)
+	b := f.batches[k]
+	if b == nil {
+		b = &UserEvents{}
+		f.batches[k], f.first[k] = b, at
+	}
+	b.Events = append(b.Events, e)
+	f.first[k] = min(f.first[k], at)
+}
+
+func (f *userShardFn) FinishBundle(emit func(beam.EventTime, int, UserEvents)) {
+	for _, k := range slices.Sorted(maps.Keys(f.batches)) {
+		emit(f.first[k], k, *f.batches[k])
+	}
 }
 
 // userShard is the state of a shard's users.
@@ -121,18 +152,22 @@ type userFn struct {
 	Rules      model.Rules
 	ItemShards int
 
-	Pending state.Bag[UserEvent]
+	Pending state.Bag[UserEvents]
 	Users   state.Value[userShard]
 	Next    state.Value[int64]
 	Timer   timers.EventTime
 }
 
-// ProcessElement queues the event; the outputs are the timer's.
-func (f *userFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, e UserEvent, _ func(int, DeltaBatch), _ func(Late)) error {
-	if err := f.Pending.Add(sp, e); err != nil {
+// ProcessElement queues the events; the outputs are the timer's.
+func (f *userFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, b UserEvents, _ func(int, DeltaBatch), _ func(Late)) error {
+	if err := f.Pending.Add(sp, b); err != nil {
 		return err
 	}
-	return wake(sp, tp, &f.Next, f.Timer, f.Window.BucketEnd(e.Event.Time))
+	var due int64
+	for _, e := range b.Events {
+		due = earliest(due, f.Window.BucketEnd(e.Event.Time))
+	}
+	return wake(sp, tp, &f.Next, f.Timer, due)
 }
 
 func (f *userFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, _ int, _ timers.Context,
@@ -150,18 +185,20 @@ func (f *userFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider
 		shard.Users = map[string]*User{}
 	}
 	var keep []UserEvent
-	for _, e := range pending {
-		if f.Window.BucketEnd(e.Event.Time) > end {
-			keep = append(keep, e)
-			continue
-		}
-		u := shard.Users[e.User]
-		if u == nil {
-			u = &User{}
-			shard.Users[e.User] = u
-		}
-		if err := u.Add(f.Window, e.Event); err != nil {
-			late(Late{Event: e, Reason: err.Error()})
+	for _, b := range pending {
+		for _, e := range b.Events {
+			if f.Window.BucketEnd(e.Event.Time) > end {
+				keep = append(keep, e)
+				continue
+			}
+			u := shard.Users[e.User]
+			if u == nil {
+				u = &User{}
+				shard.Users[e.User] = u
+			}
+			if err := u.Add(f.Window, e.Event); err != nil {
+				late(Late{Event: e, Reason: err.Error()})
+			}
 		}
 	}
 	batches := make([]DeltaBatch, f.ItemShards)
@@ -192,10 +229,12 @@ func (f *userFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider
 	if err := f.Pending.Clear(sp); err != nil {
 		return err
 	}
-	for _, e := range keep {
-		if err := f.Pending.Add(sp, e); err != nil {
+	if len(keep) > 0 {
+		if err := f.Pending.Add(sp, UserEvents{Events: keep}); err != nil {
 			return err
 		}
+	}
+	for _, e := range keep {
 		next = earliest(next, f.Window.BucketEnd(e.Event.Time))
 	}
 	if len(shard.Users) == 0 {

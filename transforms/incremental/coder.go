@@ -19,6 +19,7 @@ import (
 // written in key order, so equal states encode to equal bytes.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(UserEvent{}), encodeUserEvent, decodeUserEvent)
+	beam.RegisterCoder(reflect.TypeOf(UserEvents{}), encodeUserEvents, decodeUserEvents)
 	beam.RegisterCoder(reflect.TypeOf(DeltaBatch{}), encodeDeltaBatch, decodeDeltaBatch)
 	beam.RegisterCoder(reflect.TypeOf(userShard{}), encodeUserShard, decodeUserShard)
 	beam.RegisterCoder(reflect.TypeOf(itemShard{}), encodeItemShard, decodeItemShard)
@@ -38,6 +39,25 @@ func decodeUserEvent(b []byte) (UserEvent, error) {
 	d := wire.NewDecoder(b)
 	e := UserEvent{User: d.String(), Event: readEvent(d)}
 	return e, d.Done()
+}
+
+// encodeUserEvents writes the count, then each event as encodeUserEvent.
+func encodeUserEvents(x UserEvents) []byte {
+	b := appendLen(nil, len(x.Events))
+	for _, e := range x.Events {
+		b = appendEvent(wire.AppendString(b, e.User), e.Event)
+	}
+	return b
+}
+
+func decodeUserEvents(b []byte) (UserEvents, error) {
+	d := wire.NewDecoder(b)
+	n := d.Count()
+	x := UserEvents{Events: make([]UserEvent, 0, n)}
+	for range n {
+		x.Events = append(x.Events, UserEvent{User: d.String(), Event: readEvent(d)})
+	}
+	return x, d.Done()
 }
 
 // encodeDeltaBatch writes End, the counts' (item, sub, add) and the pairs'

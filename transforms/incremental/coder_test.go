@@ -18,12 +18,17 @@ func TestCodersRoundTrip(t *testing.T) {
 	s := newStream(w, 6)
 	r := rand.New(rand.NewPCG(5, 6))
 	users := userShard{Users: map[string]*User{}}
+	var events UserEvents
 	for _, e := range randomEvents(r, 300, 20, 15, 40) {
 		s.add(e)
 		ue := UserEvent{User: e.user, Event: e.Event}
 		if got, err := decodeUserEvent(encodeUserEvent(ue)); err != nil || got != ue {
 			t.Fatalf("UserEvent %+v: %+v, %v", ue, got, err)
 		}
+		events.Events = append(events.Events, ue)
+	}
+	if got, err := decodeUserEvents(encodeUserEvents(events)); err != nil || !slices.Equal(got.Events, events.Events) {
+		t.Fatalf("UserEvents of %d: %d back, %v", len(events.Events), len(got.Events), err)
 	}
 	s.advance(20)
 	for id, u := range s.users {
@@ -103,6 +108,7 @@ func TestCodersRoundTrip(t *testing.T) {
 // (compared as bytes: a fuzzed float may be a NaN).
 func FuzzDecode(f *testing.F) {
 	f.Add(encodeUserEvent(UserEvent{User: "u", Event: Event{Item: "i", Weight: 2, Time: -5}}))
+	f.Add(encodeUserEvents(UserEvents{Events: []UserEvent{{User: "u", Event: Event{Item: "i", Weight: 2, Time: -5}}, {User: "v"}}}))
 	f.Add(encodeDeltaBatch(DeltaBatch{End: 10, Counts: []CountDelta{{"a", 0, 6}}, Pairs: []PairDelta{{"a", "b", 2, 0.5}}}))
 	f.Add(encodeUserShard(userShard{Users: map[string]*User{"u": {Best: []SliceBest{{"a", 3, 2}}, Pending: []Event{{"b", 6, 40}}, Applied: 30}}}))
 	m := NewItems()
@@ -120,6 +126,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		stable("UserEvent", func(b []byte) ([]byte, error) { e, err := decodeUserEvent(b); return encodeUserEvent(e), err })
+		stable("UserEvents", func(b []byte) ([]byte, error) { x, err := decodeUserEvents(b); return encodeUserEvents(x), err })
 		stable("DeltaBatch", func(b []byte) ([]byte, error) { x, err := decodeDeltaBatch(b); return encodeDeltaBatch(x), err })
 		stable("users", func(b []byte) ([]byte, error) { s, err := decodeUserShard(b); return encodeUserShard(s), err })
 		stable("items", func(b []byte) ([]byte, error) { s, err := decodeItemShard(b); return encodeItemShard(s), err })
