@@ -115,28 +115,32 @@ func Model(s beam.Scope, c Config, events beam.PCollection) (updates, late beam.
 type userShardFn struct {
 	Shards int
 
-	batches map[int]*UserEvents
-	first   map[int]beam.EventTime
+	batches []UserEvents     // by shard
+	first   []beam.EventTime // each batch's earliest event
 }
 
 func (f *userShardFn) StartBundle(_ func(beam.EventTime, int, UserEvents)) {
-	f.batches, f.first = map[int]*UserEvents{}, map[int]beam.EventTime{}
+	if f.batches == nil {
+		f.batches, f.first = make([]UserEvents, f.Shards), make([]beam.EventTime, f.Shards)
+	}
+	for k := range f.batches {
+		f.batches[k].Events = nil // the last bundle's batches were emitted: not ours to reuse
+	}
 }
 
 func (f *userShardFn) ProcessElement(at beam.EventTime, e UserEvent, _ func(beam.EventTime, int, UserEvents)) {
 	k := idhash.Shard(e.User, f.Shards)
-	b := f.batches[k]
-	if b == nil {
-		b = &UserEvents{}
-		f.batches[k], f.first[k] = b, at
+	if len(f.batches[k].Events) == 0 || at < f.first[k] {
+		f.first[k] = at
 	}
-	b.Events = append(b.Events, e)
-	f.first[k] = min(f.first[k], at)
+	f.batches[k].Events = append(f.batches[k].Events, e)
 }
 
 func (f *userShardFn) FinishBundle(emit func(beam.EventTime, int, UserEvents)) {
-	for _, k := range slices.Sorted(maps.Keys(f.batches)) {
-		emit(f.first[k], k, *f.batches[k])
+	for k, b := range f.batches {
+		if len(b.Events) > 0 {
+			emit(f.first[k], k, b)
+		}
 	}
 }
 
