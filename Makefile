@@ -11,7 +11,7 @@ ARGS      ?=
 FUZZTIME  ?= 10s
 TRANSFORMS := ./transforms/interactions ./transforms/scoring ./transforms/dimsum ./transforms/topn ./transforms/textsink ./transforms/popularity ./transforms/als
 
-.PHONY: all build run run-als run-realtime serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
+.PHONY: all build run run-als run-realtime run-realtime-kafka serve serve-als daily evaluate bench bench-sampling bench-deps test test-direct vet fuzz
 
 all: build
 
@@ -19,6 +19,7 @@ build:
 	$(GO) build -o $(BIN)/similarity ./pipelines/similarity
 	$(GO) build -o $(BIN)/als ./pipelines/als
 	$(GO) build -o $(BIN)/realtime ./pipelines/realtime
+	$(GO) build -o $(BIN)/serving ./serving
 
 ## run: the similarity job on Prism over $(INPUT), writing $(OUTPUT).
 run: build
@@ -34,11 +35,35 @@ run-als: build
 
 ## run-realtime: the streaming job on Prism, replaying $(INPUT) in event
 ## time (a 10-day window sliding by a day, lists written once a day of
-## event time), writing the list updates as parts $(RT_OUT)-*.jsonl.
+## event time), writing the list updates as parts $(RT_OUT)-*.jsonl (the
+## hot lists, users' recent items and dead letter beside them). With
+## KAFKA=host:port it reads topic $(KAFKA_TOPIC) of that Kafka instead
+## (JSON messages, from the earliest record, until stopped).
 RT_OUT ?= out/realtime/updates
+RT_MODEL = --time_field=time --window=240h --slice=24h --emit_interval=24h --user_shards=2 --item_shards=2 --output=$(RT_OUT)
+KAFKA ?=
+KAFKA_TOPIC ?= events
 run-realtime: build
-	$(BIN)/realtime --input=$(INPUT) --time_field=time --window=240h --slice=24h --emit_interval=24h \
-		--user_shards=2 --item_shards=2 --output=$(RT_OUT) $(ARGS)
+	$(BIN)/realtime $(if $(KAFKA),--kafka_brokers=$(KAFKA) --kafka_topic=$(KAFKA_TOPIC) --kafka_start=earliest,--input=$(INPUT)) \
+		$(RT_MODEL) $(ARGS)
+
+## run-realtime-kafka: the same job against a local Kafka, with none
+## installed: runners/kafkalocal (franz-go's in-process broker) on
+## 127.0.0.1:$(KAFKA_PORT) holds $(INPUT)'s events in topic events, one
+## user's to one of 4 partitions in time order; the job reads them to the
+## end offsets at its launch, then the broker stops.
+KAFKA_PORT ?= 9092
+run-realtime-kafka: build
+	$(GO) build -o $(BIN)/kafkalocal ./runners/kafkalocal
+	@$(BIN)/kafkalocal --port=$(KAFKA_PORT) --input=$(INPUT) > $(BIN)/kafkalocal.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 300); do \
+		grep -q '^ready' $(BIN)/kafkalocal.log && break; \
+		kill -0 $$pid 2>/dev/null || { cat $(BIN)/kafkalocal.log; exit 1; }; sleep 0.1; \
+	done; \
+	cat $(BIN)/kafkalocal.log; \
+	$(BIN)/realtime --kafka_brokers=127.0.0.1:$(KAFKA_PORT) --kafka_topic=events --kafka_start=earliest \
+		--kafka_stop_at_end=true --kafka_idle_lag=0 $(RT_MODEL) $(ARGS)
 
 ## serve-als: the recommendation server over `make run-als`'s output (user
 ## lists and fold-in as well as the item routes).
@@ -100,13 +125,17 @@ bench-sampling: bench-deps
 
 ## bench-realtime: the streaming job live on Prism, fed a synthetic
 ## power-law stream through kfake at each of RATES events/s for DURATION:
-## sustained rate, freshness p50/p99 (produce → written list) and peak RSS,
-## into docs/bench/realtime.md.
+## sustained rate, freshness p50/p99 (produce → written list; and, with
+## SERVING_BIN=bin/serving and the Datastore emulator, produce → shown by the
+## server following the live layout) and peak RSS, into docs/bench/realtime.md.
 .PHONY: bench-realtime
 RATES ?= 1000,2000,5000,10000,20000
 DURATION ?= 1m
+SERVING_BIN ?=
+JOB_ARGS ?=
 bench-realtime: build
-	$(GO) run ./bench/cmd/realtime --bin=$(BIN)/realtime --out=docs/bench --rates=$(RATES) --duration=$(DURATION)
+	$(GO) run ./bench/cmd/realtime --bin=$(BIN)/realtime --serving_bin=$(SERVING_BIN) --out=docs/bench --rates=$(RATES) --duration=$(DURATION) \
+		--job_args='$(JOB_ARGS)'
 
 ## bench-deps: Debian's pandas, scipy, numpy and threadpoolctl for the
 ## pandas peer (/usr/bin/python3).

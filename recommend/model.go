@@ -76,6 +76,9 @@ type Model struct {
 	// lists.
 	fold    *factors
 	perUser userLists
+	// recent is each user's recent items, latest first (SetRecent); nil
+	// for a model that does not answer from them.
+	recent map[string][]string
 
 	scratch sync.Pool // *accumulator sized for this model
 }

@@ -72,3 +72,39 @@ func TestMakeTargets(t *testing.T) {
 		})
 	}
 }
+
+// TestRealtimeTargets dry-runs the Makefile's streaming targets: the
+// replay by default, a Kafka of the user's with KAFKA, and the local
+// broker's run that reads it to its end.
+func TestRealtimeTargets(t *testing.T) {
+	makeTool, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not on PATH")
+	}
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"run-realtime"}, []string{"bin/realtime --input=testdata/interactions.csv --time_field=time --window=240h"}, []string{"--kafka"}},
+		{[]string{"run-realtime", "KAFKA=kafka-1:9092"},
+			[]string{"bin/realtime --kafka_brokers=kafka-1:9092 --kafka_topic=events --kafka_start=earliest --time_field=time"}, []string{"--input"}},
+		{[]string{"run-realtime-kafka"}, []string{"go build -o bin/kafkalocal ./runners/kafkalocal",
+			"bin/kafkalocal --port=9092 --input=testdata/interactions.csv",
+			"bin/realtime --kafka_brokers=127.0.0.1:9092 --kafka_topic=events --kafka_start=earliest --kafka_stop_at_end=true"}, nil},
+	} {
+		cmd := exec.Command(makeTool, append([]string{"--no-print-directory", "-n", "GO=go"}, tc.args...)...)
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.CombinedOutput()
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\\\n", " ")), " ")
+		for _, w := range tc.want {
+			if err != nil || !strings.Contains(text, w) {
+				t.Errorf("make -n %v: %v, output:\n%s\nwant it to contain %q", tc.args, err, out, w)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(text, w) {
+				t.Errorf("make -n %v: output contains %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+}

@@ -48,20 +48,27 @@ func (s *server) foldIn(w http.ResponseWriter, req *recommendationsRequest) int 
 }
 
 // userRecommendations serves GET /v1/users/{user}/recommendations?n=10
-// from the ALS job's precomputed list of the user; a user without one
-// gets the popular list ("fallback":true). A model without user lists is
-// a 409 saying to load an ALS run.
+// from the ALS job's precomputed list of the user, or, following the
+// streaming job's live layout, from the user's recent items
+// (recommend.Model.AppendRecent); a user without either gets the popular
+// list ("fallback":true). A model without user lists nor recent items is
+// a 409 saying what to serve.
 func (s *server) userRecommendations(w http.ResponseWriter, r *http.Request) int {
 	m, n, status := s.storedList(w, r)
 	if m == nil {
 		return status
 	}
-	if m.Users() == 0 {
-		return writeError(w, 409, fmt.Sprintf("the served model %q has no user lists; serve an ALS run's manifest (with users)", m.Version()))
+	if m.Users() == 0 && !m.HasRecent() {
+		return writeError(w, 409, fmt.Sprintf("the served model %q has no user lists; serve an ALS run's manifest (with users), or follow the streaming job's live layout", m.Version()))
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	res := m.AppendUser(sc.result[:0], r.PathValue("user"), n)
+	var res recommend.Result
+	if m.HasRecent() {
+		res = m.AppendRecent(sc.result[:0], r.PathValue("user"), n)
+	} else {
+		res = m.AppendUser(sc.result[:0], r.PathValue("user"), n)
+	}
 	sc.result = res.Items
 	sc.body = appendResult(sc.body[:0], res.Items, res.Popular, res.Fallback, m.Version())
 	return writeJSON(w, sc.body)

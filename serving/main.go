@@ -85,7 +85,9 @@ var (
 	dsProject    = flag.String("datastore_project", "", "Read the live version of the Datastore versioned layout in this project instead of --similarities (honours DATASTORE_EMULATOR_HOST).")
 	dsDatabase   = flag.String("datastore_database", "", "Datastore named database; empty is the default database.")
 	dsNamespace  = flag.String("datastore_namespace", "", "Datastore namespace; empty is the default namespace.")
-	dsKind       = flag.String("datastore_kind", simstore.DefaultKind, "Datastore kind of item entities, as the pipeline wrote them.")
+	dsKind       = flag.String("datastore_kind", simstore.DefaultKind, "Datastore kind of item entities, as the pipeline wrote them (the streaming job's default: ItemSimilarityLive).")
+	dsLayout     = flag.String("datastore_layout", simstore.LayoutVersioned, "Datastore layout read: versioned (the batch jobs': the live version, reloaded when the pointer moves) or live (the streaming job's lists, followed every --live_interval).")
+	liveInterval = flag.Duration("live_interval", 500*time.Millisecond, "How often to read the lists the streaming job wrote since the last read (--datastore_layout=live); 0 reads once.")
 	weights      = flag.String("weights", "browsed:0.5,basket:2,purchased:6", "Action weights, action:weight comma-separated: the actions requests may name.")
 	aggregate    = flag.String("aggregate", "sum", "One weight per item of a request: sum of its actions' weights, or max (as the pipeline's --aggregate).")
 	clip         = flag.Float64("clip_score", -1, "Cap each item's weight (default -1: the largest action weight; 0 disables), as the pipeline's --clip_score.")
@@ -133,26 +135,38 @@ func run() error {
 		return err
 	}
 	var src source
+	var follow *liveFollower
 	switch {
 	case (*similarities == "") == (*dsProject == ""):
 		return fmt.Errorf("set exactly one of --similarities and --datastore_project")
 	case *similarities != "":
 		src = fileSource{similarities: *similarities, popular: *popular}
+	case *dsLayout != simstore.LayoutVersioned && *dsLayout != simstore.LayoutLive:
+		return fmt.Errorf("--datastore_layout=%q: want %s or %s", *dsLayout, simstore.LayoutVersioned, simstore.LayoutLive)
 	default:
 		client, err := datastore.NewClientWithDatabase(ctx, *dsProject, *dsDatabase)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		if src, err = newDatastoreSource(client, *dsNamespace, *dsKind, *popular); err != nil {
+		if *dsLayout == simstore.LayoutLive {
+			if follow, err = newLiveFollower(client, *dsNamespace, *dsKind, *popular); err != nil {
+				return err
+			}
+		} else if src, err = newDatastoreSource(client, *dsNamespace, *dsKind, *popular); err != nil {
 			return err
 		}
 	}
 	s := newServer(p, defaults)
-	r := &reloader{src: src, srv: s, gcHeadroom: int64(*gcHeadroom) << 20}
 	// Load before listening would delay /healthz; instead listen at once
 	// and report ready (/readyz) when the first model is in.
-	go r.run(ctx, *reload)
+	if follow != nil {
+		follow.srv = s
+		go every(ctx, *liveInterval, follow.check)
+	} else {
+		r := &reloader{src: src, srv: s, gcHeadroom: int64(*gcHeadroom) << 20}
+		go every(ctx, *reload, r.check)
+	}
 
 	if *pprofAddr != "" {
 		plis, err := net.Listen("tcp", *pprofAddr)

@@ -45,10 +45,10 @@ func (r *reloader) check(ctx context.Context) error {
 	return nil
 }
 
-// run checks every interval until ctx is done; an interval of 0 checks
-// once.
-func (r *reloader) run(ctx context.Context, interval time.Duration) {
-	r.check(ctx)
+// every runs check at once, then every interval until ctx is done; an
+// interval of 0 runs it once.
+func every(ctx context.Context, interval time.Duration, check func(context.Context) error) {
+	check(ctx)
 	if interval <= 0 {
 		return
 	}
@@ -59,7 +59,7 @@ func (r *reloader) run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.check(ctx)
+			check(ctx)
 		}
 	}
 }

@@ -132,6 +132,14 @@ func (k Keys) User(v, user string) *datastore.Key { return k.child(k.UserKind(),
 // FactorKind is the kind of the versions' item factors.
 func (k Keys) FactorKind() string { return k.Kind + "Factor" }
 
+// RecentKind is the kind of the users' recent items in the live layout.
+func (k Keys) RecentKind() string { return k.Kind + "Recent" }
+
+// Recents are the keys of the live layout's users' recent items: kind
+// RecentKind, a user's entity named by the user as an item's list is by
+// the item (Item), in the same shape.
+func (k Keys) Recents() Keys { return Keys{Namespace: k.Namespace, Kind: k.RecentKind()} }
+
 // Factor is the key of item's factor in version v, a child of its marker.
 // Factors exist in versions only: v must not be "".
 func (k Keys) Factor(v, item string) *datastore.Key { return k.child(k.FactorKind(), v, item) }

@@ -36,7 +36,8 @@ type Options struct {
 	Namespace string
 	// Kind defaults to DefaultKind.
 	Kind string
-	// Layout is LayoutVersioned (default) or LayoutInPlace.
+	// Layout is LayoutVersioned (default), LayoutInPlace or LayoutLive
+	// (read with Changes).
 	Layout string
 	// PointerTTL caches the resolved pointer for this long; 0 resolves it on
 	// every call. Keep it well below the interval between runs, so a cached
@@ -78,7 +79,7 @@ func New(client *datastore.Client, opts Options) (*Store, error) {
 	if opts.Layout == "" {
 		opts.Layout = LayoutVersioned
 	}
-	if opts.Layout != LayoutVersioned && opts.Layout != LayoutInPlace {
+	if opts.Layout != LayoutVersioned && opts.Layout != LayoutInPlace && opts.Layout != LayoutLive {
 		return nil, fmt.Errorf("simstore: unknown layout %q", opts.Layout)
 	}
 	return &Store{client: client, opts: opts, keys: Keys{Namespace: opts.Namespace, Kind: opts.Kind}, now: time.Now}, nil
@@ -94,7 +95,7 @@ func (s *Store) CurrentVersion(ctx context.Context) (string, error) {
 
 // currentVersion also reports whether the answer came from the cache.
 func (s *Store) currentVersion(ctx context.Context, refresh bool) (string, bool, error) {
-	if s.opts.Layout == LayoutInPlace {
+	if s.opts.Layout != LayoutVersioned {
 		return "", false, nil
 	}
 	s.mu.Lock()
@@ -164,8 +165,8 @@ func (s *Store) GetUserList(ctx context.Context, user string) (version string, l
 // All results come from one version. It is an error in the in-place
 // layout, which has no user lists.
 func (s *Store) GetUserLists(ctx context.Context, users []string) (version string, lists []*model.UserList, err error) {
-	if s.opts.Layout == LayoutInPlace {
-		return "", nil, fmt.Errorf("simstore: the %s layout has no user lists", LayoutInPlace)
+	if s.opts.Layout != LayoutVersioned {
+		return "", nil, fmt.Errorf("simstore: the %s layout has no user lists", s.opts.Layout)
 	}
 	version, err = s.readLive(ctx, func(v string) (bool, error) {
 		ents, missing, err := s.lookup(ctx, "user", users, func(user string) *datastore.Key { return s.keys.User(v, user) })

@@ -53,6 +53,16 @@ func StartEmulator(t testing.TB) *Emulator {
 	return &Emulator{emulator.Start(t, spec)}
 }
 
+// LaunchEmulator starts an emulator outside a test (a benchmark); the
+// caller stops it (Stop).
+func LaunchEmulator() (*Emulator, error) {
+	p, err := emulator.Launch(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Emulator{p}, nil
+}
+
 // Reset deletes every entity, so tests sharing an emulator start empty.
 func (e *Emulator) Reset(t testing.TB) {
 	t.Helper()

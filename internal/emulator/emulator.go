@@ -87,6 +87,16 @@ func Start(t testing.TB, s Spec) *Process {
 	return p
 }
 
+// Launch starts the emulator outside a test (a benchmark): the caller
+// stops it (Stop). It fails when the component or java is missing.
+func Launch(s Spec) (*Process, error) {
+	launcher, err := s.Find()
+	if err != nil {
+		return nil, err
+	}
+	return launch(s, launcher)
+}
+
 // Find returns the path of the emulator's launcher in the Google Cloud
 // SDK: the SDK is the one holding gcloud's real path, else the one `gcloud
 // info` names (seconds), else one of the usual install paths. It fails when

@@ -10,10 +10,12 @@ import (
 	"testing"
 )
 
-// Rating is one line of MovieLens: a user's rating (1 to 5) of a movie.
+// Rating is one line of MovieLens: a user's rating (1 to 5) of a movie,
+// and its time (unix seconds).
 type Rating struct {
 	User, Item string
 	Value      float64
+	Time       int64
 }
 
 // MovieLensPath is MovieLens 100K's u.data in the shared datasets beside
@@ -43,7 +45,11 @@ func MovieLens(tb testing.TB) []Rating {
 		if err != nil {
 			tb.Fatalf("u.data line %q: %v", sc.Text(), err)
 		}
-		rs = append(rs, Rating{User: fields[0], Item: fields[1], Value: v})
+		at, err := strconv.ParseInt(fields[3], 10, 64)
+		if err != nil {
+			tb.Fatalf("u.data line %q: %v", sc.Text(), err)
+		}
+		rs = append(rs, Rating{User: fields[0], Item: fields[1], Value: v, Time: at})
 	}
 	if err := sc.Err(); err != nil {
 		tb.Fatal(err)

@@ -11,7 +11,7 @@ import (
 func movieLens(t *testing.T) []Rating {
 	var rs []Rating
 	for _, r := range testlogs.MovieLens(t) {
-		rs = append(rs, Rating(r))
+		rs = append(rs, Rating{User: r.User, Item: r.Item, Value: r.Value})
 	}
 	return rs
 }

@@ -119,7 +119,7 @@ func sameTop(got []model.Neighbor, scores map[string]float64, n int) error {
 func TestMovieLens(t *testing.T) {
 	var rs []als.Rating
 	for _, r := range testlogs.MovieLens(t) {
-		rs = append(rs, als.Rating(r))
+		rs = append(rs, als.Rating{User: r.User, Item: r.Item, Value: r.Value})
 	}
 	cfg := als.Config{Rank: 10, Lambda: 0.1, Alpha: 2, Iterations: 3, Seed: 1}
 	ref, err := als.Train(cfg, rs, 2, nil)
@@ -222,9 +222,9 @@ func TestHeldOutRMSE(t *testing.T) {
 	var train, held []als.Rating
 	for _, r := range testlogs.MovieLens(t) {
 		if idhash.Uniform(3, r.User, r.Item) < 0.2 {
-			held = append(held, als.Rating(r))
+			held = append(held, als.Rating{User: r.User, Item: r.Item, Value: r.Value})
 		} else {
-			train = append(train, als.Rating(r))
+			train = append(train, als.Rating{User: r.User, Item: r.Item, Value: r.Value})
 		}
 	}
 	var want []string

@@ -8,30 +8,72 @@ import (
 	"github.com/recsys/itemsim/transforms/datastoreio"
 )
 
-// Datastore are the flags of the Datastore sink (see docs/datastore.md).
+// datastoreTarget are the flags naming where a Datastore sink writes.
+type datastoreTarget struct {
+	project, database, namespace, kind *string
+}
+
+// registerTarget registers --datastore_project, --datastore_database and
+// --datastore_namespace on fs; the caller registers --datastore_kind.
+func registerTarget(fs *flag.FlagSet) datastoreTarget {
+	return datastoreTarget{
+		project:   fs.String("datastore_project", "", "Google Cloud project to write neighbour lists to Datastore in; empty disables the Datastore sink."),
+		database:  fs.String("datastore_database", "", "Datastore named database; empty is the default database."),
+		namespace: fs.String("datastore_namespace", "", "Datastore namespace; empty is the default namespace."),
+	}
+}
+
+// Enabled reports whether --datastore_project is set.
+func (d datastoreTarget) Enabled() bool { return *d.project != "" }
+
+// Datastore are the flags of the batch jobs' Datastore sink (see
+// docs/datastore.md).
 type Datastore struct {
-	project, database, namespace, kind, layout *string
-	keepVersions                               *int
-	rampUp                                     *bool
+	datastoreTarget
+	layout       *string
+	keepVersions *int
+	rampUp       *bool
 }
 
 // RegisterDatastore registers --datastore_project, --datastore_database,
 // --datastore_namespace, --datastore_kind, --datastore_layout,
 // --datastore_keep_versions and --datastore_ramp_up on fs.
 func RegisterDatastore(fs *flag.FlagSet) *Datastore {
-	return &Datastore{
-		project:      fs.String("datastore_project", "", "Google Cloud project to write neighbour lists to Datastore in; empty disables the Datastore sink."),
-		database:     fs.String("datastore_database", "", "Datastore named database; empty is the default database."),
-		namespace:    fs.String("datastore_namespace", "", "Datastore namespace; empty is the default namespace."),
-		kind:         fs.String("datastore_kind", simstore.DefaultKind, "Datastore kind of item entities; the version pointer and markers use <kind>Version."),
-		layout:       fs.String("datastore_layout", simstore.LayoutVersioned, "Datastore layout: versioned (new version per run, pointer flipped when complete) or inplace (plain <kind>/<item> keys)."),
-		keepVersions: fs.Int("datastore_keep_versions", 2, "Complete versions kept in the versioned layout, the new one included."),
-		rampUp:       fs.Bool("datastore_ramp_up", false, "Ramp Datastore writes up from 500 entities/s shared by all workers, 1.5x every 5 minutes, for fresh databases."),
+	d := &Datastore{
+		datastoreTarget: registerTarget(fs),
+		layout:          fs.String("datastore_layout", simstore.LayoutVersioned, "Datastore layout: versioned (new version per run, pointer flipped when complete) or inplace (plain <kind>/<item> keys)."),
+		keepVersions:    fs.Int("datastore_keep_versions", 2, "Complete versions kept in the versioned layout, the new one included."),
+		rampUp:          fs.Bool("datastore_ramp_up", false, "Ramp Datastore writes up from 500 entities/s shared by all workers, 1.5x every 5 minutes, for fresh databases."),
 	}
+	d.kind = fs.String("datastore_kind", simstore.DefaultKind, "Datastore kind of item entities; the version pointer and markers use <kind>Version.")
+	return d
 }
 
-// Enabled reports whether --datastore_project is set.
-func (d *Datastore) Enabled() bool { return *d.project != "" }
+// LiveKind is the streaming job's default Datastore kind: its lists live
+// apart from the batch jobs'.
+const LiveKind = simstore.DefaultKind + "Live"
+
+// LiveDatastore are the flags of the streaming job's Datastore sink, the
+// live layout (simstore.LayoutLive).
+type LiveDatastore struct{ datastoreTarget }
+
+// RegisterLiveDatastore registers --datastore_project,
+// --datastore_database, --datastore_namespace and --datastore_kind on fs.
+func RegisterLiveDatastore(fs *flag.FlagSet) *LiveDatastore {
+	d := &LiveDatastore{registerTarget(fs)}
+	d.kind = fs.String("datastore_kind", LiveKind, "Datastore kind of the live item lists, <kind>/<item> updated in place (the live layout).")
+	return d
+}
+
+// Config is the sink's configuration, checked; topN is the lists' length.
+func (d *LiveDatastore) Config(topN int) (datastoreio.Config, error) {
+	c := datastoreio.Config{Project: *d.project, Database: *d.database, Namespace: *d.namespace, Kind: *d.kind,
+		Layout: simstore.LayoutLive}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, datastoreio.CheckTopN(topN)
+}
 
 // Config is the sink's configuration for the run's version.
 func (d *Datastore) Config(version string) datastoreio.Config {
@@ -69,6 +111,9 @@ func datastoreWorkers() int {
 func (d *Datastore) Validate(topN, popularN int) error {
 	if !d.Enabled() {
 		return nil
+	}
+	if *d.layout == simstore.LayoutLive {
+		return fmt.Errorf("--datastore_layout=%s is the streaming job's (pipelines/realtime): use %s or %s", simstore.LayoutLive, simstore.LayoutVersioned, simstore.LayoutInPlace)
 	}
 	if *d.keepVersions < 1 {
 		return fmt.Errorf("--datastore_keep_versions is %d, want at least 1", *d.keepVersions)

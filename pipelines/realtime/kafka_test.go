@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"math"
 	"os"
@@ -39,28 +37,13 @@ func produceFixture(t *testing.T, c *kafkatest.Cluster, partitions uint32) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	type row struct {
-		user, item, action string
-		time               int64
+	once, err := kafkatest.RecordsFromCSV(f, "user", "time", partitions)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var rows []row
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		var r row
-		fields := strings.Split(sc.Text(), ",")
-		r.user, r.item, r.action = fields[0], fields[1], fields[2]
-		fmt.Sscan(fields[3], &r.time)
-		rows = append(rows, r)
-	}
-	slices.SortStableFunc(rows, func(a, b row) int { return int(a.time - b.time) })
 	var records []*kgo.Record
-	for _, r := range rows {
-		h := fnv.New32a()
-		h.Write([]byte(r.user))
-		v, _ := json.Marshal(map[string]string{"user": r.user, "productSku": r.item, "type": r.action, "time": fmt.Sprint(r.time)})
-		rec := &kgo.Record{Partition: int32(h.Sum32() % partitions), Timestamp: time.Unix(r.time, 0), Value: v}
-		records = append(records, rec, rec)
+	for _, r := range once {
+		records = append(records, r, r)
 	}
 	last := records[len(records)-1].Timestamp
 	records = append(records,

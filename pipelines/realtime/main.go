@@ -17,10 +17,21 @@
 // again (Prism keeps its state in memory only) rebuilds the model it had;
 // --pubsub_seek=window does the same on Pub/Sub.
 //
+// It also keeps the hot list, the --hot_n items with the most users in the
+// last --hot_window, written when it changes (--hot_output): the real-time
+// fallback for a customer nothing scores for, and each user's --recent_n
+// latest items, written when they change (--recent_output), which the
+// server answers GET /v1/users/{user}/recommendations from. With
+// --prune_delta it prunes, by TencentRec's Hoeffding bound, the pairs
+// that cannot enter their item's list.
+//
 // The lists and the dead letter (bad records and events later than
 // --allowed_lateness, with their reason) are written as they are produced,
 // in parts: <--output>-<hash>.jsonl (textsink.WriteParts), so the job
-// writes while it runs on an unbounded stream.
+// writes while it runs on an unbounded stream. With --datastore_project,
+// the lists, the hot list and the users' recent items are also upserted
+// into Datastore's live layout (simstore.LayoutLive), which the server
+// follows (serving --datastore_layout=live).
 package main
 
 import (
@@ -37,6 +48,7 @@ import (
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/pipelines/options"
 	"github.com/recsys/itemsim/runners"
+	"github.com/recsys/itemsim/transforms/datastoreio"
 	"github.com/recsys/itemsim/transforms/incremental"
 	"github.com/recsys/itemsim/transforms/interactions"
 	"github.com/recsys/itemsim/transforms/kafkaio"
@@ -45,12 +57,18 @@ import (
 )
 
 var (
-	output     = flag.String("output", "", "Prefix of the JSONL parts of the list updates, <prefix>-<hash>.jsonl: one line per item whose top-N list changed at a bucket end, {\"end\":unix seconds,\"item\":...,\"neighbors\":[...]} (an empty list: the item left the window).")
-	dead       = flag.String("dead_letter", "", "Prefix of the JSONL parts of bad records and late events with reasons (default: the output prefix with .dead_letter).")
+	output     = flag.String("output", "", "Prefix of the JSONL parts of the list updates, <prefix>-<hash>.jsonl: one line per item whose top-N list changed at a bucket end, {\"end\":unix seconds,\"item\":...,\"neighbors\":[...]} (an empty list: the item left the window). Optional with --datastore_project.")
+	dead       = flag.String("dead_letter", "", "Prefix of the JSONL parts of bad records and late events with reasons (default: the output prefix with .dead_letter; required without --output).")
 	length     = flag.Duration("window", 720*time.Hour, "Sliding window of the model: an item pair counts the users who rated both inside it.")
 	slice      = flag.Duration("slice", 24*time.Hour, "The window slides by slices of this length (it divides --window): a user keeps the largest weight per item and slice.")
 	emit       = flag.Duration("emit_interval", time.Second, "Event time between two writes of the changed lists (it divides --slice).")
 	lateness   = flag.Duration("allowed_lateness", 0, "How far behind the model's time an event may arrive and still count; an older one goes to the dead letter.")
+	hotWindow  = flag.Duration("hot_window", 0, "The hot list counts each item's users with an event in this last span of the window: whole slices, up to --window (default: one --slice).")
+	hotN       = flag.Int("hot_n", 20, "Length of the hot list: the items with the most users in --hot_window, the real-time fallback; 0 keeps none.")
+	hotOutput  = flag.String("hot_output", "", "Prefix of the JSONL parts of the hot list, written when it changes: {\"end\":unix seconds,\"items\":[{\"item\":...,\"users\":n},...]} (default: the output prefix with .hot).")
+	pruneDelta = flag.Float64("prune_delta", 0, "Hoeffding pruning: a pair stops being tracked once, with probability 1 − this, it cannot enter its item's top N (TencentRec); 0 (the default) prunes nothing and the model equals the batch --measure=corating one. Pruned pairs are counted (incremental/pruned_pairs).")
+	recentN    = flag.Int("recent_n", 10, "Each user's most recent items kept (of the window), written when they change: what GET /v1/users/{user}/recommendations answers from (the top 5 similar to the latest first); 0 keeps none.")
+	recentOut  = flag.String("recent_output", "", "Prefix of the JSONL parts of the users' recent items, written when they change: {\"end\":unix seconds,\"user\":...,\"items\":[{\"item\":...,\"time\":unix seconds},...]}, latest first (default: the output prefix with .recent).")
 	userShards = flag.Int("user_shards", 16, "Keys of the user side: each shard's users are advanced by one timer per bucket.")
 	itemShards = flag.Int("item_shards", 16, "Keys of the item side: each shard holds the lists of its items and every item's count.")
 	input      = options.RegisterInput(flag.CommandLine)
@@ -58,6 +76,7 @@ var (
 	pubsub     = options.RegisterPubSub(flag.CommandLine)
 	records    = options.RegisterRecords(flag.CommandLine)
 	top        = options.RegisterTopN(flag.CommandLine)
+	store      = options.RegisterLiveDatastore(flag.CommandLine)
 )
 
 func init() {
@@ -78,6 +97,11 @@ type config struct {
 	Model      incremental.Config
 	Output     string
 	DeadLetter string
+	// HotOutput is the hot lists' prefix ("": not written to files),
+	// RecentOutput the users' recent items'.
+	HotOutput, RecentOutput string
+	// Datastore is the live layout's sink, nil for none.
+	Datastore *datastoreio.Config
 }
 
 func main() {
@@ -98,7 +122,10 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("output: %s\ndead letter: %s\n", c.Output, c.DeadLetter)
+	fmt.Printf("output: %s\nhot lists: %s\nrecent items: %s\ndead letter: %s\n", c.Output, c.HotOutput, c.RecentOutput, c.DeadLetter)
+	if c.Datastore != nil {
+		fmt.Printf("datastore: project %s, namespace %q, kind %s (live layout)\n", c.Datastore.Project, c.Datastore.Namespace, c.Datastore.Kind)
+	}
 	if res != nil {
 		runners.PrintCounters(os.Stdout, res.Metrics().AllMetrics())
 	}
@@ -113,7 +140,7 @@ func fail(err error) {
 // configFromFlags validates the flags into a config, failing fast on what
 // would make the run fail later.
 func configFromFlags() (config, error) {
-	c := config{Input: input.Path(), Output: *output, DeadLetter: *dead}
+	c := config{Input: input.Path(), Output: *output, DeadLetter: *dead, HotOutput: *hotOutput, RecentOutput: *recentOut}
 	var err error
 	sources := 0
 	for _, on := range []bool{kafka.Enabled(), pubsub.Enabled(), c.Input != "" || input.BigQuery()} {
@@ -136,27 +163,54 @@ func configFromFlags() (config, error) {
 			return c, fmt.Errorf("--time_field is required to replay --input: the stream orders and windows events by their time")
 		}
 	}
-	if c.Output == "" {
-		return c, fmt.Errorf("--output is required")
-	}
-	if c.DeadLetter == "" {
+	switch {
+	case c.Output == "" && !store.Enabled():
+		return c, fmt.Errorf("--output or --datastore_project is required: where the lists go")
+	case c.DeadLetter == "" && c.Output == "":
+		return c, fmt.Errorf("--dead_letter is required without --output")
+	case c.DeadLetter == "":
 		c.DeadLetter = c.Output + ".dead_letter"
+	}
+	hot := *hotWindow
+	switch {
+	case *hotN == 0:
+		hot = 0
+	case hot == 0:
+		hot = *slice
+	}
+	if c.HotOutput == "" && c.Output != "" && hot > 0 {
+		c.HotOutput = c.Output + ".hot"
+	}
+	if c.RecentOutput == "" && c.Output != "" && *recentN > 0 {
+		c.RecentOutput = c.Output + ".recent"
 	}
 	n, minSim, err := top.Values()
 	if err != nil {
 		return c, err
 	}
+	if store.Enabled() {
+		d, err := store.Config(n)
+		if err != nil {
+			return c, err
+		}
+		c.Datastore = &d
+		if *recentN > 0 {
+			if err := datastoreio.CheckRecentN(*recentN); err != nil {
+				return c, err
+			}
+		}
+	}
 	if minSim != 0 {
 		return c, fmt.Errorf("--min_similarity=%v: the stream keeps whole top-N lists; filter when serving", minSim)
 	}
-	w, err := incremental.NewWindow(*length, *slice, *emit, *lateness)
+	w, err := incremental.NewWindow(*length, *slice, *emit, *lateness, hot)
 	if err != nil {
 		return c, err
 	}
 	// The rating is a user's largest action weight, which the default clip
 	// (the largest weight; none for scores) never lowers.
 	rules := model.Rules{Aggregate: model.AggregateMax, Clip: c.Spec.Weights.ResolveClip(model.DefaultClip)}
-	c.Model = incremental.Config{Window: w, Rules: rules, TopN: n, UserShards: *userShards, ItemShards: *itemShards}
+	c.Model = incremental.Config{Window: w, Rules: rules, TopN: n, HotN: *hotN, RecentN: *recentN, Prune: incremental.Pruning{Delta: *pruneDelta}, UserShards: *userShards, ItemShards: *itemShards}
 	if err := c.Model.Validate(); err != nil {
 		return c, err
 	}
@@ -202,9 +256,20 @@ func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 		}
 		parsed, bad = interactions.Unbatch(s, src.Batches), src.Dead
 	}
-	updates, late := incremental.Model(s, c.Model, beam.ParDo(s, toUserEvent, parsed))
+	updates, hot, recent, late := incremental.Model(s, c.Model, beam.ParDo(s, toUserEvent, parsed))
 	textsink.WriteJSONParts(s.Scope("DeadLetter"), c.DeadLetter, beam.Flatten(s, bad, beam.ParDo(s, lateLetter, late)))
-	textsink.WriteJSONParts(s.Scope("Output"), c.Output, updates)
+	if c.Output != "" {
+		textsink.WriteJSONParts(s.Scope("Output"), c.Output, updates)
+	}
+	if c.HotOutput != "" {
+		textsink.WriteJSONParts(s.Scope("HotOutput"), c.HotOutput, hot)
+	}
+	if c.RecentOutput != "" {
+		textsink.WriteJSONParts(s.Scope("RecentOutput"), c.RecentOutput, recent)
+	}
+	if c.Datastore != nil {
+		datastoreio.WriteLive(s, *c.Datastore, updates, hot, recent)
+	}
 	res, err := beamx.RunWithMetrics(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline failed: %v", err)

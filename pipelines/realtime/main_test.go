@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -95,6 +96,36 @@ func TestBadRecordsAndFlags(t *testing.T) {
 	if want := []string{"bad_time", "unknown_action"}; !slices.Equal(reasons, want) {
 		t.Errorf("dead letter reasons %q, want %q", reasons, want)
 	}
+	// The hot list (one 10 s slice): u1's A at 1000 and B at 1010, u2's A
+	// at 1020 and B at 1040, one user each, then nothing.
+	var hot []string
+	for _, h := range jobtest.ReadJSONLParts[incremental.HotList](t, out+".hot") {
+		line := strconv.FormatInt(h.End, 10) + ":"
+		for _, p := range h.Items {
+			line += p.Item + strconv.FormatInt(p.Users, 10)
+		}
+		hot = append(hot, line)
+	}
+	slices.Sort(hot)
+	if want := []string{"1010:A1", "1020:B1", "1030:A1", "1040:", "1050:B1", "1060:"}; !slices.Equal(slices.Compact(hot), want) {
+		t.Errorf("hot lists %q, want %q", hot, want)
+	}
+	// The users' recent items (10 = --recent_n): as their events come
+	// in, then as each event's slice leaves the 100 s window (the one at
+	// 1000 when the bucket ending 1110 is applied), latest first.
+	var recent []string
+	for _, r := range jobtest.ReadJSONLParts[incremental.Recent](t, out+".recent") {
+		line := fmt.Sprintf("%d:%s:", r.End, r.User)
+		for _, x := range r.Items {
+			line += fmt.Sprintf("%s@%d,", x.Item, x.Time)
+		}
+		recent = append(recent, line)
+	}
+	slices.Sort(recent)
+	if want := []string{"1010:u1:A@1000,", "1020:u1:B@1010,A@1000,", "1030:u2:A@1020,", "1050:u2:B@1040,A@1020,",
+		"1110:u1:B@1010,", "1120:u1:", "1130:u2:B@1040,", "1150:u2:"}; !slices.Equal(recent, want) {
+		t.Errorf("recent items %q, want %q", recent, want)
+	}
 	// u1 and u2 both rate A and B (u2's B is 6, its 9 unknown): A·B's
 	// co-ratings min(6,2) + min(0.5,6) = 2.5 of counts 6.5 and 8.
 	updates := readUpdates(t, out)
@@ -124,7 +155,14 @@ func TestBadRecordsAndFlags(t *testing.T) {
 		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--slice=7h"}, "--window"},
 		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--emit_interval=1500ms"}, "whole seconds"},
 		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--min_similarity=0.1"}, "--min_similarity"},
-		{[]string{"--input=" + in, "--time_field=time"}, "--output"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--hot_window=15s"}, "--hot_window"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--hot_n=-1"}, "--hot_n"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--recent_n=-1"}, "--recent_n"},
+		{[]string{"--input=" + in, "--time_field=time", "--output=" + out, "--prune_delta=1"}, "--prune_delta"},
+		{[]string{"--input=" + in, "--time_field=time"}, "--output or --datastore_project"},
+		{[]string{"--input=" + in, "--time_field=time", "--datastore_project=p"}, "--dead_letter is required"},
+		{[]string{"--input=" + in, "--time_field=time", "--datastore_project=p", "--dead_letter=" + out, "--datastore_kind=__x"}, "reserved"},
+		{[]string{"--input=" + in, "--time_field=time", "--datastore_project=p", "--dead_letter=" + out, "--recent_n=1000"}, "recent_n 1000"},
 	} {
 		t.Run(c.want, func(t *testing.T) { // restores the flags after
 			if _, err := jobtest.RunJob(t, configFromFlags, run, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -558,6 +558,12 @@ var realtimeValues = map[string]cases{
 	"slice":                 {good: []string{"24h", "1m"}, bad: []string{"1d", "-1h", ""}},
 	"emit_interval":         {good: []string{"1s", "5s", "1m"}, bad: []string{"1", "-1s", "s", ""}},
 	"allowed_lateness":      {good: []string{"0", "10m", "1h"}, bad: []string{"-1m", "10", "m"}},
+	"hot_window":            {good: []string{"0", "24h", "1m"}, bad: []string{"1d", "-1h", ""}},
+	"hot_n":                 {good: []string{"0", "20", "500"}, bad: []string{"-1", "020", "1.5", "ten"}},
+	"hot_output":            {good: []string{"gs://my-bucket/realtime/hot"}, bad: []string{"hot", "gs://b"}},
+	"recent_n":              {good: []string{"0", "10", "1000"}, bad: []string{"-1", "010", "1.5", "10000"}},
+	"recent_output":         {good: []string{"gs://my-bucket/realtime/recent"}, bad: []string{"recent", "gs://b"}},
+	"prune_delta":           {good: []string{"0", "0.05", ".01", "0.000001"}, bad: []string{"1", "1.0", "-0.1", "0.", "5e-2", ""}},
 	"user_shards":           {good: []string{"1", "16", "4096"}, bad: []string{"0", "-1", "016", "1.5"}},
 	"item_shards":           {good: []string{"1", "64"}, bad: []string{"0", "many"}},
 	"kafka_brokers":         {good: []string{"localhost:9092", "kafka-1.internal:9092,10.0.0.2:9093", "[::1]:9092"}, bad: []string{"localhost", "a:b", "host:9092,", ""}},
@@ -599,8 +605,10 @@ func testParameters(t *testing.T, ft flexTemplate) {
 			if p.Label == "" || p.HelpText == "" || p.IsOptional == nil {
 				t.Fatalf("%s needs a label, a helpText and isOptional: %+v", p.Name, p)
 			}
-			if wantOptional := p.Name != "output"; *p.IsOptional != wantOptional {
-				t.Errorf("isOptional = %v, want %v (only output is always required; input or input_query is checked by the pipeline)", *p.IsOptional, wantOptional)
+			// The streaming job may write to Datastore alone; it checks that
+			// output or datastore_project is set.
+			if wantOptional := p.Name != "output" || ft.pipeline == "realtime"; *p.IsOptional != wantOptional {
+				t.Errorf("isOptional = %v, want %v (only output is always required, but by the streaming job; input or input_query is checked by the pipeline)", *p.IsOptional, wantOptional)
 			}
 			_, example, ok := strings.Cut(p.HelpText, exampleSep)
 			if !ok || example == "" {

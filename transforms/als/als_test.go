@@ -148,7 +148,7 @@ func TestFactorizeIsTheReference(t *testing.T) {
 func TestMovieLens(t *testing.T) {
 	var rs []als.Rating
 	for _, r := range testlogs.MovieLens(t) {
-		rs = append(rs, als.Rating(r))
+		rs = append(rs, als.Rating{User: r.User, Item: r.Item, Value: r.Value})
 	}
 	rows := rowsOf(rs)
 	for _, implicit := range []bool{false, true} {

@@ -54,7 +54,8 @@ type Config struct {
 	// Kind is the item kind; default simstore.DefaultKind. The pointer and
 	// version markers use Kind+"Version".
 	Kind string
-	// Layout is simstore.LayoutVersioned (default) or simstore.LayoutInPlace.
+	// Layout is simstore.LayoutVersioned (default) or simstore.LayoutInPlace
+	// for Write; WriteLive writes simstore.LayoutLive.
 	Layout string
 	// Version is the run id naming the version written. The pipeline passes
 	// one (e.g. a UTC timestamp); if empty, Write uses the construction
@@ -143,8 +144,8 @@ func (c Config) Validate() error {
 	if c.Project == "" {
 		errs = append(errs, errors.New("project is required"))
 	}
-	if c.Layout != simstore.LayoutVersioned && c.Layout != simstore.LayoutInPlace {
-		errs = append(errs, fmt.Errorf("layout %q is neither %q nor %q", c.Layout, simstore.LayoutVersioned, simstore.LayoutInPlace))
+	if c.Layout != simstore.LayoutVersioned && c.Layout != simstore.LayoutInPlace && c.Layout != simstore.LayoutLive {
+		errs = append(errs, fmt.Errorf("layout %q is none of %q, %q and %q", c.Layout, simstore.LayoutVersioned, simstore.LayoutInPlace, simstore.LayoutLive))
 	}
 	if c.Layout == simstore.LayoutVersioned && c.Version != "" {
 		if err := validKeyName(c.Version); err != nil || c.Version == simstore.CurrentName {
@@ -247,6 +248,14 @@ func CheckPopularN(n int) error {
 func CheckUserTopN(n int) error {
 	keys, id := worstKeys()
 	return checkListLen("user_top_n", "user lists", n, keys.User(id, id))
+}
+
+// CheckRecentN reports whether the live layout's users' recent items, n
+// of them (WriteLive), stay under Datastore's entity size limit whatever
+// the user and item ids: they are laid out as an item's list.
+func CheckRecentN(n int) error {
+	keys, id := worstKeys()
+	return checkListLen("recent_n", "users' recent items", n, keys.Recents().Item("", id))
 }
 
 // worstKeys are the layout's keys with the longest kind and namespace, and

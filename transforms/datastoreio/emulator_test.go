@@ -36,6 +36,7 @@ func TestEmulator(t *testing.T) {
 		{"reader sees complete versions", testReaderSeesCompleteVersions},
 		{"emulator host honoured", testEmulatorHostHonoured},
 		{"in place", testInPlace},
+		{"live", testWriteLive},
 		{"popular lists", testWriteWithPopular},
 		{"similarity", testWriteSimilarity},
 		{"order", testWriteOrder},

@@ -2,6 +2,7 @@ package incremental
 
 import (
 	"bytes"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -38,12 +39,30 @@ func TestCodersRoundTrip(t *testing.T) {
 	for i := range s.items.pairs {
 		shard.Lists[i] = s.items.Neighbors(i, 3)
 	}
+	var pruned []prunedPair
+	for _, i := range slices.Sorted(maps.Keys(s.items.pairs))[:2] {
+		j := slices.Sorted(maps.Keys(s.items.pairs[i]))[0]
+		s.items.prune(i, j)
+		pruned = append(pruned, prunedPair{I: i, J: j})
+	}
 	var batch DeltaBatch
 	for _, u := range s.users {
 		c, p := Deltas(nil, u.ratings(s.rules))
 		batch.Counts, batch.Pairs = append(batch.Counts, c...), append(batch.Pairs, p...)
 	}
 	batch.End = 20
+	batch.Hot = []HotDelta{{Item: "i01", Users: 1}, {Item: "i02", Users: -1}}
+	shard.Model.ApplyHot(HotDelta{Item: "i01", Users: 3})
+	shard.Hot = []model.PopularItem{{Item: "i01", Users: 3}}
+	entry := itemLog{Batches: []DeltaBatch{batch, {End: 22, Counts: []CountDelta{}, Pairs: []PairDelta{}}}, HotSet: true,
+		Hot: []model.PopularItem{{Item: "i01", Users: 3}}, Pruned: pruned}
+	for i, l := range shard.Lists {
+		entry.Lists = append(entry.Lists, Update{End: 20, Item: i, Neighbors: l})
+	}
+	entry.Lists = append(entry.Lists, Update{End: 22, Item: "gone", Neighbors: []model.Neighbor{}})
+	if !slices.ContainsFunc(slices.Collect(maps.Values(users.Users)), func(u *User) bool { return len(u.Recent) > 0 }) {
+		t.Fatal("no user with recent items to encode")
+	}
 	if len(users.Users) == 0 || len(shard.Lists) == 0 || len(batch.Pairs) == 0 {
 		t.Fatal("nothing to encode")
 	}
@@ -60,7 +79,8 @@ func TestCodersRoundTrip(t *testing.T) {
 			}
 			for id, u := range got.Users {
 				want := users.Users[id]
-				if want == nil || u.Applied != want.Applied || !slices.Equal(u.Best, want.Best) || !slices.Equal(u.Pending, want.Pending) {
+				if want == nil || u.Applied != want.Applied || !slices.Equal(u.Best, want.Best) || !slices.Equal(u.Pending, want.Pending) ||
+					!slices.Equal(u.Recent, want.Recent) {
 					t.Errorf("user %s: %+v, want %+v", id, u, want)
 				}
 			}
@@ -71,9 +91,13 @@ func TestCodersRoundTrip(t *testing.T) {
 			if err == nil && !bytes.Equal(encodeItemShard(got), encodeItemShard(shard)) {
 				t.Error("items: decoded state encodes differently")
 			}
+			if err == nil && (!reflect.DeepEqual(got.Model.pruned, shard.Model.pruned) || len(got.Model.pruned) != 2) {
+				t.Errorf("items: pruned rows %v, want the 2 of %v", got.Model.pruned, shard.Model.pruned)
+			}
 			return got.Lists, err
 		}, shard.Lists},
 		{"deltas", func() []byte { return encodeDeltaBatch(batch) }, func(b []byte) (any, error) { return decodeDeltaBatch(b) }, batch},
+		{"item journal", func() []byte { return encodeItemLog(entry) }, func(b []byte) (any, error) { return decodeItemLog(b) }, entry},
 	} {
 		b := c.encode()
 		if !bytes.Equal(b, c.encode()) {
@@ -114,7 +138,13 @@ func FuzzDecode(f *testing.F) {
 	m := NewItems()
 	m.ApplyCount(CountDelta{Item: "a", Add: 6})
 	m.ApplyPair(PairDelta{I: "a", J: "b", Add: 2})
+	m.ApplyPair(PairDelta{I: "a", J: "c", Add: 1})
+	m.prune("a", "c")
 	f.Add(encodeItemShard(itemShard{Model: m, Lists: map[string][]model.Neighbor{"a": {{Item: "b", Score: 0.5}}}}))
+	f.Add(encodeItemLog(itemLog{Batches: []DeltaBatch{{End: 10, Counts: []CountDelta{{"a", 0, 6}}, Hot: []HotDelta{{"a", 1}}}},
+		Lists: []Update{{End: 10, Item: "a", Neighbors: []model.Neighbor{{Item: "b", Score: 0.5}}}}, HotSet: true, Hot: []model.PopularItem{{Item: "a", Users: 1}},
+		Pruned: []prunedPair{{"a", "c"}}}))
+	f.Add(encodeHotShards(hotShards{Shards: []shardHot{{Shard: 1, End: 10, Items: []model.PopularItem{{Item: "a", Users: 2}}}}, Last: []model.PopularItem{{Item: "a", Users: 2}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		stable := func(name string, decode func([]byte) ([]byte, error)) {
 			once, err := decode(b)
@@ -130,5 +160,7 @@ func FuzzDecode(f *testing.F) {
 		stable("DeltaBatch", func(b []byte) ([]byte, error) { x, err := decodeDeltaBatch(b); return encodeDeltaBatch(x), err })
 		stable("users", func(b []byte) ([]byte, error) { s, err := decodeUserShard(b); return encodeUserShard(s), err })
 		stable("items", func(b []byte) ([]byte, error) { s, err := decodeItemShard(b); return encodeItemShard(s), err })
+		stable("item journal", func(b []byte) ([]byte, error) { e, err := decodeItemLog(b); return encodeItemLog(e), err })
+		stable("hot", func(b []byte) ([]byte, error) { h, err := decodeHotShards(b); return encodeHotShards(h), err })
 	})
 }

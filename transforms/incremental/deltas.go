@@ -16,6 +16,33 @@ type PairDelta struct {
 	Sub, Add float64
 }
 
+// HotDelta changes the number of users of Item in the hot window by
+// Users (+1 or −1).
+type HotDelta struct {
+	Item  string
+	Users int64
+}
+
+// HotDeltas are the changes of a user's hot items from before to after
+// (both ascending): +1 for an item that joined, −1 for one that left.
+func HotDeltas(before, after []string) []HotDelta {
+	var out []HotDelta
+	i, j := 0, 0
+	for i < len(before) || j < len(after) {
+		switch {
+		case j == len(after) || i < len(before) && before[i] < after[j]:
+			out = append(out, HotDelta{Item: before[i], Users: -1})
+			i++
+		case i == len(before) || after[j] < before[i]:
+			out = append(out, HotDelta{Item: after[j], Users: 1})
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
 // Deltas are the count changes from one user's ratings before to after
 // (items ascending, values > 0; an item missing from a side is rated 0):
 // one CountDelta per item whose rating changed, and one PairDelta per

@@ -23,6 +23,16 @@ type event struct {
 // the definitions: r_ui the largest weight, clipped; sums exact; the score
 // pair/√(count_i·count_j); each item's top n in the project's order.
 func reference(events []event, since, until int64, clip float64, n int) map[string][]model.Neighbor {
+	lists, _ := referenceScores(events, since, until, clip)
+	for i, l := range lists {
+		lists[i] = l[:min(n, len(l))]
+	}
+	return lists
+}
+
+// referenceScores is every item's candidates, best first, and every
+// pair's co-raters, from the definitions (as reference).
+func referenceScores(events []event, since, until int64, clip float64) (map[string][]model.Neighbor, map[[2]string]int32) {
 	r := map[string]map[string]float64{}
 	for _, e := range events {
 		if e.Time < since || e.Time >= until {
@@ -35,6 +45,7 @@ func reference(events []event, since, until int64, clip float64, n int) map[stri
 	}
 	counts := map[string]*exactsum.Sum{}
 	pairs := map[[2]string]*exactsum.Sum{}
+	coRaters := map[[2]string]int32{}
 	for _, items := range r {
 		for i, x := range items {
 			x = math.Min(x, clip)
@@ -49,6 +60,7 @@ func reference(events []event, since, until int64, clip float64, n int) map[stri
 						pairs[k] = &exactsum.Sum{}
 					}
 					pairs[k].Add(math.Min(x, math.Min(y, clip)))
+					coRaters[k]++
 				}
 			}
 		}
@@ -58,11 +70,62 @@ func reference(events []event, since, until int64, clip float64, n int) map[stri
 		s := p.Float64() / math.Sqrt(counts[k[0]].Float64()*counts[k[1]].Float64())
 		lists[k[0]] = append(lists[k[0]], model.Neighbor{Item: k[1], Score: s})
 	}
-	for i, l := range lists {
+	for _, l := range lists {
 		slices.SortFunc(l, model.Neighbor.Compare)
-		lists[i] = l[:min(n, len(l))]
 	}
-	return lists
+	return lists, coRaters
+}
+
+// hotReference is the hot list of events with time in [since, until):
+// each item's distinct users, most first, ties by item, the n first.
+func hotReference(events []event, since, until int64, n int) []model.PopularItem {
+	users := map[string]map[string]bool{}
+	for _, e := range events {
+		if e.Time < since || e.Time >= until {
+			continue
+		}
+		if users[e.Item] == nil {
+			users[e.Item] = map[string]bool{}
+		}
+		users[e.Item][e.user] = true
+	}
+	var out []model.PopularItem
+	for i, us := range users {
+		out = append(out, model.PopularItem{Item: i, Users: int64(len(us))})
+	}
+	slices.SortFunc(out, comparePopular)
+	return out[:min(n, len(out))]
+}
+
+// recentN is the users' recent items the tests keep.
+const recentN = 3
+
+// recentReference is each user's n latest items among the events with time
+// in [since, until): by the latest event on each, latest first, ties by
+// item.
+func recentReference(events []event, since, until int64, n int) map[string][]RecentItem {
+	latest := map[string]map[string]int64{}
+	for _, e := range events {
+		if e.Time < since || e.Time >= until {
+			continue
+		}
+		if latest[e.user] == nil {
+			latest[e.user] = map[string]int64{}
+		}
+		if t, ok := latest[e.user][e.Item]; !ok || e.Time > t {
+			latest[e.user][e.Item] = e.Time
+		}
+	}
+	out := map[string][]RecentItem{}
+	for u, items := range latest {
+		var rs []RecentItem
+		for i, t := range items {
+			rs = append(rs, RecentItem{Item: i, Time: t})
+		}
+		slices.SortFunc(rs, compareRecent)
+		out[u] = rs[:min(n, len(rs))]
+	}
+	return out
 }
 
 // stream is a model fed bucket by bucket, as the job's timers feed it.
@@ -105,7 +168,7 @@ func (s *stream) add(e event) {
 func (s *stream) advance(end int64) {
 	for name, u := range s.users {
 		for due := u.Due(s.w); due != 0 && due <= end; due = u.Due(s.w) {
-			counts, pairs := Deltas(u.Advance(s.w, s.rules, due))
+			counts, pairs := Deltas(u.Advance(s.w, s.rules, recentN, due))
 			for _, d := range counts {
 				s.items.ApplyCount(d)
 				for _, sh := range s.shards {
@@ -145,7 +208,8 @@ func equalLists(a, b []model.Neighbor) bool {
 // their bucket, some twice (redelivered), some one to three buckets late
 // (within the lateness), some too late for it; after every bucket the
 // stream's lists equal the batch model of the accepted events in the
-// window taken there, bit for bit, every list that changed was marked, and
+// window taken there, bit for bit, each user's recent items the latest of
+// theirs in the window, every list that changed was marked, and
 // once the window has passed every event the state is empty.
 func TestStreamEqualsBatch(t *testing.T) {
 	w := Window{Length: 30, Slice: 10, Emit: 2, Lateness: 6}
@@ -174,7 +238,7 @@ func TestStreamEqualsBatch(t *testing.T) {
 			}
 			s := newStream(w, clip)
 			last := map[string][]model.Neighbor{}
-			var checked int
+			var checked, rescored, recentChecked int
 			for end := w.Emit; end <= 100+w.Length+6*w.Emit; end += w.Emit {
 				batch := deliver[end]
 				r.Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
@@ -183,10 +247,37 @@ func TestStreamEqualsBatch(t *testing.T) {
 				}
 				s.advance(end)
 				want := reference(s.accepted, w.Since(end), end, clip, n)
+				recent := recentReference(s.accepted, w.Since(end), end, recentN)
+				for u, items := range recent {
+					if s.users[u] == nil || !slices.Equal(s.users[u].Recent, items) {
+						t.Fatalf("bucket end %d: user %s's recent items %v, want %v", end, u, s.users[u], items)
+					}
+					recentChecked++
+				}
+				for name, u := range s.users {
+					if _, ok := recent[name]; !ok && len(u.Recent) > 0 {
+						t.Fatalf("bucket end %d: user %s keeps recent items %v, none in the window", end, name, u.Recent)
+					}
+				}
 				changed := s.items.Changed(nil)
 				var shardChanged []string
 				for k, sh := range s.shards {
 					shardChanged = append(shardChanged, sh.Changed(func(i string) bool { return idhash.Shard(i, len(s.shards)) == k })...)
+				}
+				// Rescore, from what changed, equals the full scan: with the
+				// lists' length on the shards, with one (cut short often) on
+				// the whole side.
+				for _, i := range changed {
+					got, _ := s.items.Rescore(i, 1, Pruning{})
+					if full := s.items.Neighbors(i, 1); !equalLists(got, full) {
+						t.Fatalf("bucket end %d: item %s rescored to %v, scanned %v", end, i, got, full)
+					}
+					rescored++
+				}
+				for _, i := range shardChanged {
+					if got, _ := s.shards[idhash.Shard(i, len(s.shards))].Rescore(i, n, Pruning{}); !equalLists(got, want[i]) {
+						t.Fatalf("bucket end %d: item %s rescored on its shard to %v, batch %v", end, i, got, want[i])
+					}
 				}
 				for i, l := range want {
 					if got := s.items.Neighbors(i, n); !equalLists(got, l) {
@@ -213,8 +304,8 @@ func TestStreamEqualsBatch(t *testing.T) {
 				}
 				last = want
 			}
-			if checked < 1000 {
-				t.Fatalf("only %d lists compared", checked)
+			if checked < 1000 || rescored < 500 || recentChecked < 1000 {
+				t.Fatalf("only %d lists compared, %d rescored, %d users' recent items compared", checked, rescored, recentChecked)
 			}
 			if s.rejected < tooLate/2 || s.rejected > tooLate {
 				t.Errorf("%d events refused as late, want most of the %d delivered past the lateness", s.rejected, tooLate)
@@ -261,7 +352,7 @@ func TestUserLateness(t *testing.T) {
 	if due := u.Due(w); due != 35 {
 		t.Fatalf("due %d, want 35", due)
 	}
-	if before, after := u.Advance(w, rules, 35); before != nil || !slices.Equal(after, []Rating{{"A", 2}}) {
+	if before, after := u.Advance(w, rules, 0, 35); before != nil || !slices.Equal(after, []Rating{{"A", 2}}) {
 		t.Fatalf("advance to 35: %v → %v", before, after)
 	}
 	for _, c := range []struct {
@@ -281,14 +372,14 @@ func TestUserLateness(t *testing.T) {
 	if due := u.Due(w); due != 40 {
 		t.Fatalf("due %d after a late event, want the next bucket 40", due)
 	}
-	if _, after := u.Advance(w, rules, 40); !slices.Equal(after, []Rating{{"A", 2}, {"B", 6}}) {
+	if _, after := u.Advance(w, rules, 0, 40); !slices.Equal(after, []Rating{{"A", 2}, {"B", 6}}) {
 		t.Fatalf("advance to 40: %v", after)
 	}
 	// Slice 2 ([20, 30)) is in the windows ending up to 40; at 45 it has left.
 	if due := u.Due(w); due != 45 {
 		t.Fatalf("due %d, want 45 (slice 2 leaves)", due)
 	}
-	if _, after := u.Advance(w, rules, 45); !slices.Equal(after, []Rating{{"A", 2}}) {
+	if _, after := u.Advance(w, rules, 0, 45); !slices.Equal(after, []Rating{{"A", 2}}) {
 		t.Fatalf("advance to 45: %v, want B gone with its slice", after)
 	}
 	w.Lateness = 100

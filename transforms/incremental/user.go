@@ -33,6 +33,20 @@ type User struct {
 	Pending []Event
 	// Applied is the end of the last bucket applied, 0 before the first.
 	Applied int64
+	// Recent are the user's most recent items in the window (Advance's
+	// recent of them), latest first.
+	Recent []RecentItem
+}
+
+// RecentItem is an item and the time of the user's latest event on it.
+type RecentItem struct {
+	Item string `json:"item"`
+	Time int64  `json:"time"`
+}
+
+// compareRecent orders a user's recent items: latest first, ties by item.
+func compareRecent(a, b RecentItem) int {
+	return cmp.Or(cmp.Compare(b.Time, a.Time), cmp.Compare(a.Item, b.Item))
 }
 
 // Rating is a user's score r_ui for an item in the window, > 0.
@@ -63,7 +77,7 @@ func (u *User) Add(w Window, e Event) error {
 // Due is the bucket end at which the state next changes: the first
 // pending event's bucket (or the bucket after the last applied one, for an
 // event that arrived late), or the end at which the oldest slice leaves the
-// window. It is 0 when the user holds nothing.
+// window or the hot window. It is 0 when the user holds nothing.
 func (u *User) Due(w Window) int64 {
 	var due int64
 	earliest := func(t int64) {
@@ -75,10 +89,29 @@ func (u *User) Due(w Window) int64 {
 		earliest(max(w.BucketEnd(e.Time), u.Applied+w.Emit))
 	}
 	for _, b := range u.Best {
-		// Slice s is in the windows ending up to s·Slice + Length.
+		// Slice s is in the windows ending up to s·Slice + Length, and in
+		// the hot windows up to s·Slice + Hot.
 		earliest(b.Slice*w.Slice + w.Length + w.Emit)
+		if leaves := b.Slice*w.Slice + w.Hot + w.Emit; w.Hot > 0 && leaves > u.Applied {
+			earliest(leaves)
+		}
 	}
 	return due
+}
+
+// HotItems are the items, ascending, the user has an event on in the hot
+// window taken at end (none when the window keeps no hot list).
+func (u *User) HotItems(w Window, end int64) []string {
+	if w.Hot == 0 {
+		return nil // called for every touched user and bucket: skip the scan
+	}
+	var out []string
+	for _, b := range u.Best {
+		if w.hot(b.Slice, end) && (len(out) == 0 || out[len(out)-1] != b.Item) {
+			out = append(out, b.Item)
+		}
+	}
+	return out
 }
 
 // Empty reports whether the user holds nothing: its state can be cleared.
@@ -87,8 +120,9 @@ func (u *User) Empty() bool { return len(u.Best) == 0 && len(u.Pending) == 0 }
 // Advance applies the buckets up to end (a bucket end after Applied): the
 // pending events before end join the state, the slices no longer in the
 // window taken at end leave it. It returns the user's ratings before and
-// after, items ascending (rules gives the clip; the aggregate is max).
-func (u *User) Advance(w Window, rules model.Rules, end int64) (before, after []Rating) {
+// after, items ascending (rules gives the clip; the aggregate is max), and
+// keeps the user's recent most recent items of the window in Recent.
+func (u *User) Advance(w Window, rules model.Rules, recent int, end int64) (before, after []Rating) {
 	before = u.ratings(rules)
 	keep := u.Pending[:0]
 	for _, e := range u.Pending {
@@ -97,12 +131,35 @@ func (u *User) Advance(w Window, rules model.Rules, end int64) (before, after []
 			continue
 		}
 		u.put(SliceBest{Item: e.Item, Slice: w.SliceOf(e.Time), Weight: e.Weight})
+		u.touch(RecentItem{Item: e.Item, Time: e.Time}, recent)
 	}
 	clear(u.Pending[len(keep):])
 	u.Pending = keep
 	u.Best = slices.DeleteFunc(u.Best, func(b SliceBest) bool { return !w.live(b.Slice, end) })
+	u.Recent = slices.DeleteFunc(u.Recent, func(r RecentItem) bool { return !w.live(w.SliceOf(r.Time), end) })
 	u.Applied = end
 	return before, u.ratings(rules)
+}
+
+// touch records an event on r.Item at r.Time in Recent, which keeps the
+// latest time per item and the n latest items: the n most recent items of
+// the window, whatever the order the events came in (an item cut off is
+// older than the n kept, so it would leave the window before them).
+func (u *User) touch(r RecentItem, n int) {
+	if n <= 0 {
+		return
+	}
+	if k := slices.IndexFunc(u.Recent, func(x RecentItem) bool { return x.Item == r.Item }); k >= 0 {
+		if u.Recent[k].Time >= r.Time {
+			return
+		}
+		u.Recent = slices.Delete(u.Recent, k, k+1)
+	}
+	k, _ := slices.BinarySearchFunc(u.Recent, r, compareRecent)
+	if k < n {
+		u.Recent = slices.Insert(u.Recent, k, r)
+		u.Recent = u.Recent[:min(n, len(u.Recent))]
+	}
 }
 
 // put raises the weight of b's (item, slice) to b's, inserting it in order.

@@ -46,16 +46,19 @@ type Window struct {
 	// Lateness is how far behind the last applied bucket an event may be
 	// and still count (in the next bucket applied); an older one is late.
 	Lateness int64
+	// Hot is the span, whole slices up to Length, over which an item's
+	// users are counted for the hot list (HotSince); 0 keeps no hot list.
+	Hot int64
 }
 
 // NewWindow converts the flags' durations, whole seconds each.
-func NewWindow(length, slice, emit, lateness time.Duration) (Window, error) {
+func NewWindow(length, slice, emit, lateness, hot time.Duration) (Window, error) {
 	w := Window{Length: int64(length / time.Second), Slice: int64(slice / time.Second), Emit: int64(emit / time.Second),
-		Lateness: int64(lateness / time.Second)}
+		Lateness: int64(lateness / time.Second), Hot: int64(hot / time.Second)}
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"--window", length}, {"--slice", slice}, {"--emit_interval", emit}, {"--allowed_lateness", lateness}} {
+	}{{"--window", length}, {"--slice", slice}, {"--emit_interval", emit}, {"--allowed_lateness", lateness}, {"--hot_window", hot}} {
 		if d.v%time.Second != 0 {
 			return w, fmt.Errorf("%s=%v: want whole seconds", d.flag, d.v)
 		}
@@ -74,6 +77,8 @@ func (w Window) Validate() error {
 		return fmt.Errorf("--window=%ds: want a positive multiple of --slice (%ds)", w.Length, w.Slice)
 	case w.Lateness < 0:
 		return fmt.Errorf("--allowed_lateness=%ds: want 0 or more", w.Lateness)
+	case w.Hot < 0 || w.Hot%w.Slice != 0 || w.Hot > w.Length:
+		return fmt.Errorf("--hot_window=%ds: want a multiple of --slice (%ds) up to --window (%ds)", w.Hot, w.Slice, w.Length)
 	}
 	return nil
 }
@@ -95,3 +100,11 @@ func (w Window) Since(end int64) int64 {
 
 // live reports whether slice s is in the window taken at end.
 func (w Window) live(s, end int64) bool { return s*w.Slice >= w.Since(end) }
+
+// HotSince is the start of the hot window taken at end: the hot list at a
+// bucket's end counts each item's users with an event in [HotSince(end),
+// end), the last Hot/Slice slices of the window.
+func (w Window) HotSince(end int64) int64 { return (w.SliceOf(end-1)+1)*w.Slice - w.Hot }
+
+// hot reports whether slice s is in the hot window taken at end.
+func (w Window) hot(s, end int64) bool { return w.Hot > 0 && s*w.Slice >= w.HotSince(end) }

@@ -21,12 +21,14 @@ func init() {
 	register.Function1x1(popularLine)
 	register.Function1x1(rowLine)
 	register.Function1x1(updateLine)
+	register.Function1x1(hotLine)
+	register.Function1x1(recentLine)
 }
 
 // WriteJSON writes values to path as JSON lines, as Write writes lines:
 // a PCollection of the jobs' products, each element on one line
 // (model.Neighbors, model.UserList, als.FactorRow, interactions.DeadLetter,
-// model.Row, incremental.Update),
+// model.Row, incremental.Update, incremental.HotList, incremental.Recent),
 // or of []model.PopularItem, each list as the popular-list document the
 // server reads, {"items":[...]}. encoding/json prints a float64 in its
 // shortest form that reads back to the same value. (Typed functions, one
@@ -60,6 +62,10 @@ func JSONLines(s beam.Scope, values beam.PCollection) beam.PCollection {
 		fn = popularLine
 	case reflect.TypeOf(incremental.Update{}):
 		fn = updateLine
+	case reflect.TypeOf(incremental.HotList{}):
+		fn = hotLine
+	case reflect.TypeOf(incremental.Recent{}):
+		fn = recentLine
 	default:
 		panic(fmt.Sprintf("textsink: no JSON line for a PCollection<%v>", t))
 	}
@@ -74,6 +80,18 @@ func rowLine(v model.Row) string                      { return line(v) }
 func updateLine(v incremental.Update) string {
 	if v.Neighbors == nil {
 		v.Neighbors = []model.Neighbor{} // an emptied list reads [], not null
+	}
+	return line(v)
+}
+func hotLine(v incremental.HotList) string {
+	if v.Items == nil {
+		v.Items = []model.PopularItem{} // an emptied list reads [], not null
+	}
+	return line(v)
+}
+func recentLine(v incremental.Recent) string {
+	if v.Items == nil {
+		v.Items = []incremental.RecentItem{} // a user who left reads [], not null
 	}
 	return line(v)
 }

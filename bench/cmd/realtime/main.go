@@ -7,7 +7,10 @@
 // every second a probe (a new user buying two new items) is produced, and
 // its freshness is the time until a written part holds the probe item's
 // list. It also reports the job's peak RSS (VmHWM). Results go to
-// --out/realtime.md and realtime.json.
+// --out/realtime.md and realtime.json. With --serving_bin (and the Datastore
+// emulator installed), the job also upserts its lists into the emulator and
+// the server follows them: each probe is also timed until GET /v1/similar
+// shows it.
 //
 //	go run ./bench/cmd/realtime --bin=bin/realtime --out=docs/bench
 //
@@ -22,7 +25,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +39,7 @@ import (
 	"time"
 
 	"github.com/recsys/itemsim/bench/synth"
+	"github.com/recsys/itemsim/internal/datastoretest"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -46,22 +53,30 @@ var (
 	items      = flag.Int("items", 20000, "Catalogue size of the synthetic stream.")
 	window     = flag.String("window", "1h", "The job's --window (with --slice=1m --emit_interval=1s).")
 	shards     = flag.Int("shards", 4, "The job's --user_shards and --item_shards.")
+	jobArgs    = flag.String("job_args", "", "More flags for the job, space-separated (e.g. --recent_n=0 --prune_delta=0.05).")
+	servingBin = flag.String("serving_bin", "", "The server's binary (make build), to time the probes at the serving API as well: the job also writes the Datastore emulator's live layout (on this machine's cores too, which slows the job) and the server follows it; empty (the default) skips that.")
 )
 
 // Result is one rate's figures.
 type Result struct {
-	OfferedRate   int     `json:"offered_events_per_sec"`
-	Produced      int     `json:"produced_events"`
-	Seconds       float64 `json:"seconds"`
-	ProducedRate  float64 `json:"produced_events_per_sec"`
-	Probes        int     `json:"probes"`
-	ProbesSeen    int     `json:"probes_seen"`
-	FreshP50      float64 `json:"freshness_p50_sec"`
-	FreshP99      float64 `json:"freshness_p99_sec"`
-	FreshMax      float64 `json:"freshness_max_sec"`
-	FreshFirst10  float64 `json:"freshness_first10_median_sec"`
-	FreshLast10   float64 `json:"freshness_last10_median_sec"`
-	PeakRSSMiB    float64 `json:"job_peak_rss_mib"`
+	OfferedRate  int     `json:"offered_events_per_sec"`
+	Produced     int     `json:"produced_events"`
+	Seconds      float64 `json:"seconds"`
+	ProducedRate float64 `json:"produced_events_per_sec"`
+	Probes       int     `json:"probes"`
+	ProbesSeen   int     `json:"probes_seen"`
+	FreshP50     float64 `json:"freshness_p50_sec"`
+	FreshP99     float64 `json:"freshness_p99_sec"`
+	FreshMax     float64 `json:"freshness_max_sec"`
+	FreshFirst10 float64 `json:"freshness_first10_median_sec"`
+	FreshLast10  float64 `json:"freshness_last10_median_sec"`
+	PeakRSSMiB   float64 `json:"job_peak_rss_mib"`
+	// The API's: probes that GET /v1/similar showed, and their freshness
+	// (produce → shown), when the server ran (APIProbes > 0).
+	APIProbes     int     `json:"api_probes,omitempty"`
+	APIProbesSeen int     `json:"api_probes_seen,omitempty"`
+	APIFreshP50   float64 `json:"api_freshness_p50_sec,omitempty"`
+	APIFreshP99   float64 `json:"api_freshness_p99_sec,omitempty"`
 	UpdatesLines  int     `json:"update_lines"`
 	Sustained     bool    `json:"sustained"`
 	SustainedNote string  `json:"note"`
@@ -69,6 +84,15 @@ type Result struct {
 
 func main() {
 	flag.Parse()
+	if *servingBin != "" {
+		emu, err := datastoretest.LaunchEmulator()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "realtime bench: %v: the freshness at the serving API is not measured\n", err)
+		} else {
+			defer emu.Stop()
+			store = emu
+		}
+	}
 	var results []Result
 	for _, r := range strings.Split(*rates, ",") {
 		rate, err := strconv.Atoi(r)
@@ -119,6 +143,10 @@ func events(n int) ([][3]string, error) {
 	return mixed, nil
 }
 
+// store is the Datastore emulator the job writes and the server follows,
+// nil without one.
+var store *datastoretest.Emulator
+
 // runRate runs the job against a fresh cluster and offers rate events/s.
 func runRate(rate int) (Result, error) {
 	res := Result{OfferedRate: rate}
@@ -150,8 +178,19 @@ func runRate(rate int) (Result, error) {
 		"--kafka_start=latest", "--kafka_idle_lag=1s", "--format=csv", "--user_field=0", "--item_field=1", "--action_field=2",
 		"--window="+*window, "--slice=1m", "--emit_interval=1s", "--user_shards="+strconv.Itoa(*shards), "--item_shards="+strconv.Itoa(*shards),
 		"--output="+prefix)
+	job.Args = append(job.Args, strings.Fields(*jobArgs)...)
 	var jobLog bytes.Buffer
 	job.Stdout, job.Stderr = &jobLog, &jobLog
+	var api *apiWatcher
+	if store != nil {
+		ns := fmt.Sprintf("rate%d", rate)
+		job.Args = append(job.Args, "--datastore_project=bench", "--datastore_namespace="+ns)
+		job.Env = append(os.Environ(), "DATASTORE_EMULATOR_HOST="+store.Host)
+		if api, err = startServer(ctx, ns); err != nil {
+			return res, err
+		}
+		defer api.stop()
+	}
 	if err := job.Start(); err != nil {
 		return res, err
 	}
@@ -199,6 +238,9 @@ func runRate(rate int) (Result, error) {
 			mu.Lock()
 			sent[probeItem(k)] = now
 			mu.Unlock()
+			if api != nil {
+				api.expect(probeItem(k))
+			}
 			nextProbe = nextProbe.Add(time.Second)
 		}
 		for _, r := range batch {
@@ -224,8 +266,19 @@ func runRate(rate int) (Result, error) {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		watch.poll()
 		peak = max(peak, peakRSS(job.Process.Pid))
-		if watch.all(sent) {
+		if watch.all(sent) && (api == nil || api.all(len(sent))) {
 			break
+		}
+	}
+	if api != nil {
+		var seen []float64
+		for item, at := range api.shown() {
+			seen = append(seen, at.Sub(sent[item]).Seconds())
+		}
+		slices.Sort(seen)
+		res.APIProbes, res.APIProbesSeen = len(sent), len(seen)
+		if len(seen) > 0 {
+			res.APIFreshP50, res.APIFreshP99 = quantile(seen, 0.5), quantile(seen, 0.99)
 		}
 	}
 	var fresh []float64
@@ -389,5 +442,114 @@ func write(results []Result) error {
 		fmt.Fprintf(&md, "| %d | %.0f | %d/%d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.0f MiB | %s |\n",
 			r.OfferedRate, r.ProducedRate, r.ProbesSeen, r.Probes, r.FreshP50, r.FreshP99, r.FreshMax, r.FreshFirst10, r.FreshLast10, r.PeakRSSMiB, r.SustainedNote)
 	}
+	if slices.ContainsFunc(results, func(r Result) bool { return r.APIProbes > 0 }) {
+		fmt.Fprintf(&md, "\nAt the serving API: the job also upserted its lists into the Datastore emulator's live layout "+
+			"and `%s --datastore_layout=live --live_interval=200ms` followed it; a probe is timed from its produce until "+
+			"GET /v1/similar/<probe> answers 200 (polled every 100 ms).\n\n", *servingBin)
+		fmt.Fprintf(&md, "| offered events/s | probes shown | freshness p50 | p99 |\n|---:|---:|---:|---:|\n")
+		for _, r := range results {
+			if r.APIProbes > 0 {
+				fmt.Fprintf(&md, "| %d | %d/%d | %.2f s | %.2f s |\n", r.OfferedRate, r.APIProbesSeen, r.APIProbes, r.APIFreshP50, r.APIFreshP99)
+			}
+		}
+	}
 	return os.WriteFile(filepath.Join(*out, "realtime.md"), []byte(md.String()), 0o644)
+}
+
+// apiWatcher runs the server following the live layout and notes when
+// GET /v1/similar first shows each expected probe item.
+type apiWatcher struct {
+	addr   string
+	server *exec.Cmd
+	log    bytes.Buffer
+	done   chan struct{}
+
+	mu      sync.Mutex
+	pending []string
+	seen    map[string]time.Time
+}
+
+// startServer starts the server on a free port, following namespace ns of
+// the emulator, and polls it every 100 ms for the expected probes.
+func startServer(ctx context.Context, ns string) (*apiWatcher, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	w := &apiWatcher{addr: addr, seen: map[string]time.Time{}, done: make(chan struct{})}
+	w.server = exec.CommandContext(ctx, *servingBin, "--addr="+addr, "--datastore_project=bench", "--datastore_namespace="+ns,
+		"--datastore_kind=ItemSimilarityLive", "--datastore_layout=live", "--live_interval=200ms")
+	w.server.Env = append(os.Environ(), "DATASTORE_EMULATOR_HOST="+store.Host)
+	w.server.Stdout, w.server.Stderr = &w.log, &w.log
+	if err := w.server.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", *servingBin, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			r.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			w.server.Process.Kill()
+			return nil, fmt.Errorf("%s did not answer within 30 s:\n%s", *servingBin, tail(w.log.String()))
+		}
+	}
+	go w.poll()
+	return w, nil
+}
+
+func (w *apiWatcher) expect(item string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = append(w.pending, item)
+}
+
+func (w *apiWatcher) poll() {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		w.mu.Lock()
+		pending := slices.Clone(w.pending)
+		w.mu.Unlock()
+		for _, item := range pending {
+			r, err := client.Get("http://" + w.addr + "/v1/similar/" + item + "?n=1")
+			if err != nil {
+				continue
+			}
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				now := time.Now()
+				w.mu.Lock()
+				w.seen[item] = now
+				w.pending = slices.DeleteFunc(w.pending, func(p string) bool { return p == item })
+				w.mu.Unlock()
+			}
+		}
+	}
+}
+
+// all reports whether n probes were shown.
+func (w *apiWatcher) all(n int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seen) == n
+}
+
+// shown are the shown probes' times.
+func (w *apiWatcher) shown() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.seen)
+}
+
+func (w *apiWatcher) stop() {
+	close(w.done)
+	w.server.Process.Kill()
+	_ = w.server.Wait()
 }

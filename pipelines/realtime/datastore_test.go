@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/internal/jobtest"
+	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/incremental"
+)
+
+// TestDatastoreLive replays the fixture into the live layout of the real
+// Datastore emulator beside the JSONL parts: every item's stored entity
+// is its latest update (its list and End), the lists written while the
+// job ran included, whatever the order the bundles were written in; and
+// every user's stored recent items are their latest in the parts.
+func TestDatastoreLive(t *testing.T) {
+	emu := datastoretest.StartEmulator(t)
+	t.Setenv("DATASTORE_EMULATOR_HOST", emu.Host)
+	out := filepath.Join(t.TempDir(), "updates")
+	res, err := jobtest.RunJob(t, configFromFlags, run, "--input="+fixture, "--time_field=time", "--window=240h", "--slice=24h",
+		"--emit_interval=24h", "--output="+out, "--datastore_project=test-project", "--datastore_namespace=rt", "--beam_strict=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]incremental.Update{}
+	for _, u := range readUpdates(t, out) {
+		latest[u.Item] = u // in End order
+	}
+	store, err := simstore.New(datastoretest.Client(t, "test-project", emu.Host), simstore.Options{Namespace: "rt", Kind: "ItemSimilarityLive", Layout: simstore.LayoutLive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := store.Changes(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != len(latest) {
+		t.Fatalf("%d items stored, %d updated", len(stored), len(latest))
+	}
+	for _, l := range stored {
+		u := latest[l.Item]
+		if l.End != u.End || !slices.Equal(l.Neighbors, u.Neighbors) && len(u.Neighbors)+len(l.Neighbors) > 0 {
+			t.Fatalf("item %s: stored %v at %d, latest update %v at %d", l.Item, l.Neighbors, l.End, u.Neighbors, u.End)
+		}
+	}
+	recent := map[string]incremental.Recent{}
+	for _, r := range jobtest.ReadJSONLParts[incremental.Recent](t, out+".recent") {
+		if r.End > recent[r.User].End {
+			recent[r.User] = r
+		}
+	}
+	users, err := store.RecentChanges(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != len(recent) || len(users) == 0 {
+		t.Fatalf("%d users' recent items stored, %d written to the parts", len(users), len(recent))
+	}
+	for _, l := range users {
+		r := recent[l.Item]
+		got := make([]incremental.RecentItem, len(l.Neighbors))
+		for k, n := range l.Neighbors {
+			got[k] = incremental.RecentItem{Item: n.Item, Time: int64(n.Score)}
+		}
+		if l.End != r.End || !slices.Equal(got, r.Items) && len(got)+len(r.Items) > 0 {
+			t.Fatalf("user %s: stored %v at %d, latest %v at %d", l.Item, got, l.End, r.Items, r.End)
+		}
+	}
+	written, stale := jobtest.Counter(res, "datastoreio/live_written"), jobtest.Counter(res, "datastoreio/live_stale")
+	if written < int64(len(latest)+len(recent)) {
+		t.Errorf("live_written = %d (stale %d), want at least one per item and user (%d)", written, stale, len(latest)+len(recent))
+	}
+	t.Logf("%d items, %d users, %d lists written, %d stale", len(latest), len(recent), written, stale)
+}

@@ -1,0 +1,95 @@
+package simstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/model"
+)
+
+// TestLive writes the live layout through PutLive to the real Datastore
+// emulator and follows it with Changes: a list replaces a stored one only
+// when its end is later, a tombstone keeps its end, more lists than a
+// batch holds are written in several, and Changes returns exactly
+// the writes after a time, oldest first; the hot list is kept at its
+// latest end alike.
+func TestLive(t *testing.T) {
+	ctx := context.Background()
+	client := datastoretest.Client(t, "p", datastoretest.StartEmulator(t).Host)
+	keys := Keys{Namespace: "ns", Kind: "Live"}
+	store, err := New(client, Options{Namespace: "ns", Kind: "Live", Layout: LayoutLive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	list := func(item string, end int64, neighbors ...string) LiveList {
+		l := LiveList{Item: item, End: end}
+		for k, n := range neighbors {
+			l.Neighbors = append(l.Neighbors, model.Neighbor{Item: n, Score: 1 / float64(k+2)})
+		}
+		return l
+	}
+	put := func(at time.Time, wantStale int, lists ...LiveList) {
+		t.Helper()
+		stale, err := PutLive(ctx, client, keys, lists, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stale != wantStale {
+			t.Fatalf("%d lists stale, want %d", stale, wantStale)
+		}
+	}
+	var many []LiveList
+	for k := range MaxLiveBatch + 200 {
+		many = append(many, list(fmt.Sprintf("m%04d", k), 5, "a"))
+	}
+	put(t0, 0, many...)
+	put(t0.Add(time.Second), 0, list("a", 10, "b", "c"), list("b", 10))
+	put(t0.Add(2*time.Second), 2, list("a", 8, "c"), list("b", 10, "a"))
+	put(t0.Add(3*time.Second), 0, list("a", 12, "c"))
+
+	all, err := store.Changes(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(many)+2 {
+		t.Fatalf("%d lists in the feed, want %d", len(all), len(many)+2)
+	}
+	got := all[len(all)-2:]
+	want := []LiveList{{Item: "b", Neighbors: []model.Neighbor{}, End: 10, UpdatedAt: t0.Add(time.Second)}, list("a", 12, "c")}
+	want[1].UpdatedAt = t0.Add(3 * time.Second)
+	for k := range want {
+		if fmt.Sprint(got[k]) != fmt.Sprint(want[k]) || !got[k].UpdatedAt.Equal(want[k].UpdatedAt) {
+			t.Errorf("feed[%d] = %+v, want %+v", k, got[k], want[k])
+		}
+	}
+	later, err := store.Changes(ctx, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(later) != 1 || later[0].Item != "a" || later[0].End != 12 {
+		t.Errorf("changes after the second write: %+v, want a's list at 12 alone", later)
+	}
+
+	// The hot list: none, then written, then an older one refused.
+	if _, _, found, err := store.LiveHot(ctx); err != nil || found {
+		t.Fatalf("hot list before any: found %v, %v", found, err)
+	}
+	hot := []model.PopularItem{{Item: "a", Users: 3}, {Item: "b", Users: 1}}
+	for _, w := range []struct {
+		items     []model.PopularItem
+		end       int64
+		wantStale bool
+	}{{hot, 12, false}, {hot[:1], 11, true}, {hot[:1], 12, true}} {
+		stale, err := PutLiveHot(ctx, client, keys, w.items, w.end, t0)
+		if err != nil || stale != w.wantStale {
+			t.Fatalf("hot list at %d: stale %v, %v; want stale %v", w.end, stale, err, w.wantStale)
+		}
+	}
+	if items, end, found, err := store.LiveHot(ctx); err != nil || !found || end != 12 || fmt.Sprint(items) != fmt.Sprint(hot) {
+		t.Errorf("hot list: %v at %d (found %v, %v), want %v at 12", items, end, found, err, hot)
+	}
+}
