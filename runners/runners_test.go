@@ -196,3 +196,25 @@ func TestPrepare(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepKeysInOneBundle: Prism's no-split experiment joins the others
+// once, on every runner but Dataflow.
+func TestKeepKeysInOneBundle(t *testing.T) {
+	for _, tc := range []struct{ runner, before, want string }{
+		{"", "", "prism_disable_sdf_split"},
+		{"prism", "a,b", "a,b,prism_disable_sdf_split"},
+		{"flink", "prism_disable_sdf_split", "prism_disable_sdf_split"},
+		{"DataflowRunner", "a", "a"},
+	} {
+		setFlags(t, map[string]string{"runner": tc.runner})
+		old := flag.Lookup("experiments").Value.String()
+		t.Cleanup(func() { flag.Set("experiments", old) })
+		flag.Set("experiments", tc.before)
+		if err := KeepKeysInOneBundle(); err != nil {
+			t.Fatal(err)
+		}
+		if got := flag.Lookup("experiments").Value.String(); got != tc.want {
+			t.Errorf("--runner=%s --experiments=%s: got %q, want %q", tc.runner, tc.before, got, tc.want)
+		}
+	}
+}

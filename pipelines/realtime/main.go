@@ -270,6 +270,9 @@ func run(ctx context.Context, c config) (beam.PipelineResult, error) {
 	if c.Datastore != nil {
 		datastoreio.WriteLive(s, *c.Datastore, updates, hot, recent)
 	}
+	if err := runners.KeepKeysInOneBundle(); err != nil { // the model's and the writer's state
+		return nil, err
+	}
 	res, err := beamx.RunWithMetrics(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline failed: %v", err)
