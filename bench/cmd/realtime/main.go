@@ -38,10 +38,15 @@ import (
 	"sync"
 	"time"
 
+	"cloud.google.com/go/datastore"
 	"github.com/recsys/itemsim/bench/synth"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/simstore"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 var (
@@ -77,6 +82,12 @@ type Result struct {
 	APIProbesSeen int     `json:"api_probes_seen,omitempty"`
 	APIFreshP50   float64 `json:"api_freshness_p50_sec,omitempty"`
 	APIFreshP99   float64 `json:"api_freshness_p99_sec,omitempty"`
+	// The store's: probes whose list the Datastore held, and when (produce
+	// → stored): what of the API's freshness is the job's writer, the rest
+	// being the server's following.
+	StoredSeen int     `json:"stored_probes_seen,omitempty"`
+	StoredP50  float64 `json:"stored_freshness_p50_sec,omitempty"`
+	StoredP99  float64 `json:"stored_freshness_p99_sec,omitempty"`
 	UpdatesLines  int     `json:"update_lines"`
 	Sustained     bool    `json:"sustained"`
 	SustainedNote string  `json:"note"`
@@ -271,14 +282,15 @@ func runRate(rate int) (Result, error) {
 		}
 	}
 	if api != nil {
-		var seen []float64
-		for item, at := range api.shown() {
-			seen = append(seen, at.Sub(sent[item]).Seconds())
-		}
-		slices.Sort(seen)
+		shown, stored := api.times()
+		seen := freshness(shown, sent)
 		res.APIProbes, res.APIProbesSeen = len(sent), len(seen)
 		if len(seen) > 0 {
 			res.APIFreshP50, res.APIFreshP99 = quantile(seen, 0.5), quantile(seen, 0.99)
+		}
+		inStore := freshness(stored, sent)
+		if res.StoredSeen = len(inStore); len(inStore) > 0 {
+			res.StoredP50, res.StoredP99 = quantile(inStore, 0.5), quantile(inStore, 0.99)
 		}
 	}
 	var fresh []float64
@@ -399,6 +411,16 @@ func peakRSS(pid int) float64 {
 	return 0
 }
 
+// freshness is each probe's time from its produce (sent) to at, sorted.
+func freshness(at, sent map[string]time.Time) []float64 {
+	var out []float64
+	for item, t := range at {
+		out = append(out, t.Sub(sent[item]).Seconds())
+	}
+	slices.Sort(out)
+	return out
+}
+
 func quantile(sorted []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
@@ -445,11 +467,13 @@ func write(results []Result) error {
 	if slices.ContainsFunc(results, func(r Result) bool { return r.APIProbes > 0 }) {
 		fmt.Fprintf(&md, "\nAt the serving API: the job also upserted its lists into the Datastore emulator's live layout "+
 			"and `%s --datastore_layout=live --live_interval=200ms` followed it; a probe is timed from its produce until "+
-			"GET /v1/similar/<probe> answers 200 (polled every 100 ms).\n\n", *servingBin)
-		fmt.Fprintf(&md, "| offered events/s | probes shown | freshness p50 | p99 |\n|---:|---:|---:|---:|\n")
+			"GET /v1/similar/<probe> answers 200 (polled every 100 ms), and until the emulator holds its list (read every 100 ms): "+
+			"the difference is the server's following.\n\n", *servingBin)
+		fmt.Fprintf(&md, "| offered events/s | probes stored | stored p50 | p99 | probes shown | shown p50 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range results {
 			if r.APIProbes > 0 {
-				fmt.Fprintf(&md, "| %d | %d/%d | %.2f s | %.2f s |\n", r.OfferedRate, r.APIProbesSeen, r.APIProbes, r.APIFreshP50, r.APIFreshP99)
+				fmt.Fprintf(&md, "| %d | %d/%d | %.2f s | %.2f s | %d/%d | %.2f s | %.2f s |\n", r.OfferedRate, r.StoredSeen, r.APIProbes,
+					r.StoredP50, r.StoredP99, r.APIProbesSeen, r.APIProbes, r.APIFreshP50, r.APIFreshP99)
 			}
 		}
 	}
@@ -457,16 +481,19 @@ func write(results []Result) error {
 }
 
 // apiWatcher runs the server following the live layout and notes when
-// GET /v1/similar first shows each expected probe item.
+// GET /v1/similar first shows each expected probe item, and when the
+// Datastore first holds its list.
 type apiWatcher struct {
 	addr   string
 	server *exec.Cmd
 	log    bytes.Buffer
 	done   chan struct{}
+	client *datastore.Client
+	keys   simstore.Keys
 
-	mu      sync.Mutex
-	pending []string
-	seen    map[string]time.Time
+	mu              sync.Mutex
+	pending, absent []string // not shown, not stored
+	seen, stored    map[string]time.Time
 }
 
 // startServer starts the server on a free port, following namespace ns of
@@ -478,7 +505,13 @@ func startServer(ctx context.Context, ns string) (*apiWatcher, error) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	w := &apiWatcher{addr: addr, seen: map[string]time.Time{}, done: make(chan struct{})}
+	client, err := datastore.NewClient(ctx, "bench", option.WithEndpoint("passthrough:///"+store.Host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		return nil, err
+	}
+	w := &apiWatcher{addr: addr, seen: map[string]time.Time{}, stored: map[string]time.Time{}, done: make(chan struct{}),
+		client: client, keys: simstore.Keys{Namespace: ns, Kind: "ItemSimilarityLive"}}
 	w.server = exec.CommandContext(ctx, *servingBin, "--addr="+addr, "--datastore_project=bench", "--datastore_namespace="+ns,
 		"--datastore_kind=ItemSimilarityLive", "--datastore_layout=live", "--live_interval=200ms")
 	w.server.Env = append(os.Environ(), "DATASTORE_EMULATOR_HOST="+store.Host)
@@ -504,6 +537,7 @@ func (w *apiWatcher) expect(item string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.pending = append(w.pending, item)
+	w.absent = append(w.absent, item)
 }
 
 func (w *apiWatcher) poll() {
@@ -515,8 +549,9 @@ func (w *apiWatcher) poll() {
 		case <-time.After(100 * time.Millisecond):
 		}
 		w.mu.Lock()
-		pending := slices.Clone(w.pending)
+		pending, absent := slices.Clone(w.pending), slices.Clone(w.absent)
 		w.mu.Unlock()
+		w.readStore(absent)
 		for _, item := range pending {
 			r, err := client.Get("http://" + w.addr + "/v1/similar/" + item + "?n=1")
 			if err != nil {
@@ -534,6 +569,32 @@ func (w *apiWatcher) poll() {
 	}
 }
 
+// readStore notes the probes of absent whose list the Datastore holds.
+func (w *apiWatcher) readStore(absent []string) {
+	if len(absent) == 0 {
+		return
+	}
+	ks := make([]*datastore.Key, len(absent))
+	for k, item := range absent {
+		ks[k] = w.keys.Item("", item)
+	}
+	es := make([]simstore.LiveEntity, len(ks))
+	err := w.client.GetMulti(context.Background(), ks, es)
+	errs, _ := err.(datastore.MultiError)
+	if err != nil && errs == nil {
+		return
+	}
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, item := range absent {
+		if (errs == nil || errs[k] == nil) && len(es[k].Items) > 0 {
+			w.stored[item] = now
+			w.absent = slices.DeleteFunc(w.absent, func(p string) bool { return p == item })
+		}
+	}
+}
+
 // all reports whether n probes were shown.
 func (w *apiWatcher) all(n int) bool {
 	w.mu.Lock()
@@ -541,15 +602,16 @@ func (w *apiWatcher) all(n int) bool {
 	return len(w.seen) == n
 }
 
-// shown are the shown probes' times.
-func (w *apiWatcher) shown() map[string]time.Time {
+// times are the shown probes' times and the stored ones'.
+func (w *apiWatcher) times() (shown, stored map[string]time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return maps.Clone(w.seen)
+	return maps.Clone(w.seen), maps.Clone(w.stored)
 }
 
 func (w *apiWatcher) stop() {
 	close(w.done)
+	w.client.Close()
 	w.server.Process.Kill()
 	_ = w.server.Wait()
 }
