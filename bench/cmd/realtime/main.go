@@ -85,9 +85,9 @@ type Result struct {
 	// The store's: probes whose list the Datastore held, and when (produce
 	// → stored): what of the API's freshness is the job's writer, the rest
 	// being the server's following.
-	StoredSeen int     `json:"stored_probes_seen,omitempty"`
-	StoredP50  float64 `json:"stored_freshness_p50_sec,omitempty"`
-	StoredP99  float64 `json:"stored_freshness_p99_sec,omitempty"`
+	StoredSeen    int     `json:"stored_probes_seen,omitempty"`
+	StoredP50     float64 `json:"stored_freshness_p50_sec,omitempty"`
+	StoredP99     float64 `json:"stored_freshness_p99_sec,omitempty"`
 	UpdatesLines  int     `json:"update_lines"`
 	Sustained     bool    `json:"sustained"`
 	SustainedNote string  `json:"note"`
