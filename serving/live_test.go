@@ -25,7 +25,7 @@ func TestLiveFollower(t *testing.T) {
 	keys := simstore.Keys{Namespace: testNamespace, Kind: "Live"}
 	put := func(at time.Time, lists ...simstore.LiveList) {
 		t.Helper()
-		if _, err := simstore.PutLive(ctx, client, keys, lists, at); err != nil {
+		if _, err := simstore.PutLive(ctx, client, keys, lists, at, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +65,7 @@ func TestLiveFollower(t *testing.T) {
 	put(t0.Add(2*time.Second), live("b", 8, nb("c", .1))) // older than b's list: refused by PutLive
 	// u's recent items: a (latest), then b; v has left the window.
 	if _, err := simstore.PutLive(ctx, client, keys.Recents(), []simstore.LiveList{
-		live("u", 12, nb("a", 1_700_000_011), nb("b", 1_700_000_003)), live("v", 12)}, t0); err != nil {
+		live("u", 12, nb("a", 1_700_000_011), nb("b", 1_700_000_003)), live("v", 12)}, t0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.check(ctx); err != nil {

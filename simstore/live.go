@@ -3,6 +3,7 @@ package simstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -56,32 +57,56 @@ type LiveList struct {
 	UpdatedAt time.Time
 }
 
+// LiveSkips counts the lists PutLive did not write: Stale, the store held
+// as late a list; Near, the stored list has the same items in the same
+// order and every score within the tolerance.
+type LiveSkips struct{ Stale, Near int }
+
 // PutLive writes lists, of distinct items, to the live layout of keys
 // (keys.Item("", item)), in batches of at most MaxLiveBatch, each read
 // and then written: a list replaces the stored one only when its End is
-// later. It returns how many were stale (not written: the store held as
-// late a list). It takes no lock, since a transaction may touch only 25
+// later, and, with tolerance > 0, only when its items or their order
+// differ from the stored list's or a score moved by more than tolerance
+// (relative, Near): a change of a popular item's count moves a score in
+// every list it is in, and most such moves are too small to change what
+// is served. It returns what it skipped. It takes no lock, since a transaction may touch only 25
 // items: the caller writes each item from one writer at a time
 // (datastoreio.WriteLive keys the lists by shard, and a runner processes
 // a key's timers one at a time), so that no write of an item comes
 // between its read and its write.
-func PutLive(ctx context.Context, client *datastore.Client, keys Keys, lists []LiveList, now time.Time) (stale int, err error) {
+func PutLive(ctx context.Context, client *datastore.Client, keys Keys, lists []LiveList, now time.Time, tolerance float64) (LiveSkips, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(liveWriters)
-	var n atomic.Int64
+	var stale, near atomic.Int64
 	for lo := 0; lo < len(lists); lo += MaxLiveBatch {
 		batch := lists[lo:min(lo+MaxLiveBatch, len(lists))]
 		g.Go(func() error {
-			k, err := putLiveBatch(ctx, client, keys, batch, now)
-			n.Add(int64(k))
+			s, err := putLiveBatch(ctx, client, keys, batch, now, tolerance)
+			stale.Add(int64(s.Stale))
+			near.Add(int64(s.Near))
 			return err
 		})
 	}
-	err = g.Wait()
-	return int(n.Load()), err
+	err := g.Wait()
+	return LiveSkips{Stale: int(stale.Load()), Near: int(near.Load())}, err
 }
 
-func putLiveBatch(ctx context.Context, client *datastore.Client, keys Keys, lists []LiveList, now time.Time) (int, error) {
+// Near reports whether list is stored as e up to tolerance: the same
+// items in the same order, each score within tolerance of the stored one,
+// relative to the larger.
+func Near(e LiveEntity, list []model.Neighbor, tolerance float64) bool {
+	if tolerance <= 0 || len(e.Items) != len(list) || len(e.Scores) != len(list) {
+		return false
+	}
+	for k, n := range list {
+		if e.Items[k] != n.Item || math.Abs(e.Scores[k]-n.Score) > tolerance*max(math.Abs(e.Scores[k]), math.Abs(n.Score)) {
+			return false
+		}
+	}
+	return true
+}
+
+func putLiveBatch(ctx context.Context, client *datastore.Client, keys Keys, lists []LiveList, now time.Time, tolerance float64) (LiveSkips, error) {
 	ks := make([]*datastore.Key, len(lists))
 	for k, l := range lists {
 		ks[k] = keys.Item("", l.Item)
@@ -95,18 +120,23 @@ func putLiveBatch(ctx context.Context, client *datastore.Client, keys Keys, list
 		missing = e
 		for _, one := range e {
 			if one != nil && one != datastore.ErrNoSuchEntity {
-				return 0, fmt.Errorf("simstore: reading %d live lists: %w", len(lists), one)
+				return LiveSkips{}, fmt.Errorf("simstore: reading %d live lists: %w", len(lists), one)
 			}
 		}
 	default:
-		return 0, fmt.Errorf("simstore: reading %d live lists: %w", len(lists), err)
+		return LiveSkips{}, fmt.Errorf("simstore: reading %d live lists: %w", len(lists), err)
 	}
 	var put []*datastore.Key
 	var es []*LiveEntity
-	stale := 0
+	var skips LiveSkips
 	for k, l := range lists {
-		if (missing == nil || missing[k] == nil) && stored[k].End >= l.End {
-			stale++
+		found := missing == nil || missing[k] == nil
+		switch {
+		case found && stored[k].End >= l.End:
+			skips.Stale++
+			continue
+		case found && Near(stored[k], l.Neighbors, tolerance):
+			skips.Near++
 			continue
 		}
 		e := &LiveEntity{End: l.End, UpdatedAt: now, Items: make([]string, len(l.Neighbors)), Scores: make([]float64, len(l.Neighbors))}
@@ -116,12 +146,12 @@ func putLiveBatch(ctx context.Context, client *datastore.Client, keys Keys, list
 		put, es = append(put, ks[k]), append(es, e)
 	}
 	if len(put) == 0 {
-		return stale, nil
+		return skips, nil
 	}
 	if _, err := client.PutMulti(ctx, put, es); err != nil {
-		return 0, fmt.Errorf("simstore: writing %d live lists: %w", len(put), err)
+		return LiveSkips{}, fmt.Errorf("simstore: writing %d live lists: %w", len(put), err)
 	}
-	return stale, nil
+	return skips, nil
 }
 
 // Changes returns the live lists written after since (every list, for

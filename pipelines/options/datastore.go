@@ -55,12 +55,17 @@ const LiveKind = simstore.DefaultKind + "Live"
 
 // LiveDatastore are the flags of the streaming job's Datastore sink, the
 // live layout (simstore.LayoutLive).
-type LiveDatastore struct{ datastoreTarget }
+type LiveDatastore struct {
+	datastoreTarget
+	tolerance *float64
+}
 
 // RegisterLiveDatastore registers --datastore_project,
-// --datastore_database, --datastore_namespace and --datastore_kind on fs.
+// --datastore_database, --datastore_namespace, --datastore_kind and
+// --datastore_live_tolerance on fs.
 func RegisterLiveDatastore(fs *flag.FlagSet) *LiveDatastore {
-	d := &LiveDatastore{registerTarget(fs)}
+	d := &LiveDatastore{datastoreTarget: registerTarget(fs)}
+	d.tolerance = fs.Float64("datastore_live_tolerance", 0, "Write an item's list to Datastore only when its items or their order changed, or a score moved by more than this fraction of itself since the stored list (e.g. 0.02); 0 writes every change. The JSONL output is exact either way.")
 	d.kind = fs.String("datastore_kind", LiveKind, "Datastore kind of the live item lists, <kind>/<item> updated in place (the live layout).")
 	return d
 }
@@ -68,7 +73,7 @@ func RegisterLiveDatastore(fs *flag.FlagSet) *LiveDatastore {
 // Config is the sink's configuration, checked; topN is the lists' length.
 func (d *LiveDatastore) Config(topN int) (datastoreio.Config, error) {
 	c := datastoreio.Config{Project: *d.project, Database: *d.database, Namespace: *d.namespace, Kind: *d.kind,
-		Layout: simstore.LayoutLive}
+		Layout: simstore.LayoutLive, LiveTolerance: *d.tolerance}
 	if err := c.Validate(); err != nil {
 		return c, err
 	}

@@ -70,6 +70,10 @@ type Config struct {
 	RampUp bool
 	// Workers is the number of workers sharing the ramp-up budget; default 1.
 	Workers int
+	// LiveTolerance is WriteLive's: an item's list is written only when
+	// its items or their order changed, or a score moved by more than
+	// this, relative (simstore.Near); 0 (the default) writes every change.
+	LiveTolerance float64
 	// Endpoint, if set, is the host:port of an unauthenticated plaintext
 	// Datastore server (a test server or an emulator). Otherwise the client
 	// honours DATASTORE_EMULATOR_HOST, then production.
@@ -160,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 {
 		errs = append(errs, fmt.Errorf("workers is %d, want at least 1", c.Workers))
+	}
+	if !(c.LiveTolerance >= 0 && c.LiveTolerance < 1) {
+		errs = append(errs, fmt.Errorf("live tolerance is %v, want a fraction in [0, 1) (0: every change written)", c.LiveTolerance))
 	}
 	if c.Similarity != nil {
 		if err := c.Similarity.Validate(0); err != nil {

@@ -27,6 +27,7 @@ func init() {
 var (
 	liveWritten = beam.NewCounter("datastoreio", "live_written")
 	liveStale   = beam.NewCounter("datastoreio", "live_stale")
+	liveNear    = beam.NewCounter("datastoreio", "live_near")
 )
 
 // liveShards is how many keys the live lists are written under: each
@@ -42,9 +43,11 @@ const liveShards = 16
 // the latest list of each item (simstore.PutLive: read, and written only
 // over an earlier end, without a transaction, since a runner fires a key's
 // timers one at a time and an item has one key), so a retried or
-// overtaking write never takes an item back. It counts the lists written
-// (live_written) and those the store already held as late ones
-// (live_stale). A write that fails fails the bundle, for the runner to
+// overtaking write never takes an item back; with cfg.LiveTolerance, a
+// list whose items and order are stored and whose scores moved less than
+// it is not written either. It counts the lists written (live_written),
+// those the store already held as late ones (live_stale) and those within
+// the tolerance (live_near). A write that fails fails the bundle, for the runner to
 // retry.
 //
 // The job's hot lists (a PCollection of incremental.HotList) are written
@@ -137,12 +140,17 @@ func (f *liveFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provide
 	if f.Recent {
 		keys = keys.Recents()
 	}
-	stale, err := simstore.PutLive(ctx, f.client, keys, lists, time.Now())
+	tolerance := f.Config.LiveTolerance
+	if f.Recent {
+		tolerance = 0 // a user's recent items: every change is one of items
+	}
+	skips, err := simstore.PutLive(ctx, f.client, keys, lists, time.Now(), tolerance)
 	if err != nil {
 		return err
 	}
-	liveWritten.Inc(ctx, int64(len(lists)-stale))
-	liveStale.Inc(ctx, int64(stale))
+	liveWritten.Inc(ctx, int64(len(lists)-skips.Stale-skips.Near))
+	liveStale.Inc(ctx, int64(skips.Stale))
+	liveNear.Inc(ctx, int64(skips.Near))
 	if err := f.Pending.Clear(sp); err != nil {
 		return err
 	}
