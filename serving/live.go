@@ -17,15 +17,17 @@ import (
 // liveOverlap is how far before the latest write it has seen a live
 // follower asks for changes again: a write is stamped before it commits,
 // so one stamped earlier than a write already read may commit after it.
-// A list read twice is kept once (by its End).
+// The overlap is read as stamps (simstore.LiveFeed.Stamps); a list is
+// fetched only when its stamp is not the one held, and kept only when
+// its End is later.
 const liveOverlap = 5 * time.Second
 
 // liveFollower serves the live layout the streaming job upserts
 // (simstore.LayoutLive): it reads every list once, then, every interval,
-// only the lists written since (simstore.Store.Changes), and serves a
+// only the lists written since (simstore.LiveFeed), and serves a
 // model rebuilt from the lists it holds, with the job's hot list as the
 // fallback (the popular file's until the job has written one), and the
-// users' recent items (Store.RecentChanges, followed alike) for GET
+// users' recent items (followed alike) for GET
 // /v1/users/{user}/recommendations. A list replaces the one held only
 // when its End is later. It is used by one goroutine.
 type liveFollower struct {
@@ -44,16 +46,18 @@ type liveFollower struct {
 	seenRecent time.Time
 }
 
-// follow reads the entities written since the last stamp seen (less the
-// overlap) through changes, keeps each whose End is later than the one
-// held, and returns how many it kept.
-func follow(ctx context.Context, changes func(context.Context, time.Time) ([]simstore.LiveList, error),
-	held map[string]simstore.LiveList, seen *time.Time) (int, error) {
-	since := *seen
-	if !since.IsZero() {
-		since = since.Add(-liveOverlap)
+// follow reads feed's entities: all of them the first time, then those
+// whose stamp, since the last stamp seen less the overlap, is not the one
+// held. It keeps each whose End is later than the one held, and returns
+// how many it kept.
+func follow(ctx context.Context, feed simstore.LiveFeed, held map[string]simstore.LiveList, seen *time.Time) (int, error) {
+	var lists []simstore.LiveList
+	var err error
+	if seen.IsZero() {
+		lists, err = feed.Changes(ctx, time.Time{})
+	} else {
+		lists, err = changed(ctx, feed, held, seen)
 	}
-	lists, err := changes(ctx, since)
 	if err != nil {
 		return 0, err
 	}
@@ -71,14 +75,33 @@ func follow(ctx context.Context, changes func(context.Context, time.Time) ([]sim
 	return kept, nil
 }
 
+// changed reads the stamps written since seen less the overlap, advances
+// seen to the latest, and returns the entities whose stamp is not held.
+func changed(ctx context.Context, feed simstore.LiveFeed, held map[string]simstore.LiveList, seen *time.Time) ([]simstore.LiveList, error) {
+	stamps, err := feed.Stamps(ctx, seen.Add(-liveOverlap))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, st := range stamps {
+		if st.UpdatedAt.After(*seen) {
+			*seen = st.UpdatedAt
+		}
+		if h, ok := held[st.Name]; !ok || !h.UpdatedAt.Equal(st.UpdatedAt) {
+			names = append(names, st.Name)
+		}
+	}
+	return feed.Get(ctx, names)
+}
+
 // poll reads the lists and users' recent items written since the last
 // poll, and the hot list, and returns how many changed what it holds.
 func (f *liveFollower) poll(ctx context.Context) (int, error) {
-	lists, err := follow(ctx, f.store.Changes, f.lists, &f.seen)
+	lists, err := follow(ctx, f.store.ListFeed(), f.lists, &f.seen)
 	if err != nil {
 		return 0, err
 	}
-	users, err := follow(ctx, f.store.RecentChanges, f.recent, &f.seenRecent)
+	users, err := follow(ctx, f.store.RecentFeed(), f.recent, &f.seenRecent)
 	if err != nil {
 		return 0, err
 	}

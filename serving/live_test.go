@@ -15,7 +15,8 @@ import (
 // emulator: the first check serves every list; a later check serves the
 // lists written since (a newer list, a tombstone, a new item; a write
 // older than the stored list never lands); a check that reads again, in
-// the overlap, lists it holds keeps the model served; the job's hot list
+// the overlap, lists it holds keeps the model served and fetches none of
+// them, only a write that committed late; the job's hot list
 // answers a customer nothing scores for; a user's recent items answer
 // GET /v1/users/{user}/recommendations (the latest item's neighbours
 // first), a user who left the window or never came gets the hot list.
@@ -100,5 +101,18 @@ func TestLiveFollower(t *testing.T) {
 	}
 	if s.model.Load() != m {
 		t.Error("a check that found nothing new replaced the model")
+	}
+	// The overlap is read as stamps: nothing held is fetched again, and a
+	// write that committed late (stamped before the latest seen) is.
+	seen := f.seen
+	if again, err := changed(ctx, f.store.ListFeed(), f.lists, &seen); err != nil || len(again) != 0 {
+		t.Errorf("the overlap read again fetched %v (%v), want nothing", again, err)
+	}
+	put(t0.Add(time.Second/2), live("e", 13, nb("a", .5)))
+	if late, err := changed(ctx, f.store.ListFeed(), f.lists, &seen); err != nil || len(late) != 1 || late[0].Item != "e" {
+		t.Errorf("after a late write: fetched %v (%v), want e's list alone", late, err)
+	}
+	if !seen.Equal(f.seen) {
+		t.Errorf("the latest stamp seen moved from %v to %v on an older write", f.seen, seen)
 	}
 }

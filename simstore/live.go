@@ -161,7 +161,7 @@ func putLiveBatch(ctx context.Context, client *datastore.Client, keys Keys, list
 // stamp it saw, and keeps a list only when its End is later than the one
 // it holds.
 func (s *Store) Changes(ctx context.Context, since time.Time) ([]LiveList, error) {
-	return s.changes(ctx, s.keys.Kind, since)
+	return s.ListFeed().Changes(ctx, since)
 }
 
 // RecentChanges returns the users' recent items written after since, as
@@ -169,16 +169,108 @@ func (s *Store) Changes(ctx context.Context, since time.Time) ([]LiveList, error
 // Neighbors the items, latest first, scored by the time of the user's
 // latest event on each.
 func (s *Store) RecentChanges(ctx context.Context, since time.Time) ([]LiveList, error) {
-	return s.changes(ctx, s.keys.RecentKind(), since)
+	return s.RecentFeed().Changes(ctx, since)
 }
 
-func (s *Store) changes(ctx context.Context, kind string, since time.Time) ([]LiveList, error) {
-	q := datastore.NewQuery(kind).Namespace(s.keys.Namespace).FilterField("updated_at", ">", since).Order("updated_at")
+// LiveFeed is one kind of the live layout read as a change feed: the
+// items' lists (Store.ListFeed) or the users' recent items
+// (Store.RecentFeed).
+type LiveFeed struct {
+	s    *Store
+	kind string
+}
+
+// ListFeed is the items' lists' feed.
+func (s *Store) ListFeed() LiveFeed { return LiveFeed{s, s.keys.Kind} }
+
+// RecentFeed is the users' recent items' feed.
+func (s *Store) RecentFeed() LiveFeed { return LiveFeed{s, s.keys.RecentKind()} }
+
+// LiveStamp is a live entity's name and write stamp, as the feed's index
+// holds them.
+type LiveStamp struct {
+	Name      string
+	UpdatedAt time.Time
+}
+
+// maxGet is the number of keys Datastore reads per lookup.
+const maxGet = 1000
+
+// Changes returns the entities written after since (all, for the zero
+// time), oldest write first.
+func (f LiveFeed) Changes(ctx context.Context, since time.Time) ([]LiveList, error) {
 	var es []LiveEntity
-	ks, err := s.client.GetAll(ctx, q, &es)
+	ks, err := f.s.client.GetAll(ctx, f.query(since), &es)
 	if err != nil {
-		return nil, fmt.Errorf("simstore: reading the live %s entities written after %s: %w", kind, since.Format(time.RFC3339Nano), err)
+		return nil, fmt.Errorf("simstore: reading the live %s entities written after %s: %w", f.kind, since.Format(time.RFC3339Nano), err)
 	}
+	return liveLists(ks, es)
+}
+
+// Stamps returns the names and stamps of the entities written after
+// since, oldest write first, without the entities: a projection of the
+// feed's index. A reader that asks again for an overlap (see Changes)
+// reads the stamps of it, and then only the entities it does not hold
+// (Get): the overlap's entities are read once, not at every poll.
+func (f LiveFeed) Stamps(ctx context.Context, since time.Time) ([]LiveStamp, error) {
+	var es []struct {
+		UpdatedAt time.Time `datastore:"updated_at"`
+	}
+	ks, err := f.s.client.GetAll(ctx, f.query(since).Project("updated_at"), &es)
+	if err != nil {
+		return nil, fmt.Errorf("simstore: reading the stamps of the live %s entities written after %s: %w", f.kind, since.Format(time.RFC3339Nano), err)
+	}
+	out := make([]LiveStamp, len(ks))
+	for k, key := range ks {
+		out[k] = LiveStamp{Name: key.Name, UpdatedAt: es[k].UpdatedAt}
+	}
+	return out, nil
+}
+
+// Get returns the entities of names that exist, in the order of names.
+func (f LiveFeed) Get(ctx context.Context, names []string) ([]LiveList, error) {
+	var out []LiveList
+	for lo := 0; lo < len(names); lo += maxGet {
+		batch := names[lo:min(lo+maxGet, len(names))]
+		ks := make([]*datastore.Key, len(batch))
+		for k, name := range batch {
+			ks[k] = f.s.keys.root(f.kind, name)
+		}
+		es := make([]LiveEntity, len(ks))
+		err := f.s.client.GetMulti(ctx, ks, es)
+		if errs, ok := err.(datastore.MultiError); ok {
+			var found []*datastore.Key
+			var kept []LiveEntity
+			for k, one := range errs {
+				switch one {
+				case nil:
+					found, kept = append(found, ks[k]), append(kept, es[k])
+				case datastore.ErrNoSuchEntity:
+				default:
+					return nil, fmt.Errorf("simstore: reading %d live %s entities: %w", len(ks), f.kind, one)
+				}
+			}
+			ks, es, err = found, kept, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("simstore: reading %d live %s entities: %w", len(ks), f.kind, err)
+		}
+		lists, err := liveLists(ks, es)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lists...)
+	}
+	return out, nil
+}
+
+// query is the feed's entities written after since, oldest write first.
+func (f LiveFeed) query(since time.Time) *datastore.Query {
+	return datastore.NewQuery(f.kind).Namespace(f.s.keys.Namespace).FilterField("updated_at", ">", since).Order("updated_at")
+}
+
+// liveLists decodes live entities.
+func liveLists(ks []*datastore.Key, es []LiveEntity) ([]LiveList, error) {
 	out := make([]LiveList, len(es))
 	for k, e := range es {
 		if len(e.Items) != len(e.Scores) {

@@ -80,6 +80,20 @@ func TestLive(t *testing.T) {
 			t.Errorf("feed[%d] = %+v, want %+v", k, got[k], want[k])
 		}
 	}
+	// The feed's stamps are the changes' names and stamps, in order; Get
+	// reads the lists of the names that exist.
+	stamps, err := store.ListFeed().Stamps(ctx, time.Time{})
+	if err != nil || len(stamps) != len(all) {
+		t.Fatalf("%d stamps (%v), want %d", len(stamps), err, len(all))
+	}
+	for k, st := range stamps {
+		if st.Name != all[k].Item || !st.UpdatedAt.Equal(all[k].UpdatedAt) {
+			t.Fatalf("stamp %d = %+v, change %s at %v", k, st, all[k].Item, all[k].UpdatedAt)
+		}
+	}
+	if got, err := store.ListFeed().Get(ctx, []string{"nope", "a"}); err != nil || len(got) != 1 || fmt.Sprint(got[0]) != fmt.Sprint(want[1]) {
+		t.Errorf("Get(nope, a) = %+v (%v), want a's list alone", got, err)
+	}
 	later, err := store.Changes(ctx, t0.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
