@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/recsys/itemsim/runners"
 )
 
 // SetFlags sets the command line's flags for one test and restores them
@@ -218,4 +220,16 @@ func ReadJSONL[T any](t testing.TB, path string) []T {
 		out = append(out, v)
 	}
 	return out
+}
+
+// MainStatefulOnPrism is the TestMain of a package whose tests run
+// stateful pipelines on Prism: with Prism's splits of running bundles off
+// (runners.KeepKeysInOneBundle), as the streaming job runs them.
+func MainStatefulOnPrism(m *testing.M) {
+	flag.Parse()
+	if err := runners.KeepKeysInOneBundle(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ptest.MainWithDefault(m, "prism")
 }

@@ -2,10 +2,8 @@ package datastoreio
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,22 +15,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/recsys/itemsim/internal/datastoretest"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"github.com/recsys/itemsim/model"
-	"github.com/recsys/itemsim/runners"
 	"github.com/recsys/itemsim/simstore"
 )
 
-// TestMain runs the tests on Prism, its splits of running bundles off
-// (runners.KeepKeysInOneBundle), as the streaming job runs its stateful
-// stages.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if err := runners.KeepKeysInOneBundle(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ptest.MainWithDefault(m, "prism")
-}
+// TestMain runs the tests on Prism as the streaming job runs its
+// stateful stages (jobtest.MainStatefulOnPrism).
+func TestMain(m *testing.M) { jobtest.MainStatefulOnPrism(m) }
 
 // fakeClock advances only when slept on.
 type fakeClock struct {

@@ -2,11 +2,9 @@ package incremental
 
 import (
 	"cmp"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
@@ -16,21 +14,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
+	"github.com/recsys/itemsim/internal/jobtest"
 	"github.com/recsys/itemsim/model"
-	"github.com/recsys/itemsim/runners"
 )
 
-// TestMain runs the tests on Prism, its splits of running bundles off
-// (runners.KeepKeysInOneBundle), as the streaming job runs its stateful
-// stages.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if err := runners.KeepKeysInOneBundle(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ptest.MainWithDefault(m, "prism")
-}
+// TestMain runs the tests on Prism as the streaming job runs its
+// stateful stages (jobtest.MainStatefulOnPrism).
+func TestMain(m *testing.M) { jobtest.MainStatefulOnPrism(m) }
 
 func init() {
 	register.Function2x0(stamp)
