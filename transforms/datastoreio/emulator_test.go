@@ -7,6 +7,7 @@ import (
 	"github.com/recsys/itemsim/internal/datastoretest"
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
+	"github.com/recsys/itemsim/transforms/incremental"
 )
 
 // TestEmulator runs the behaviour tests against the real Cloud Datastore
@@ -37,6 +38,17 @@ func TestEmulator(t *testing.T) {
 		{"emulator host honoured", testEmulatorHostHonoured},
 		{"in place", testInPlace},
 		{"live", testWriteLive},
+		{"failed live write", func(t *testing.T, b backend) {
+			// The live writer writes after its timer returns; a write the
+			// emulator refuses (an id no key can hold) still fails the run.
+			cfg := testConfig(b, "")
+			cfg.Kind = "Live"
+			updates := []incremental.Update{liveUpdate(1, 10), {End: 10, Item: strings.Repeat("x", 2000)}}
+			err := runWriteLive(cfg, updates, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), "FinishBundle") || !strings.Contains(err.Error(), "longer than 1500 bytes") {
+				t.Fatalf("WriteLive of a 2000-byte item id: %v, want the emulator's refusal at FinishBundle", err)
+			}
+		}},
 		{"popular lists", testWriteWithPopular},
 		{"similarity", testWriteSimilarity},
 		{"order", testWriteOrder},

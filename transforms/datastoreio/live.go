@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -15,6 +16,7 @@ import (
 	"github.com/recsys/itemsim/model"
 	"github.com/recsys/itemsim/simstore"
 	"github.com/recsys/itemsim/transforms/incremental"
+	"golang.org/x/sync/errgroup"
 )
 
 func init() {
@@ -90,6 +92,15 @@ func recentAsList(r incremental.Recent) incremental.Update {
 // recent items (recentAsList). A list waits in the bag until the
 // watermark passes the end of the earliest bucket pending (Next); the
 // timer then writes every list pending, the latest of each item.
+//
+// The timer starts the write and the bundle waits for its writes at
+// FinishBundle: a runner may fire many keys' timers in one bundle, one
+// after another (Prism fires all of a stage's), and each key's lists are
+// usually one batch, so writing them in turn would cost a round trip to
+// Datastore per key. A bundle commits (its bag cleared) only after its
+// writes landed; a failed write fails it, for the runner to retry. A
+// key's second flush in a bundle waits for its first, so an item's lists
+// still land in order.
 type liveFn struct {
 	Config Config
 	Recent bool
@@ -99,6 +110,12 @@ type liveFn struct {
 	Timer   timers.EventTime
 
 	client *datastore.Client
+	// The bundle's writes: its context, the writes in flight, each key's
+	// latest (closed when done), and their counts.
+	ctx                  context.Context
+	writes               *errgroup.Group
+	inFlight             map[int]chan struct{}
+	written, stale, near atomic.Int64
 }
 
 func (f *liveFn) Setup(ctx context.Context) (err error) {
@@ -107,6 +124,20 @@ func (f *liveFn) Setup(ctx context.Context) (err error) {
 }
 
 func (f *liveFn) Teardown() error { return f.client.Close() }
+
+func (f *liveFn) StartBundle(ctx context.Context) {
+	f.ctx, f.writes, f.inFlight = ctx, &errgroup.Group{}, map[int]chan struct{}{}
+	f.writes.SetLimit(liveShards)
+}
+
+// FinishBundle waits for the bundle's writes and counts them.
+func (f *liveFn) FinishBundle(ctx context.Context) error {
+	err := f.writes.Wait()
+	liveWritten.Inc(ctx, f.written.Swap(0))
+	liveStale.Inc(ctx, f.stale.Swap(0))
+	liveNear.Inc(ctx, f.near.Swap(0))
+	return err
+}
 
 func (f *liveFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, u incremental.Update) error {
 	if err := f.Pending.Add(sp, u); err != nil {
@@ -120,7 +151,7 @@ func (f *liveFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, u 
 	return f.Next.Write(sp, u.End)
 }
 
-func (f *liveFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, _ timers.Provider, _ int, _ timers.Context) error {
+func (f *liveFn) OnTimer(_ beam.EventTime, sp state.Provider, _ timers.Provider, key int, _ timers.Context) error {
 	pending, _, err := f.Pending.Read(sp)
 	if err != nil {
 		return err
@@ -144,13 +175,22 @@ func (f *liveFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provide
 	if f.Recent {
 		tolerance = 0 // a user's recent items: every change is one of items
 	}
-	skips, err := simstore.PutLive(ctx, f.client, keys, lists, time.Now(), tolerance)
-	if err != nil {
-		return err
-	}
-	liveWritten.Inc(ctx, int64(len(lists)-skips.Stale-skips.Near))
-	liveStale.Inc(ctx, int64(skips.Stale))
-	liveNear.Inc(ctx, int64(skips.Near))
+	prev, done := f.inFlight[key], make(chan struct{})
+	f.inFlight[key] = done
+	f.writes.Go(func() error {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		skips, err := simstore.PutLive(f.ctx, f.client, keys, lists, time.Now(), tolerance)
+		if err != nil {
+			return err
+		}
+		f.written.Add(int64(len(lists) - skips.Stale - skips.Near))
+		f.stale.Add(int64(skips.Stale))
+		f.near.Add(int64(skips.Near))
+		return nil
+	})
 	if err := f.Pending.Clear(sp); err != nil {
 		return err
 	}
